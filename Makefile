@@ -1,0 +1,52 @@
+# adapterlab: top-level commands. `make help` lists them.
+SHELL := /bin/bash
+UV ?= uv
+PKG ?=
+# Real data / weights for the main jobs (empty = embedded synthetic data + tiny random model).
+DATA ?=
+MODEL ?=
+PRETRAINED ?=
+OUT ?=
+export PYOPENGL_PLATFORM ?= egl
+
+TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
+
+.PHONY: help setup test lint format train-clip2point train-ast bench bench-core bench-render bench-audio
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup:  ## install uv if missing, then sync the locked workspace
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --all-packages --locked
+
+test: setup  ## run the test suite (PKG=core|pointclip|audio for one package)
+	$(UV) run --all-packages --locked pytest $(TEST_PATHS)
+
+lint: setup  ## ruff check + format check
+	$(UV) run --all-packages --locked ruff check .
+	$(UV) run --all-packages --locked ruff format --check .
+
+format: setup  ## apply ruff fixes and formatting
+	$(UV) run --all-packages --locked ruff check --fix .
+	$(UV) run --all-packages --locked ruff format .
+
+train-clip2point: setup  ## main job: CLIP2Point end to end (DATA=, MODEL=, PRETRAINED=, OUT=)
+	$(UV) run --all-packages --locked adapterlab-clip2point run-all \
+		$(if $(DATA),--data "$(DATA)") $(if $(MODEL),--model "$(MODEL)") \
+		$(if $(PRETRAINED),--pretrained "$(PRETRAINED)") $(if $(OUT),--out "$(OUT)")
+
+train-ast: setup  ## PETL for AST: sweep of methods on the embedded ESC-50-format data (DATA=, MODEL=, OUT=)
+	$(UV) run --all-packages --locked adapterlab-ast sweep \
+		$(if $(DATA),--data "$(DATA)") $(if $(MODEL),--model "$(MODEL)") $(if $(OUT),--out "$(OUT)")
+
+bench: bench-core bench-render bench-audio  ## all benchmarks
+
+bench-core: setup  ## core: LoRA vs PEFT, bottleneck vs AdapterHub, adapter vs full FT, MoSA/low-bit
+	$(UV) run --all-packages --locked python bench/bench_core.py
+
+bench-render: setup  ## pointclip: batched depth renderer vs per-view loop, render vs encoder time
+	$(UV) run --all-packages --locked python bench/bench_render.py
+
+bench-audio: setup  ## audio: batched fbank vs ASTFeatureExtractor per clip
+	$(UV) run --all-packages --locked python bench/bench_audio.py

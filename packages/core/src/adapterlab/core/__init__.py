@@ -1,0 +1,1 @@
+"""adapterlab.core."""
