@@ -1,0 +1,118 @@
+"""Default adapter placements per backbone family (used when ``target_modules`` is ``None``).
+
+Like PEFT's ``TRANSFORMERS_MODELS_TO_*_TARGET_MODULES_MAPPING`` and AdapterHub's
+``AdapterModelInterface``, each family maps *slots* to module-name regexes:
+
+- ``ffn``: the feed-forward sublayer (its output gets a bottleneck/conformer adapter);
+- ``attn``: the attention sublayer's output;
+- ``qv``: query and value projections (LoRA);
+- ``blocks``: transformer blocks (prompt tuning);
+- ``attention``: attention modules holding key/value projections (prefix tuning).
+
+``parallel_sources`` maps an adapter target to the module whose *input* a parallel adapter reads
+(He et al. 2022: the adapter sees the sublayer's input). It is only needed where the sublayer is
+split over several modules (BERT/RoBERTa); otherwise the target's own input is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+__all__ = ["ArchitectureSpec", "detect_architectures", "default_targets", "default_parallel_sources"]
+
+_ANY = r"(?:.*\.)?"
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """Slot -> regex table for one backbone family."""
+
+    name: str
+    slots: dict[str, str]
+    parallel_sources: dict[str, str] = field(default_factory=dict)
+
+
+_BERT_LIKE = ArchitectureSpec(
+    name="bert-like",
+    slots={
+        "ffn": _ANY + r"layer\.\d+\.output\.dense",
+        "attn": _ANY + r"layer\.\d+\.attention\.output\.dense",
+        "qv": _ANY + r"layer\.\d+\.attention\.self\.(?:query|value)",
+        "blocks": _ANY + r"encoder\.layer\.\d+",
+        "attention": _ANY + r"layer\.\d+\.attention\.self",
+    },
+    parallel_sources={
+        r"(.*layer\.\d+)\.output\.dense": r"\1.intermediate",
+        r"(.*layer\.\d+)\.attention\.output\.dense": r"\1.attention.self",
+    },
+)
+
+_AST_LIKE = ArchitectureSpec(
+    name="ast-like",
+    slots={
+        "ffn": _ANY + r"layers\.\d+\.mlp",
+        "attn": _ANY + r"layers\.\d+\.attention",
+        "qv": _ANY + r"layers\.\d+\.attention\.(?:q_proj|v_proj)",
+        "blocks": _ANY + r"layers\.\d+",
+        "attention": _ANY + r"layers\.\d+\.attention",
+    },
+)
+
+# open_clip (VisionTransformer / TextTransformer) and any model built from blocks with an
+# ``attn`` nn.MultiheadAttention and an ``mlp`` child inside ``resblocks``.
+_RESBLOCKS = ArchitectureSpec(
+    name="resblocks",
+    slots={
+        "ffn": _ANY + r"resblocks\.\d+\.mlp",
+        "attn": _ANY + r"resblocks\.\d+\.attn",
+        "qv": _ANY + r"resblocks\.\d+\.attn",
+        "blocks": _ANY + r"resblocks\.\d+",
+        "attention": _ANY + r"resblocks\.\d+\.attn",
+    },
+)
+
+HF_MODEL_TYPES: dict[str, ArchitectureSpec] = {
+    "roberta": _BERT_LIKE,
+    "bert": _BERT_LIKE,
+    "xlm-roberta": _BERT_LIKE,
+    "camembert": _BERT_LIKE,
+    "audio-spectrogram-transformer": _AST_LIKE,
+}
+
+
+def detect_architectures(model: nn.Module) -> list[ArchitectureSpec]:
+    """The known backbone families found anywhere inside ``model``."""
+    specs: list[ArchitectureSpec] = []
+    for name, module in model.named_modules():
+        model_type = getattr(getattr(module, "config", None), "model_type", None)
+        spec = HF_MODEL_TYPES.get(model_type) if isinstance(model_type, str) else None
+        if spec is None and isinstance(module, nn.MultiheadAttention):
+            parts = name.split(".")
+            if len(parts) >= 3 and parts[-1] == "attn" and parts[-3] == "resblocks":
+                spec = _RESBLOCKS
+        if spec is not None and spec not in specs:
+            specs.append(spec)
+    return specs
+
+
+def default_targets(model: nn.Module, slots: tuple[str, ...], method: str) -> str:
+    """One regex covering ``slots`` for every family detected in ``model``."""
+    specs = detect_architectures(model)
+    if not specs:
+        raise ValueError(
+            f"{method}: target_modules=None but {type(model).__name__} is not a known "
+            f"architecture (known: HF {sorted(HF_MODEL_TYPES)}, open_clip-style resblocks). "
+            "Pass target_modules explicitly."
+        )
+    patterns = [spec.slots[s] for spec in specs for s in slots]
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
+def default_parallel_sources(model: nn.Module) -> dict[str, str]:
+    """Parallel-input remapping for every detected family."""
+    out: dict[str, str] = {}
+    for spec in detect_architectures(model):
+        out.update(spec.parallel_sources)
+    return out

@@ -1,0 +1,215 @@
+"""MixDA: mixture of domain adapters (Diao et al., "Mixture-of-Domain-Adapters: Decoupling and
+Injecting Domain Knowledge to Pre-trained Language Models' Memories", ACL 2023; code:
+tianyang-x/Mixture-of-Domain-Adapters).
+
+Two-stage training, as the authors:
+
+1. Stage 1 (``set_mixda_stage(model, 1)``): train the domain adapters (and the gate) on domain
+   data; the authors add a *preservation* term, the MSE between the mixed and the original layer
+   outputs on general-domain text (:func:`mixda_record` + :func:`preservation_loss`). Domains can
+   be trained one per adapter and joined with :func:`combine_domain_adapters`.
+2. Stage 2 (``set_mixda_stage(model, 2)``): freeze the domain adapters, train the gate plus a
+   task adapter (any other adapter, e.g. ``get_config("pfeiffer")``, active together with the
+   MixDA adapter: ``set_active(model, ["domains", "task"])``).
+
+Deviations: the mixture wraps one module, so the FFN's dropout (BERT's ``output.dropout``) is
+applied to the mixed output rather than to the FFN branch alone, and the preservation loss
+compares the wrapped module's outputs rather than whole-layer outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ...architectures import default_targets
+from ...targeting import TargetError, match_modules, resolve_module
+from ..base import OutputAdapterWrapper, replace_submodule
+from ..registry import AdapterMethod, register_method
+from ..sublayer import feature_dim
+from .config import MixDAConfig
+from .layer import DomainAdapter, MixDAAdapter, MixDAGate
+
+__all__ = [
+    "MixDAConfig",
+    "MixDAAdapter",
+    "MixDAGate",
+    "DomainAdapter",
+    "input_dim",
+    "mixda_modules",
+    "set_mixda_stage",
+    "mixda_record",
+    "preservation_loss",
+    "combine_domain_adapters",
+]
+
+_SUFFIX = "mixda"
+
+
+def input_dim(module: nn.Module) -> int:
+    """The input feature size of a layer (Linear, MultiheadAttention, or its first Linear)."""
+    if isinstance(module, OutputAdapterWrapper):
+        return input_dim(module.base_layer)
+    if hasattr(module, "get_base_layer"):  # a PEFT tuner layer
+        return input_dim(module.get_base_layer())
+    if isinstance(module, nn.Linear):
+        return module.in_features
+    if isinstance(module, nn.MultiheadAttention):
+        return module.embed_dim
+    if isinstance(module, nn.Conv1d):
+        return module.in_channels
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            return m.in_features
+    raise TargetError(f"cannot infer the input feature size of {type(module).__name__}")
+
+
+def _inject(model: nn.Module, config: MixDAConfig, name: str) -> dict[str, nn.Module]:
+    targets = config.target_modules
+    if targets is None:
+        targets = default_targets(model, tuple(config.locations), config.method)
+    matches = match_modules(model, targets)
+    handles: dict[str, nn.Module] = {}
+    for clean, _ in matches:
+        path, module = resolve_module(model, clean)
+        if isinstance(module, OutputAdapterWrapper):
+            wrapper = module
+        else:
+            wrapper = OutputAdapterWrapper(module)
+            replace_submodule(model, path, wrapper)
+        d_in, d_out = input_dim(wrapper.base_layer), feature_dim(wrapper.base_layer)
+        adapter = MixDAAdapter(
+            d_in,
+            d_out,
+            num_domains=config.num_domains,
+            bottleneck=config.size(d_in),
+            activation=config.activation,
+            gate_hidden=config.gate_hidden,
+            gate_layers=config.gate_layers,
+            gate_dropout=config.gate_dropout,
+            gate_pool=config.gate_pool,
+        )
+        ref = next(iter(wrapper.base_layer.parameters()), None)
+        if ref is not None:
+            adapter.to(device=ref.device)
+        wrapper.adapters[name] = adapter
+        handles[f"{clean}.{_SUFFIX}"] = adapter
+    return handles
+
+
+def mixda_modules(model: nn.Module, name: str = "default") -> dict[str, MixDAAdapter]:
+    """The :class:`MixDAAdapter` s of adapter ``name`` by saved key prefix."""
+    from ...model import adapter_state
+
+    handles = adapter_state(model).handles.get(name)
+    if handles is None:
+        raise ValueError(f"no adapter named {name!r}")
+    found = {k: m for k, m in handles.items() if isinstance(m, MixDAAdapter)}
+    if not found:
+        raise ValueError(f"adapter {name!r} is not a MixDA adapter")
+    return found
+
+
+def set_mixda_stage(
+    model: nn.Module,
+    stage: int,
+    name: str = "default",
+    domains: Sequence[int] | None = None,
+    train_gate: bool = True,
+) -> None:
+    """Set which parts of MixDA adapter ``name`` train.
+
+    - ``stage=1``: the domain adapters listed in ``domains`` (all when None) and, if
+      ``train_gate``, the gate (the authors train it in stage one too, at ``moe_lr``);
+    - ``stage=2``: the gate only; the domain adapters are frozen.
+
+    Other adapters and modules are left as they are. Call it after the last ``add_adapter``
+    (which re-enables every adapter's parameters).
+    """
+    if stage not in (1, 2):
+        raise ValueError(f"MixDA stage must be 1 or 2, got {stage}")
+    for module in mixda_modules(model, name).values():
+        chosen = set(range(module.num_domains)) if domains is None else set(domains)
+        bad = sorted(d for d in chosen if not 0 <= d < module.num_domains)
+        if bad:
+            raise ValueError(f"domains {bad} out of range [0, {module.num_domains})")
+        for k, adapter in enumerate(module.domain_adapters):
+            adapter.requires_grad_(stage == 1 and k in chosen)
+        module.gate.requires_grad_(stage == 2 or train_gate)
+
+
+@contextlib.contextmanager
+def mixda_record(
+    model: nn.Module, name: str = "default"
+) -> Iterator[list[dict[str, torch.Tensor]]]:
+    """Capture ``{"mixed", "original", "gate"}`` of every MixDA layer of ``name`` for the forward
+    passes run inside the block (in layer order per pass)."""
+    modules = list(mixda_modules(model, name).values())
+    records: list[dict[str, torch.Tensor]] = []
+    for module in modules:
+        module.record = records
+    try:
+        yield records
+    finally:
+        for module in modules:
+            module.record = None
+
+
+def preservation_loss(records: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
+    """Stage-1 "sample loss": mean over records of ``MSE(mixed, original)``.
+
+    Run general-domain batches inside :func:`mixda_record` and add this to the domain loss (the
+    authors weight the domain loss by ``knowledge_loss_factor=0.5``).
+    """
+    if not records:
+        raise ValueError("no MixDA outputs recorded; run a forward pass inside mixda_record()")
+    losses = [F.mse_loss(r["mixed"], r["original"].detach()) for r in records]
+    return torch.stack(losses).mean()
+
+
+@torch.no_grad()
+def combine_domain_adapters(
+    model: nn.Module, sources: Sequence[str], new_name: str, **overrides: object
+) -> nn.Module:
+    """Add MixDA adapter ``new_name`` holding the domain adapters of ``sources`` (in order) and a
+    fresh gate over all of them, as the authors' stage two loads several stage-one adapters.
+
+    The sources must be MixDA adapters on the same modules with equal bottleneck sizes; they stay
+    in the model (inactive). ``overrides`` change gate fields of the new config.
+    """
+    from ...model import add_adapter, list_adapters
+
+    configs = list_adapters(model)
+    if not sources:
+        raise ValueError("combine_domain_adapters needs at least one source adapter")
+    for s in sources:
+        if not isinstance(configs.get(s), MixDAConfig):
+            raise ValueError(f"{s!r} is not a MixDA adapter of this model")
+    src_modules = [mixda_modules(model, s) for s in sources]
+    keys = set(src_modules[0])
+    for s, mods in zip(sources, src_modules, strict=True):
+        if set(mods) != keys:
+            raise ValueError(f"MixDA adapter {s!r} sits on other modules than {sources[0]!r}")
+    total = sum(next(iter(m.values())).num_domains for m in src_modules)
+    base = configs[sources[0]]
+    config = dataclasses.replace(base, num_domains=total, **overrides)
+    add_adapter(model, config, new_name)
+    targets = mixda_modules(model, new_name)
+    for key, target in targets.items():
+        j = 0
+        for mods in src_modules:
+            for adapter in mods[key].domain_adapters:
+                dst = target.domain_adapters[j]
+                if any(a.shape != b.shape for a, b in zip(adapter.parameters(), dst.parameters())):
+                    raise ValueError(f"domain adapter shapes differ at {key}")
+                dst.load_state_dict(adapter.state_dict())
+                j += 1
+    return model
+
+
+register_method(MixDAConfig, AdapterMethod(inject=_inject))
