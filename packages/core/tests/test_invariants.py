@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from adapterlab.core.testing import BACKBONES, build_backbone
-
 from adapterlab.core import (
     add_adapter,
     disable_adapters,
@@ -16,6 +14,7 @@ from adapterlab.core import (
     save_adapter,
     trainable_summary,
 )
+from adapterlab.core.testing import BACKBONES, build_backbone
 
 # preset -> (identity at init, disable == base, mergeable)
 METHODS = {
@@ -50,8 +49,14 @@ def _config(method: str):
         extra["num_tokens"] = 3
     if method == "prefix":
         extra["num_tokens"] = 3
-    if method in ("pfeiffer", "houlsby", "parallel", "houlsby_parallel", "conformer",
-                  "conformer_sequential"):
+    if method in (
+        "pfeiffer",
+        "houlsby",
+        "parallel",
+        "houlsby_parallel",
+        "conformer",
+        "conformer_sequential",
+    ):
         extra["bottleneck_dim"] = 8  # tiny dims: a 2-unit ReLU bottleneck can die entirely
     return get_config(method, **extra)
 

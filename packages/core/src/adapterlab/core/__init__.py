@@ -80,3 +80,11 @@ __all__ = [
     "set_active",
     "trainable_summary",
 ]
+
+# methods A: MoSA, low-bit, MixDA, adapter arithmetic
+from .arithmetic import average_adapters  # noqa: E402
+from .tuners.lowbit import LowBitConfig  # noqa: E402
+from .tuners.mixda import MixDAConfig  # noqa: E402
+from .tuners.mosa import MoSAConfig  # noqa: E402
+
+__all__ += ["LowBitConfig", "MixDAConfig", "MoSAConfig", "average_adapters"]

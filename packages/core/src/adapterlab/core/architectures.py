@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-__all__ = ["ArchitectureSpec", "detect_architectures", "default_targets", "default_parallel_sources"]
+__all__ = [
+    "ArchitectureSpec",
+    "detect_architectures",
+    "default_targets",
+    "default_parallel_sources",
+]
 
 _ANY = r"(?:.*\.)?"
 

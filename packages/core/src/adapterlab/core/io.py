@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import AdapterConfig, load_config
-from .model import add_adapter, adapter_state, list_adapters
+from .model import adapter_state, add_adapter, list_adapters
 from .tuners.registry import get_method
 
 __all__ = [
@@ -52,7 +52,10 @@ def save_adapter(model: nn.Module, directory: str | Path, name: str = "default")
     config = adapter_state(model).configs.get(name)
     if config is None:
         raise ValueError(f"no adapter named {name!r}; adapters: {list(list_adapters(model))}")
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in adapter_state_dict(model, name).items()}
+    tensors = {
+        k: v.detach().to("cpu").contiguous().clone()
+        for k, v in adapter_state_dict(model, name).items()
+    }
     method = get_method(config)
     if method.pack_state is not None:
         tensors = method.pack_state(tensors, config)
@@ -60,7 +63,9 @@ def save_adapter(model: nn.Module, directory: str | Path, name: str = "default")
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
         config.to_json(tmp / CONFIG_NAME)
-        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "method": config.method})
+        save_file(
+            tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "method": config.method}
+        )
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
@@ -115,7 +120,10 @@ def load_adapter(
         )
     method = get_method(config)
     if method.unpack_state is not None:
-        tensors = method.unpack_state(tensors, config)
+        try:
+            tensors = method.unpack_state(tensors, config)
+        except ValueError as err:
+            raise ValueError(f"{directory / WEIGHTS_NAME}: {err}") from err
     slots = _tensor_slots(model, name)
     missing = sorted(set(slots) - set(tensors))
     unexpected = sorted(set(tensors) - set(slots))
@@ -140,4 +148,6 @@ def load_adapter(
     with torch.no_grad():
         for key in set(slots) & set(tensors):
             slots[key].copy_(tensors[key])
+    if method.after_load is not None:
+        method.after_load(model, config, name)
     return model

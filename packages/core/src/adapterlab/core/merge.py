@@ -29,7 +29,10 @@ def merge_adapter(model: nn.Module, name: str | None = None) -> nn.Module:
                 "weights; mergeable methods: lora, bitfit"
             )
     for n in names:
-        get_method(state.configs[n]).merge(model, state.configs[n], n)
+        config = state.configs[n]
+        get_method(config).merge(model, config, n)
+        if state.configs[n] is not config:
+            continue  # the method swapped in a plain adapter under the same name (MoSA, low-bit)
         del state.configs[n], state.handles[n], state.extras[n]
     state.active = [a for a in state.active if a in state.configs]
     if state.configs:

@@ -71,7 +71,12 @@ def get_adapter_parameters(model: nn.Module, name: str = "default") -> list[nn.P
     state = adapter_state(model)
     if name not in state.configs:
         raise ValueError(f"no adapter named {name!r}; adapters: {list(state.configs)}")
-    return _unique_params(list(state.handles[name].values()) + list(state.extras[name].values()))
+    params = _unique_params(list(state.handles[name].values()) + list(state.extras[name].values()))
+    method = get_method(state.configs[name])
+    if method.frozen is not None:
+        skip = {id(p) for p in method.frozen(model, state.configs[name], name)}
+        params = [p for p in params if id(p) not in skip]
+    return params
 
 
 def _refresh_trainable(model: nn.Module) -> None:

@@ -72,8 +72,13 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
         from transformers import RobertaConfig, RobertaModel
 
         cfg = RobertaConfig(
-            vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=32, max_position_embeddings=40, hidden_dropout_prob=0.0,
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=40,
+            hidden_dropout_prob=0.0,
             attention_probs_dropout_prob=0.0,
         )
         model = Classifier(RobertaModel(cfg, add_pooling_layer=False), 16, "hf")
@@ -82,8 +87,13 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
         from transformers import ASTConfig, ASTModel
 
         cfg = ASTConfig(
-            hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-            num_mel_bins=32, max_length=32, hidden_dropout_prob=0.0,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_mel_bins=32,
+            max_length=32,
+            hidden_dropout_prob=0.0,
             attention_probs_dropout_prob=0.0,
         )
         model = Classifier(ASTModel(cfg), 16, "hf")
@@ -93,7 +103,13 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
 
         clip = open_clip.CLIP(
             embed_dim=16,
-            vision_cfg={"image_size": 32, "layers": 2, "width": 32, "patch_size": 16, "head_width": 16},
+            vision_cfg={
+                "image_size": 32,
+                "layers": 2,
+                "width": 32,
+                "patch_size": 16,
+                "head_width": 16,
+            },
             text_cfg={"context_length": 8, "vocab_size": 50, "width": 16, "heads": 2, "layers": 1},
         )
         model = Classifier(clip.visual, 16, "pooled")
@@ -104,5 +120,3 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
 
 
 BACKBONES = ["toy", "roberta", "ast", "openclip"]
-
-

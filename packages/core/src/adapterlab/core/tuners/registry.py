@@ -32,6 +32,12 @@ class AdapterMethod:
     merge: MergeFn | None = None
     pack_state: PackFn | None = None
     unpack_state: PackFn | None = None
+    # Adapter tensors that are saved but do not train (e.g. MHR-z freezes the skills and trains
+    # only the router); ``get_adapter_parameters`` and trainability leave them out.
+    frozen: Callable[[nn.Module, AdapterConfig, str], list[nn.Parameter]] | None = None
+    # Called by ``load_adapter`` after the tensors are copied in (e.g. low-bit layers switch to
+    # their stored codes, MoSA experts rebuild index tables from the loaded partition).
+    after_load: MergeFn | None = None
 
 
 _METHODS: dict[str, AdapterMethod] = {}

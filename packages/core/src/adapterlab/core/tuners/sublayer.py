@@ -60,7 +60,7 @@ def inject_sublayer_adapters(
                 if re.fullmatch(pattern, clean):
                     sources[clean] = re.sub(f"^(?:{pattern})$", repl, clean)
                     break
-        for clean, src in sources.items():
+        for src in sources.values():
             resolve_module(model, src)  # fail before changing the model
     handles: dict[str, nn.Module] = {}
     for clean, _ in matches:

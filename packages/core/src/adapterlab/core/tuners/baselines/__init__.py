@@ -79,11 +79,7 @@ class _DeltaHandle(nn.Module):
 def _bias_names(module: nn.Module) -> list[str]:
     return [
         n for n, p in module.named_parameters(recurse=False) if "bias" in n and p is not None
-    ] + [
-        n
-        for n in getattr(module, "parametrizations", {})
-        if "bias" in n
-    ]
+    ] + [n for n in getattr(module, "parametrizations", {}) if "bias" in n]
 
 
 def _bias_delta(module: nn.Module, pname: str) -> BiasDelta:

@@ -49,10 +49,14 @@ class BottleneckConfig(AdapterConfig):
 
     def validate(self) -> None:
         if self.placement not in ("sequential", "parallel"):
-            raise ValueError(f"placement must be 'sequential' or 'parallel', got {self.placement!r}")
+            raise ValueError(
+                f"placement must be 'sequential' or 'parallel', got {self.placement!r}"
+            )
         bad = [loc for loc in self.locations if loc not in ("ffn", "attn")]
         if bad or not self.locations:
-            raise ValueError(f"locations must be a non-empty subset of ('attn', 'ffn'), got {self.locations}")
+            raise ValueError(
+                f"locations must be a non-empty subset of ('attn', 'ffn'), got {self.locations}"
+            )
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.bottleneck_dim is None and self.reduction_factor <= 0:

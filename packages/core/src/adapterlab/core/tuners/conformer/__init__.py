@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from ...config import register_config, register_preset
+from ..base import SublayerAdapter
 from ..bottleneck.config import BottleneckConfig
 from ..registry import AdapterMethod, register_method
 from ..sublayer import inject_sublayer_adapters
-from ..base import SublayerAdapter
 
 __all__ = ["ConformerConfig", "ConformerAdapter"]
 

@@ -124,9 +124,7 @@ def _inject(model: nn.Module, config: LoraConfig, name: str) -> dict[str, nn.Mod
 
 def _merge(model: nn.Module, config: LoraConfig, name: str) -> None:
     for path, layer in peft_layers(model, name):
-        others = [
-            n for n in getattr(layer, "lora_A", {}).keys() if n != name
-        ]
+        others = [n for n in getattr(layer, "lora_A", {}) if n != name]
         if others:
             raise ValueError(
                 f"cannot merge LoRA {name!r} into {clean_name(path)}: the layer also carries "

@@ -56,9 +56,13 @@ class SplitMultiheadAttention(nn.Module):
 
     def _lora_running(self) -> bool:
         for proj in (self.q_proj, self.k_proj, self.v_proj):
-            if isinstance(proj, BaseTunerLayer) and not proj.disable_adapters:
-                if any(a in proj.lora_A for a in proj.active_adapters) and not proj.merged:
-                    return True
+            if (
+                isinstance(proj, BaseTunerLayer)
+                and not proj.disable_adapters
+                and not proj.merged
+                and any(a in proj.lora_A for a in proj.active_adapters)
+            ):
+                return True
         return False
 
     def sync_merged(self) -> None:
@@ -86,8 +90,14 @@ class SplitMultiheadAttention(nn.Module):
         mha = self.base_layer
         if not self._lora_running():
             return mha(
-                query, key, value, key_padding_mask=key_padding_mask, need_weights=need_weights,
-                attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal,
+                query,
+                key,
+                value,
+                key_padding_mask=key_padding_mask,
+                need_weights=need_weights,
+                attn_mask=attn_mask,
+                average_attn_weights=average_attn_weights,
+                is_causal=is_causal,
             )
         if not mha.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
@@ -105,8 +115,12 @@ class SplitMultiheadAttention(nn.Module):
             pad = ~pad if pad.dtype == torch.bool else pad
             mask = pad if mask is None else (mask & pad if mask.dtype == torch.bool else mask + pad)
         out = F.scaled_dot_product_attention(
-            split(q), split(k), split(v), attn_mask=mask,
-            dropout_p=mha.dropout if self.training else 0.0, is_causal=is_causal and mask is None,
+            split(q),
+            split(k),
+            split(v),
+            attn_mask=mask,
+            dropout_p=mha.dropout if self.training else 0.0,
+            is_causal=is_causal and mask is None,
         )
         out = mha.out_proj(out.transpose(1, 2).reshape(batch, q.shape[1], -1))
         return (out if mha.batch_first else out.transpose(0, 1)), None

@@ -102,8 +102,14 @@ class PrefixMHA(_PrefixBase):
         mha: nn.MultiheadAttention = self.base_layer
         if kv is None:
             return mha(
-                query, key, value, key_padding_mask=key_padding_mask, need_weights=need_weights,
-                attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal,
+                query,
+                key,
+                value,
+                key_padding_mask=key_padding_mask,
+                need_weights=need_weights,
+                attn_mask=attn_mask,
+                average_attn_weights=average_attn_weights,
+                is_causal=is_causal,
             )
         if not mha.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
@@ -132,8 +138,12 @@ class PrefixMHA(_PrefixBase):
             pad = (~pad if pad.dtype == torch.bool else pad)[:, None, None, :]
             mask = pad if mask is None else (mask & pad if mask.dtype == torch.bool else mask + pad)
         out = F.scaled_dot_product_attention(
-            split(q), split(k), split(v), attn_mask=mask,
-            dropout_p=mha.dropout if self.training else 0.0, is_causal=False,
+            split(q),
+            split(k),
+            split(v),
+            attn_mask=mask,
+            dropout_p=mha.dropout if self.training else 0.0,
+            is_causal=False,
         )
         out = out.transpose(1, 2).reshape(batch, q.shape[1], -1)
         out = mha.out_proj(out)
@@ -177,8 +187,12 @@ class PrefixAttention(_PrefixBase):
         if dropout is None:
             dropout = getattr(getattr(attn, "dropout", None), "p", 0.0)
         out = F.scaled_dot_product_attention(
-            split(q), split(k), split(v), attn_mask=mask,
-            dropout_p=dropout if self.training else 0.0, scale=getattr(attn, "scaling", None),
+            split(q),
+            split(k),
+            split(v),
+            attn_mask=mask,
+            dropout_p=dropout if self.training else 0.0,
+            scale=getattr(attn, "scaling", None),
         )
         out = out.transpose(1, 2).reshape(batch, length, -1)
         o_proj = getattr(attn, "o_proj", None)

@@ -141,7 +141,9 @@ def _inject(model: nn.Module, config: PromptConfig, name: str) -> dict[str, nn.M
             replace_submodule(model, path, block)
         block.roles[name] = _Role(index == 0, index == len(matches) - 1, config)
         if index == 0 or config.deep:
-            tokens = PromptTokens(config.num_tokens, _block_dim(block.base_layer), config.init_range)
+            tokens = PromptTokens(
+                config.num_tokens, _block_dim(block.base_layer), config.init_range
+            )
             block.adapters[name] = tokens
             handles[f"{clean}.prompt"] = tokens
     return handles
