@@ -13,6 +13,7 @@ from adapterlab.core import (
     add_adapter,
     config_from_dict,
     disable_adapters,
+    get_adapter_parameters,
     get_config,
     library_version,
     list_adapters,
@@ -316,3 +317,15 @@ def test_warnings_free_basic_flow(tmp_path) -> None:
         add_adapter(model, get_config("conformer", bottleneck_dim=4, kernel_size=3))
         save_adapter(model, tmp_path / "c")
         load_adapter(build_backbone("ast")[0], tmp_path / "c")
+
+
+@pytest.mark.parametrize("method", ["pfeiffer", "conformer", "lora"])
+def test_adapters_run_on_a_low_precision_base(method: str) -> None:
+    """Adapter weights stay float32 on a bf16 base; the output keeps the base dtype."""
+    model, x = build_backbone("toy")
+    model.to(torch.bfloat16)
+    add_adapter(model, get_config(method))
+    out = model(x.to(torch.bfloat16))
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert all(p.grad is not None for p in get_adapter_parameters(model))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from adapterlab.core import (
     adapter_state_dict,
     add_adapter,
@@ -16,6 +14,7 @@ from adapterlab.core import (
 )
 from adapterlab.core.testing import build_backbone
 from adapterlab.core.tuners.base import OutputAdapterWrapper
+from torch import nn
 
 
 def _randomise(model: nn.Module, name: str, seed: int) -> None:

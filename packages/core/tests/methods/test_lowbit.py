@@ -6,10 +6,6 @@ import math
 
 import pytest
 import torch
-from safetensors.torch import load_file
-from scipy.stats import norm
-from torch import nn
-
 from adapterlab.core import (
     BottleneckConfig,
     LowBitConfig,
@@ -30,6 +26,9 @@ from adapterlab.core.tuners.lowbit.quant import (
     ste_quantise,
     unpack_bits,
 )
+from safetensors.torch import load_file
+from scipy.stats import norm
+from torch import nn
 
 
 def _train(model: nn.Module, x: torch.Tensor, steps: int = 3, lr: float = 5e-2) -> None:
@@ -52,7 +51,9 @@ def _quant_layers(model: nn.Module) -> list[QuantLinear]:
 def test_one_bit_levels_are_the_normal_quartile_midpoints() -> None:
     levels, thresholds = normal_codebook(1)
     q = norm.ppf(0.75)  # 0.6745: the median of each half of N(0, 1)
-    torch.testing.assert_close(levels, torch.tensor([-q, q], dtype=torch.float32), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        levels, torch.tensor([-q, q], dtype=torch.float32), rtol=0, atol=1e-6
+    )
     assert abs(levels[1].item() - 0.6745) < 1e-4
     assert abs(levels[1].item() - math.sqrt(2 / math.pi)) > 0.1  # not the Lloyd-Max centroid
     assert thresholds.tolist() == [0.0]
@@ -155,7 +156,7 @@ def test_save_load_reproduces_outputs_exactly(bits: int, tmp_path) -> None:
 
     fresh, _ = build_backbone("toy")
     torch.manual_seed(5)  # the injected adapter starts elsewhere; loading overwrites it
-    load_adapter(fresh, tmp_path / "a")
+    load_adapter(fresh, tmp_path / "a").eval()
     with torch.no_grad():
         assert torch.equal(fresh(x), out)
     for layer, w in zip(_quant_layers(fresh), applied, strict=True):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from adapterlab.core import (
     add_adapter,
     get_config,
@@ -22,6 +20,7 @@ from adapterlab.core.tuners.mixda import (
     preservation_loss,
     set_mixda_stage,
 )
+from torch import nn
 
 
 def _mixda(model: nn.Module, name: str = "domains", **overrides) -> nn.Module:
@@ -78,9 +77,7 @@ def test_roberta_placement_is_the_ffn_output_dense() -> None:
     model, x = build_backbone("roberta")
     _mixda(model, bottleneck_dim=None, down_scale=16.0)
     modules = mixda_modules(model, "domains")
-    assert sorted(modules) == [
-        f"backbone.encoder.layer.{i}.output.dense.mixda" for i in range(2)
-    ]
+    assert sorted(modules) == [f"backbone.encoder.layer.{i}.output.dense.mixda" for i in range(2)]
     for module in modules.values():
         down = module.domain_adapters[0].down
         assert (down.in_features, down.out_features) == (32, 2)  # intermediate 32 // 16
@@ -156,14 +153,16 @@ def test_combine_domain_adapters_and_save_load(tmp_path) -> None:
     law, med, both = (mixda_modules(model, n) for n in ("law", "med", "both"))
     for key, module in both.items():
         assert isinstance(module, MixDAAdapter) and module.num_domains == 2
-        for src, dst in ((law[key].domain_adapters[0], module.domain_adapters[0]),
-                         (med[key].domain_adapters[0], module.domain_adapters[1])):
+        for src, dst in (
+            (law[key].domain_adapters[0], module.domain_adapters[0]),
+            (med[key].domain_adapters[0], module.domain_adapters[1]),
+        ):
             assert all(torch.equal(a, b) for a, b in zip(src.parameters(), dst.parameters()))
     _train(model, x)
     with torch.no_grad():
         out = model(x)
     save_adapter(model, tmp_path / "both", name="both")
     fresh, _ = build_backbone("toy")
-    load_adapter(fresh, tmp_path / "both", name="both")
+    load_adapter(fresh, tmp_path / "both", name="both").eval()
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), out, rtol=0, atol=0)

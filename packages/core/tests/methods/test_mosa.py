@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from adapterlab.core import (
     BottleneckConfig,
     add_adapter,
@@ -25,6 +23,7 @@ from adapterlab.core.tuners.mosa import (
     set_mosa_expert,
     symmetric_kl_loss,
 )
+from torch import nn
 
 
 def _mosa(model: nn.Module, **overrides) -> nn.Module:
@@ -174,8 +173,9 @@ def test_merge_gives_a_plain_adapter_computing_the_merged_weights(mode: str, tmp
 def test_eval_forward_of_the_merged_adapter_by_hand() -> None:
     """Parallel MoSA in eval: ``y + up(gelu(down(x))) * s`` with the merged weights."""
     torch.manual_seed(0)
-    adapter = MoSAAdapter(6, 4, num_experts=3, placement="parallel", activation="gelu",
-                          scaling=0.5, residual=False)
+    adapter = MoSAAdapter(
+        6, 4, num_experts=3, placement="parallel", activation="gelu", scaling=0.5, residual=False
+    )
     with torch.no_grad():
         for layer in (adapter.down, adapter.up):
             for p in list(layer.expert_weights) + list(layer.expert_biases):
@@ -216,7 +216,7 @@ def test_two_training_passes_differ_and_eval_passes_agree() -> None:
     assert symmetric_kl_loss(first, second).item() > 0
     model.eval()
     with torch.no_grad():
-        assert symmetric_kl_loss(model(x), model(x)).item() == 0.0
+        assert torch.equal(model(x), model(x))  # eval runs the merged adapter: deterministic
 
 
 def test_unmerged_save_load_round_trip(tmp_path) -> None:
@@ -232,7 +232,7 @@ def test_unmerged_save_load_round_trip(tmp_path) -> None:
     save_adapter(model, tmp_path / "mosa")
     fresh, _ = build_backbone("toy")
     torch.manual_seed(123)  # a different partition is drawn at injection, then overwritten
-    load_adapter(fresh, tmp_path / "mosa")
+    load_adapter(fresh, tmp_path / "mosa").eval()
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), out, rtol=0, atol=0)
     for a, b in zip(_experts(model), _experts(fresh), strict=True):

@@ -98,6 +98,12 @@ def _preserve_requires_grad(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+def _model_device(model: nn.Module) -> torch.device | None:
+    for p in model.parameters():
+        return p.device
+    return None
+
+
 def _check_name(model: nn.Module, name: str) -> None:
     if not isinstance(name, str) or not name or "." in name:
         raise ValueError(f"adapter name must be a non-empty string without dots, got {name!r}")
@@ -123,9 +129,12 @@ def add_adapter(model: nn.Module, config: AdapterConfig, name: str = "default") 
     extras = match_modules(model, config.modules_to_save) if config.modules_to_save else []
     with _preserve_requires_grad(model):
         handles = method.inject(model, config, name)
+    device = _model_device(model)
     for module in handles.values():
         if module is not model:
             module.train(model.training)  # new modules follow the model's train/eval mode
+            if device is not None:
+                module.to(device)  # ... and live on its device (dtype stays float32)
     state = adapter_state(model, create=True)
     state.configs[name] = config
     state.handles[name] = handles

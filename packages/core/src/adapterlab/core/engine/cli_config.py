@@ -27,7 +27,9 @@ def _normalise(argv: Sequence[str]) -> list[str]:
     return [f"--{a}" if _OVERRIDE.match(a) else a for a in argv]
 
 
-def build_parser(cls: type, description: str | None = None, prog: str | None = None) -> ArgumentParser:
+def build_parser(
+    cls: type, description: str | None = None, prog: str | None = None
+) -> ArgumentParser:
     """A ``jsonargparse`` parser for dataclass ``cls`` (nested dataclasses become ``a.b`` groups)."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"parse_config needs a dataclass, got {cls!r}")

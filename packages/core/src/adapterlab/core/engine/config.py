@@ -93,6 +93,8 @@ class TrainConfig:
     """Continue from the latest checkpoint in output_dir (starts fresh when there is none)."""
     overwrite: bool = False
     """Allow starting a fresh run in an output_dir that already holds one (it is replaced)."""
+    plots: bool = True
+    """Draw curves.png (loss, learning rate and metrics against the step) when the run ends."""
     progress: bool = True
     """Show a progress bar (never when stderr is not a TTY or the CI variable is set)."""
 
@@ -106,25 +108,53 @@ class TrainConfig:
             ("epochs", self.epochs >= 1, "must be >= 1"),
             ("max_steps", self.max_steps is None or self.max_steps >= 1, "must be >= 1 or None"),
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
-            ("eval_batch_size", self.eval_batch_size is None or self.eval_batch_size >= 1, "must be >= 1"),
+            (
+                "eval_batch_size",
+                self.eval_batch_size is None or self.eval_batch_size >= 1,
+                "must be >= 1",
+            ),
             ("lr", self.lr >= 0, "must be >= 0"),
             ("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}"),
-            ("betas", len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "must be two values in [0, 1)"),
+            (
+                "betas",
+                len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+                "must be two values in [0, 1)",
+            ),
             ("scheduler", self.scheduler in SCHEDULERS, f"must be one of {SCHEDULERS}"),
             ("warmup_steps", self.warmup_steps >= 0, "must be >= 0"),
             ("min_lr", self.min_lr >= 0, "must be >= 0"),
-            ("restart_period", self.restart_period is None or self.restart_period >= 1, "must be >= 1"),
+            (
+                "restart_period",
+                self.restart_period is None or self.restart_period >= 1,
+                "must be >= 1",
+            ),
             ("restart_mult", self.restart_mult >= 1, "must be >= 1"),
             ("schedule_per", self.schedule_per in ("batch", "epoch"), "must be 'batch' or 'epoch'"),
             ("grad_accum", self.grad_accum >= 1, "must be >= 1"),
             ("max_grad_norm", self.max_grad_norm is None or self.max_grad_norm > 0, "must be > 0"),
             ("mixed_precision", self.mixed_precision in PRECISIONS, f"must be one of {PRECISIONS}"),
-            ("eval_every_steps", self.eval_every_steps is None or self.eval_every_steps >= 1, "must be >= 1"),
-            ("eval_every_epochs", self.eval_every_epochs is None or self.eval_every_epochs >= 1, "must be >= 1"),
+            (
+                "eval_every_steps",
+                self.eval_every_steps is None or self.eval_every_steps >= 1,
+                "must be >= 1",
+            ),
+            (
+                "eval_every_epochs",
+                self.eval_every_epochs is None or self.eval_every_epochs >= 1,
+                "must be >= 1",
+            ),
             ("metric_mode", self.metric_mode in ("max", "min"), "must be 'max' or 'min'"),
-            ("early_stopping_patience", self.early_stopping_patience is None or self.early_stopping_patience >= 1, "must be >= 1"),
+            (
+                "early_stopping_patience",
+                self.early_stopping_patience is None or self.early_stopping_patience >= 1,
+                "must be >= 1",
+            ),
             ("keep_last", self.keep_last >= 1, "must be >= 1"),
-            ("save_every_steps", self.save_every_steps is None or self.save_every_steps >= 1, "must be >= 1"),
+            (
+                "save_every_steps",
+                self.save_every_steps is None or self.save_every_steps >= 1,
+                "must be >= 1",
+            ),
             ("seed", 0 <= self.seed < 2**63, "must be a non-negative integer"),
             ("num_workers", self.num_workers >= 0, "must be >= 0"),
             ("log_every", self.log_every >= 1, "must be >= 1"),

@@ -72,7 +72,9 @@ def as_source(data: Any, collate_fn: Callable | None, split: str) -> DataSource 
             "(__len__ and __getitem__) for exact resume and bad-sample indices"
         )
     if not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
-        raise ValueError(f"{split} data must be a map-style Dataset or a DataLoader, got {type(data)}")
+        raise ValueError(
+            f"{split} data must be a map-style Dataset or a DataLoader, got {type(data)}"
+        )
     return DataSource(data, collate_fn or default_collate)
 
 
@@ -116,7 +118,9 @@ class GuardedDataset(Dataset):
         try:
             return True, index, self.dataset[index]
         except Exception as err:  # noqa: BLE001 - any failure of user data is reported
-            message = f"{_where(self.split, self.dataset, index)} failed: {type(err).__name__}: {err}"
+            message = (
+                f"{_where(self.split, self.dataset, index)} failed: {type(err).__name__}: {err}"
+            )
             if self.skip:
                 return False, index, message
             raise BadSampleError(message) from err
@@ -187,7 +191,9 @@ class BatchPlan:
             order = np.random.default_rng(derive_seed(self.seed, epoch)).permutation(self.size)
         else:
             order = np.arange(self.size)
-        batches = [order[i : i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size)]
+        batches = [
+            order[i : i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size)
+        ]
         last = batches[-1]
         if len(last) < self.batch_size and (self.drop_last or len(last) < self.world_size):
             batches.pop()

@@ -34,7 +34,9 @@ def resolve_param_groups(model: nn.Module, param_groups: ParamGroups) -> list[di
     out: list[dict[str, Any]] = []
     for i, group in enumerate(groups):
         if not isinstance(group, dict) or "params" not in group:
-            raise ValueError(f"param_groups[{i}] must be a dict with a 'params' entry, got {group!r}")
+            raise ValueError(
+                f"param_groups[{i}] must be a dict with a 'params' entry, got {group!r}"
+            )
         params = list(group["params"])
         for p in params:
             if not isinstance(p, torch.Tensor):

@@ -37,11 +37,13 @@ def plot_curves(jsonl: str | Path, png: str | Path) -> Path:
 
     jsonl, png = Path(jsonl), Path(png)
     series = _series(jsonl)
-    panels = [("train", k) for k in series.get("train", {}) if k not in ("samples_per_s",)]
-    panels += [("eval", k) for k in series.get("eval", {})]
+    skip = ("samples_per_s", "num_samples")
+    panels = [("train", k) for k in series.get("train", {}) if k not in skip]
+    panels += [("eval", k) for k in series.get("eval", {}) if k not in skip]
     cols = min(3, max(1, len(panels)))
     rows = max(1, math.ceil(len(panels) / cols))
-    fig = Figure(figsize=(4.5 * cols, 3.2 * rows), layout="constrained")
+    fig = Figure(figsize=(4.5 * cols, 3.2 * rows))
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.92, wspace=0.3, hspace=0.55)
     FigureCanvasAgg(fig)
     for i, (split, key) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)

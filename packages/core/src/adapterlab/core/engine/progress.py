@@ -18,5 +18,10 @@ def progress_enabled(requested: bool, is_main: bool) -> bool:
 def make_progress(total: int, initial: int, enabled: bool) -> tqdm:
     """A step counter bar; ``set_postfix`` carries loss and samples/s."""
     return tqdm(
-        total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True, leave=True
+        total=total,
+        initial=initial,
+        disable=not enabled,
+        unit="step",
+        dynamic_ncols=True,
+        leave=True,
     )

@@ -41,7 +41,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 class RunLogger:
     """Appends metric records to ``metrics.jsonl`` and TensorBoard; writes the summaries."""
 
-    def __init__(self, run_dir: Path, *, enabled: bool, keep_lines: int | None, purge_step: int | None) -> None:
+    def __init__(
+        self, run_dir: Path, *, enabled: bool, keep_lines: int | None, purge_step: int | None
+    ) -> None:
         self.run_dir = run_dir
         self.enabled = enabled
         self.jsonl = run_dir / "metrics.jsonl"
@@ -64,7 +66,9 @@ class RunLogger:
     def write_config(self, config: dict[str, Any]) -> None:
         """``config.yaml``: the resolved configuration."""
         if self.enabled:
-            atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(plain(config), sort_keys=False))
+            atomic_write_text(
+                self.run_dir / "config.yaml", yaml.safe_dump(plain(config), sort_keys=False)
+            )
 
     def log(self, split: str, step: int, epoch: int, values: dict[str, float]) -> None:
         """One ``metrics.jsonl`` line and one TensorBoard scalar per value."""
@@ -81,7 +85,9 @@ class RunLogger:
     def write_summary(self, summary: dict[str, Any]) -> None:
         """``metrics.json``: final and best values."""
         if self.enabled:
-            atomic_write_text(self.run_dir / "metrics.json", json.dumps(plain(summary), indent=2) + "\n")
+            atomic_write_text(
+                self.run_dir / "metrics.json", json.dumps(plain(summary), indent=2) + "\n"
+            )
 
     def close(self) -> None:
         """Flush and close the files."""

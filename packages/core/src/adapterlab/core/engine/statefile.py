@@ -41,7 +41,10 @@ def _encode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
         if all(isinstance(k, str) and not k.startswith("__") for k in obj):
             return {k: _encode(v, tensors, f"{where}.{k}") for k, v in obj.items()}
         return {
-            _MAP: [[_encode(k, tensors, where), _encode(v, tensors, f"{where}[{k!r}]")] for k, v in obj.items()]
+            _MAP: [
+                [_encode(k, tensors, where), _encode(v, tensors, f"{where}[{k!r}]")]
+                for k, v in obj.items()
+            ]
         }
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj

@@ -17,7 +17,7 @@ from .base import OutputAdapterWrapper
 from .bottleneck.config import BottleneckConfig
 from .bottleneck.layer import BottleneckAdapter
 
-__all__ = ["replace_with_bottleneck"]
+__all__ = ["match_base_device", "replace_with_bottleneck"]
 
 
 def replace_with_bottleneck(
@@ -49,3 +49,15 @@ def replace_with_bottleneck(
     fields = {f.name for f in dataclasses.fields(BottleneckConfig)}
     state.handles[name] = handles
     state.configs[name] = BottleneckConfig(**{n: getattr(config, n) for n in fields})
+
+
+def match_base_device(model: nn.Module, handles: dict[str, nn.Module], suffix: str) -> None:
+    """Move each new adapter (handle key ``<target>.<suffix>``) to its target layer's device."""
+    from ..targeting import resolve_module
+
+    for key, adapter in handles.items():
+        _, wrapper = resolve_module(model, key[: -len(suffix) - 1])
+        base = wrapper.base_layer if isinstance(wrapper, OutputAdapterWrapper) else wrapper
+        ref = next(iter(base.parameters()), None)
+        if ref is not None:
+            adapter.to(device=ref.device)

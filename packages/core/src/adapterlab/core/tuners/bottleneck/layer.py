@@ -60,7 +60,8 @@ class BottleneckAdapter(SublayerAdapter):
 
     def adapt(self, h: torch.Tensor) -> torch.Tensor:
         """The bottleneck branch ``A(h)``."""
-        return self.up(self.dropout(self.act(self.down(h)))) * self.scaling
+        z = self.up(self.dropout(self.act(self.down(h.to(self.down.weight.dtype)))))
+        return (z * self.scaling).to(h.dtype)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.placement == "sequential":

@@ -84,6 +84,7 @@ class ConformerAdapter(SublayerAdapter):
 
     def adapt(self, h: torch.Tensor) -> torch.Tensor:
         """The conformer branch on a ``[B, T, D]`` (or ``[T, B, D]``, or ``[B, D]``) tensor."""
+        dtype, h = h.dtype, h.to(self.pointwise_in.weight.dtype)
         squeeze = h.dim() == 2
         if squeeze:
             h = h.unsqueeze(1)
@@ -92,7 +93,7 @@ class ConformerAdapter(SublayerAdapter):
         z = self.norm(h).transpose(1, 2)  # [B, D, T]; the LN output is used
         z = self.glu(self.pointwise_in(z))
         z = self.act(self.batch_norm(self.depthwise(z)))
-        z = self.pointwise_out(self.dropout(z)).transpose(1, 2) * self.scaling
+        z = (self.pointwise_out(self.dropout(z)).transpose(1, 2) * self.scaling).to(dtype)
         if squeeze:
             return z.squeeze(1)
         return z if self.batch_first else z.transpose(0, 1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..plain_merge import replace_with_bottleneck
+from ..plain_merge import match_base_device, replace_with_bottleneck
 from ..registry import AdapterMethod, register_method
 from ..sublayer import inject_sublayer_adapters
 from .config import LowBitConfig
@@ -41,7 +41,9 @@ def _inject(model: nn.Module, config: LowBitConfig, name: str) -> dict[str, nn.M
             residual=config.use_residual(),
         )
 
-    return inject_sublayer_adapters(model, config, name, build, "lowbit")
+    handles = inject_sublayer_adapters(model, config, name, build, "lowbit")
+    match_base_device(model, handles, "lowbit")
+    return handles
 
 
 def pack_state(state: dict[str, torch.Tensor], config: LowBitConfig) -> dict[str, torch.Tensor]:
@@ -120,7 +122,9 @@ def _after_load(model: nn.Module, config: LowBitConfig, name: str) -> None:
 def _merge(model: nn.Module, config: LowBitConfig, name: str) -> None:
     """Replace the quantised layers by a plain bottleneck adapter holding the dequantised
     weights (zero biases), the config by the equivalent :class:`BottleneckConfig`."""
-    replace_with_bottleneck(model, config, name, LowBitAdapter, LowBitAdapter.to_bottleneck, "lowbit")
+    replace_with_bottleneck(
+        model, config, name, LowBitAdapter, LowBitAdapter.to_bottleneck, "lowbit"
+    )
 
 
 register_method(

@@ -44,7 +44,7 @@ def _check_bits(bits: int) -> None:
         raise ValueError(f"low-bit adapters support bits in {SUPPORTED_BITS}, got {bits}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _codebook_np(bits: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
     levels = np.zeros(2**bits)
     thresholds = np.zeros(2**bits - 1)
@@ -132,7 +132,9 @@ def unpack_bits(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
     _check_bits(bits)
     per_byte = 8 // bits
     if packed.dtype != torch.uint8 or packed.dim() != 1:
-        raise ValueError(f"packed codes must be a 1-D uint8 tensor, got {packed.dtype} {packed.shape}")
+        raise ValueError(
+            f"packed codes must be a 1-D uint8 tensor, got {packed.dtype} {packed.shape}"
+        )
     if packed.numel() * per_byte < numel:
         raise ValueError(
             f"packed codes hold {packed.numel() * per_byte} entries, the matrix needs {numel}"

@@ -54,7 +54,9 @@ class MixDAConfig(AdapterConfig):
             raise ValueError(f"num_domains must be >= 1, got {self.num_domains}")
         bad = [loc for loc in self.locations if loc not in ("ffn", "attn")]
         if bad or not self.locations:
-            raise ValueError(f"locations must be a non-empty subset of ('attn', 'ffn'), got {self.locations}")
+            raise ValueError(
+                f"locations must be a non-empty subset of ('attn', 'ffn'), got {self.locations}"
+            )
         if self.bottleneck_dim is None and self.down_scale <= 0:
             raise ValueError("down_scale must be positive")
         if self.activation not in ACTIVATIONS:

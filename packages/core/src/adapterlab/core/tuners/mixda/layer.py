@@ -25,7 +25,9 @@ class DomainAdapter(nn.Module):
     """``up(act(down(x)))``: ``in -> bottleneck -> out``, GELU; Kaiming ``down``, zero ``up``
     (the authors' ``MixtureOfDomainAdapter``)."""
 
-    def __init__(self, in_features: int, bottleneck: int, out_features: int, activation: str) -> None:
+    def __init__(
+        self, in_features: int, bottleneck: int, out_features: int, activation: str
+    ) -> None:
         super().__init__()
         self.down = nn.Linear(in_features, bottleneck)
         self.act = make_activation(activation)

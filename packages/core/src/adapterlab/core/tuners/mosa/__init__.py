@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..plain_merge import replace_with_bottleneck
+from ..plain_merge import match_base_device, replace_with_bottleneck
 from ..registry import AdapterMethod, register_method
 from ..sublayer import inject_sublayer_adapters
 from .config import MoSAConfig
@@ -55,7 +55,9 @@ def _inject(model: nn.Module, config: MoSAConfig, name: str) -> dict[str, nn.Mod
             residual=config.use_residual(),
         )
 
-    return inject_sublayer_adapters(model, config, name, build, _SUFFIX)
+    handles = inject_sublayer_adapters(model, config, name, build, _SUFFIX)
+    match_base_device(model, handles, _SUFFIX)
+    return handles
 
 
 def mosa_modules(model: nn.Module, name: str = "default") -> dict[str, MoSAAdapter]:

@@ -77,7 +77,9 @@ class SparseExpertLinear(nn.Module):
     ) -> None:
         super().__init__()
         if weight.dim() != 2:
-            raise ValueError(f"SparseExpertLinear needs a 2-D weight, got shape {tuple(weight.shape)}")
+            raise ValueError(
+                f"SparseExpertLinear needs a 2-D weight, got shape {tuple(weight.shape)}"
+            )
         self.num_experts = num_experts
         self.out_features, self.in_features = weight.shape
         w0 = weight.detach().clone()

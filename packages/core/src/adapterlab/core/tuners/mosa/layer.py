@@ -55,7 +55,9 @@ class MoSAAdapter(BottleneckAdapter):
                 self.down.weight, self.down.bias, num_experts, generator=generator
             )
         if share != "up":
-            self.up = SparseExpertLinear(self.up.weight, self.up.bias, num_experts, generator=generator)
+            self.up = SparseExpertLinear(
+                self.up.weight, self.up.bias, num_experts, generator=generator
+            )
 
     def _draw(self) -> int:
         if self.forced_expert is not None:

@@ -22,10 +22,6 @@ def symmetric_kl_loss(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.T
         raise ValueError(f"logit shapes differ: {tuple(logits_a.shape)} vs {tuple(logits_b.shape)}")
     a = logits_a.float()
     b = logits_b.float()
-    kl_ab = F.kl_div(
-        F.log_softmax(a, dim=-1), F.softmax(b.detach(), dim=-1), reduction="batchmean"
-    )
-    kl_ba = F.kl_div(
-        F.log_softmax(b, dim=-1), F.softmax(a.detach(), dim=-1), reduction="batchmean"
-    )
+    kl_ab = F.kl_div(F.log_softmax(a, dim=-1), F.softmax(b.detach(), dim=-1), reduction="batchmean")
+    kl_ba = F.kl_div(F.log_softmax(b, dim=-1), F.softmax(a.detach(), dim=-1), reduction="batchmean")
     return 0.5 * (kl_ab + kl_ba)

@@ -91,6 +91,7 @@ def _inject(model: nn.Module, config: PolyConfig, name: str) -> dict[str, nn.Mod
     handles: dict[str, nn.Module] = {}
     for path, layer in poly_layers(model, name):
         attach(layer, model, name, config.routing, config.temperature)
+        layer.train(layer.get_base_layer().training)  # a new router must not sample at eval
         holder = nn.ModuleDict(
             {
                 "poly_lora_A": _ParamHolder(layer.poly_lora_A[name]),

@@ -1,0 +1,41 @@
+"""adapterlab.core.engine: one resumable, distributed-ready training loop on HF accelerate.
+
+Example::
+
+    from adapterlab.core.engine import TrainConfig, Trainer, parse_config
+
+    cfg = parse_config(TrainConfig)          # --config x.yaml, lr=1e-3, --help
+    result = Trainer(model, cfg, train_data=train, eval_data=val, test_data=test,
+                     loss_fn=loss_fn, eval_step=eval_step).fit()
+    print(result.test_metrics)               # computed from the best checkpoint
+
+Run it on several processes or GPUs with ``accelerate launch`` or ``torchrun``.
+"""
+
+from .checkpoint import list_checkpoints
+from .cli_config import build_parser, parse_config
+from .config import TrainConfig
+from .errors import BadSampleError, NonFiniteLossError, TrainingInterrupted
+from .evaluation import default_metric_fn
+from .plots import plot_curves
+from .schedules import build_scheduler, lr_at
+from .seeding import seed_everything
+from .trainer import Trainer, TrainResult, resolve_mixed_precision
+
+__all__ = [
+    "BadSampleError",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "TrainingInterrupted",
+    "build_parser",
+    "build_scheduler",
+    "default_metric_fn",
+    "list_checkpoints",
+    "lr_at",
+    "parse_config",
+    "plot_curves",
+    "resolve_mixed_precision",
+    "seed_everything",
+]
