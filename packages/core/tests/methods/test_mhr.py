@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-from torch.distributions.relaxed_bernoulli import RelaxedBernoulli
-
 from adapterlab.core import (
     add_adapter,
+    disable_adapters,
     get_adapter_parameters,
     get_config,
     list_adapters,
@@ -24,6 +22,8 @@ from adapterlab.core.tuners.poly_mhr import (
     set_task_ids,
     use_task_ids,
 )
+from torch import nn
+from torch.distributions.relaxed_bernoulli import RelaxedBernoulli
 
 
 def _mlp() -> nn.Module:
@@ -50,10 +50,13 @@ def test_routing_weights_are_normalised_per_split_in_train_and_eval() -> None:
 
 def test_relaxed_bernoulli_in_training_sigmoid_at_eval() -> None:
     model = _mlp()
-    add_adapter(model, get_config("mhr", n_splits=4, n_skills=3, n_tasks=2, temperature=0.5,
-                                  target_modules=["0"]), "p")
+    add_adapter(
+        model,
+        get_config("mhr", n_splits=4, n_skills=3, n_tasks=2, temperature=0.5, target_modules=["0"]),
+        "p",
+    )
     _random_logits(model, "p")
-    (_, layer), = poly_layers(model, "p")
+    ((_, layer),) = poly_layers(model, "p")
     router = layer.poly_router["p"]
     ids = torch.tensor([1, 0, 1])
     logits = router.module_logits[ids].view(3, 4, 3).detach()
@@ -83,10 +86,12 @@ def _formula(layer: nn.Module, name: str, x: torch.Tensor, ids: torch.Tensor) ->
     base = layer.get_base_layer()
     outs = []
     for i in range(len(ids)):
-        a_full = torch.cat([sum(w[i, q, s] * a[q, s] for s in range(a.shape[1]))
-                            for q in range(a.shape[0])], dim=0)  # [d, r]
-        b_full = torch.cat([sum(w[i, q, s] * b[q, s] for s in range(b.shape[1]))
-                            for q in range(b.shape[0])], dim=1)  # [r, o]
+        a_full = torch.cat(
+            [sum(w[i, q, s] * a[q, s] for s in range(a.shape[1])) for q in range(a.shape[0])], dim=0
+        )  # [d, r]
+        b_full = torch.cat(
+            [sum(w[i, q, s] * b[q, s] for s in range(b.shape[1])) for q in range(b.shape[0])], dim=1
+        )  # [r, o]
         outs.append(base(x[i]) + x[i] @ a_full @ b_full / r)
     return torch.stack(outs)
 
@@ -94,11 +99,21 @@ def _formula(layer: nn.Module, name: str, x: torch.Tensor, ids: torch.Tensor) ->
 @pytest.mark.parametrize("n_splits", [1, 4])
 def test_forward_matches_the_routing_formula_per_task(n_splits: int) -> None:
     model = _mlp().eval()
-    add_adapter(model, get_config("poly", n_splits=n_splits, n_skills=3, n_tasks=3,
-                                  init_weights=False, target_modules=["0"]), "p")
+    add_adapter(
+        model,
+        get_config(
+            "poly",
+            n_splits=n_splits,
+            n_skills=3,
+            n_tasks=3,
+            init_weights=False,
+            target_modules=["0"],
+        ),
+        "p",
+    )
     _random_logits(model, "p")
     model.eval()
-    (_, layer), = poly_layers(model, "p")
+    ((_, layer),) = poly_layers(model, "p")
     x = torch.randn(3, 5, 16)
     ids = torch.tensor([2, 0, 1])
     with torch.no_grad(), use_task_ids(model, ids):
@@ -173,12 +188,17 @@ def test_prepare_finetune_z_from_a_multitask_adapter(tmp_path) -> None:
 
 def test_mhr_mu_is_the_uniform_average_of_the_skills() -> None:
     model = _mlp()
-    add_adapter(model, get_config("mhr", n_splits=4, n_skills=3, n_tasks=2,
-                                  init_weights=False, target_modules=["0"]), "p")
+    add_adapter(
+        model,
+        get_config(
+            "mhr", n_splits=4, n_skills=3, n_tasks=2, init_weights=False, target_modules=["0"]
+        ),
+        "p",
+    )
     _random_logits(model, "p")
     cfg = prepare_finetune(model, "p", "mu")
     assert cfg.routing == "average"
-    (_, layer), = poly_layers(model, "p")
+    ((_, layer),) = poly_layers(model, "p")
     a = layer.poly_lora_A["p"].mean(1)  # [q, d/q, r]
     b = layer.poly_lora_B["p"].mean(1)  # [q, r, o/q]
     a_full = a.reshape(-1, a.shape[-1])
@@ -195,10 +215,15 @@ def test_mhr_mu_is_the_uniform_average_of_the_skills() -> None:
 
 def test_save_load_roundtrip_and_merge(tmp_path) -> None:
     model, x = build_backbone("roberta")
+    with torch.no_grad():
+        base_out = model(x)
     add_adapter(model, get_config("poly", n_skills=3, init_weights=False), "p")
     _train(model, x, steps=2)
     with torch.no_grad():
         out = model(x)
+        assert not torch.allclose(out, base_out, atol=1e-4)
+        with disable_adapters(model):
+            torch.testing.assert_close(model(x), base_out, rtol=0, atol=0)
     save_adapter(model, tmp_path / "p", "p")
     fresh, _ = build_backbone("roberta")
     load_adapter(fresh, tmp_path / "p", "p")

@@ -7,20 +7,25 @@ import json
 import peft
 import pytest
 import torch
-from torch import nn
-from transformers import RobertaConfig, RobertaForSequenceClassification
-
 from adapterlab.core import LoraConfig, add_adapter, list_adapters
 from adapterlab.core.interop import export_peft, load_peft_adapter
 from adapterlab.core.testing import build_backbone
+from torch import nn
+from transformers import RobertaConfig, RobertaForSequenceClassification
 
 
 def _roberta(seed: int = 0) -> RobertaForSequenceClassification:
     torch.manual_seed(seed)
     cfg = RobertaConfig(
-        vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=40, num_labels=3,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=40,
+        num_labels=3,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
     )
     return RobertaForSequenceClassification(cfg).eval()
 
@@ -93,12 +98,17 @@ def test_peft_directory_loads_into_adapterlab_with_equal_outputs(tmp_path) -> No
     theirs_model = peft.get_peft_model(
         _roberta(),
         peft.LoraConfig(
-            r=4, lora_alpha=16, target_modules=["query", "value", "intermediate.dense"],
-            init_lora_weights=False, modules_to_save=["classifier"],
+            r=4,
+            lora_alpha=16,
+            target_modules=["query", "value", "intermediate.dense"],
+            init_lora_weights=False,
+            modules_to_save=["classifier"],
         ),
     )
     with torch.no_grad():  # a head that differs from the base model's
-        theirs_model.base_model.model.classifier.modules_to_save["default"].out_proj.weight.add_(0.5)
+        theirs_model.base_model.model.classifier.modules_to_save["default"].out_proj.weight.add_(
+            0.5
+        )
     theirs_model.eval()
     with torch.no_grad():
         theirs = theirs_model(input_ids=ids).logits
@@ -119,8 +129,9 @@ def test_peft_directory_loads_into_adapterlab_with_equal_outputs(tmp_path) -> No
     wrapper, x = build_backbone("roberta")
     bare = peft.get_peft_model(
         build_backbone("roberta")[0].backbone,
-        peft.LoraConfig(r=2, target_modules=r".*attention\.self\.(query|key)",
-                        init_lora_weights=False),
+        peft.LoraConfig(
+            r=2, target_modules=r".*attention\.self\.(query|key)", init_lora_weights=False
+        ),
     ).eval()
     bare.save_pretrained(str(tmp_path / "regex"))
     load_peft_adapter(wrapper, tmp_path / "regex", "rx", submodule="backbone")
@@ -131,10 +142,9 @@ def test_peft_directory_loads_into_adapterlab_with_equal_outputs(tmp_path) -> No
 
 
 def test_bad_peft_directories_raise_naming_the_file(tmp_path) -> None:
-    peft.get_peft_model(_roberta(), peft.IA3Config(target_modules=["key", "value"],
-                                                   feedforward_modules=[])).save_pretrained(
-        str(tmp_path / "ia3")
-    )
+    peft.get_peft_model(
+        _roberta(), peft.IA3Config(target_modules=["key", "value"], feedforward_modules=[])
+    ).save_pretrained(str(tmp_path / "ia3"))
     with pytest.raises(ValueError, match="adapter_config.json.*IA3"):
         load_peft_adapter(_roberta(), tmp_path / "ia3")
     src = peft.get_peft_model(_roberta(), peft.LoraConfig(r=4, target_modules=["query"]))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from adapterlab.core.tuners.sft import (
     LotteryTicketSFT,
     SparseDiff,
@@ -16,6 +14,7 @@ from adapterlab.core.tuners.sft import (
     revert_sft,
     save_sft,
 )
+from torch import nn
 
 
 class Tiny(nn.Module):
@@ -44,7 +43,9 @@ def _loss(model: nn.Module) -> float:
 def _train(model: nn.Module, steps: int = 30) -> None:
     x, y = _data()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=3e-2, weight_decay=0.1)  # decay would leak without projection
+    opt = torch.optim.AdamW(
+        params, lr=3e-2, weight_decay=0.1
+    )  # decay would leak without projection
     for _ in range(steps):
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
@@ -185,7 +186,9 @@ def test_save_load_roundtrip_is_sparse_safetensors(tmp_path) -> None:
         }
         for k in keys:
             if k.startswith("diff."):
-                assert f.get_tensor(k).numel() == min(7, model.get_parameter(k[5:].rsplit(".", 1)[0]).numel())
+                assert f.get_tensor(k).numel() == min(
+                    7, model.get_parameter(k[5:].rsplit(".", 1)[0]).numel()
+                )
     loaded = load_sft(tmp_path / "sft")
     assert loaded.shapes == diff.shapes
     for n in diff.indices:

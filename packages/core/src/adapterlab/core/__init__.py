@@ -88,3 +88,30 @@ from .tuners.mixda import MixDAConfig  # noqa: E402
 from .tuners.mosa import MoSAConfig  # noqa: E402
 
 __all__ += ["LowBitConfig", "MixDAConfig", "MoSAConfig", "average_adapters"]
+
+# methods B: Poly/MHR, LT-SFT, PEFT interoperability
+from .interop import export_peft, load_peft_adapter  # noqa: E402
+from .tuners.poly_mhr import PolyConfig, prepare_finetune, set_task_ids, use_task_ids  # noqa: E402
+from .tuners.sft import (  # noqa: E402
+    SparseDiff,
+    apply_sft,
+    load_sft,
+    lt_sft,
+    revert_sft,
+    save_sft,
+)
+
+__all__ += [
+    "PolyConfig",
+    "SparseDiff",
+    "apply_sft",
+    "export_peft",
+    "load_peft_adapter",
+    "load_sft",
+    "lt_sft",
+    "prepare_finetune",
+    "revert_sft",
+    "save_sft",
+    "set_task_ids",
+    "use_task_ids",
+]

@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..model import add_adapter, adapter_state, list_adapters
+from ..model import adapter_state, add_adapter, list_adapters
 from ..targeting import clean_name
 from ..tuners.lora import LoraConfig, peft_layers
 

@@ -14,7 +14,6 @@ them (MHR-mu, temperature, task ids from the model, inputs of any rank).
 
 from __future__ import annotations
 
-
 import peft
 import torch
 from peft.tuners.poly.layer import PolyLayer
@@ -66,7 +65,11 @@ def poly_layers(model: nn.Module, name: str) -> list[tuple[str, PolyLayer]]:
 
 
 def _check_target(clean: str, module: nn.Module, config: PolyConfig) -> None:
-    base = module.get_base_layer() if isinstance(module, peft.tuners.tuners_utils.BaseTunerLayer) else module
+    base = (
+        module.get_base_layer()
+        if isinstance(module, peft.tuners.tuners_utils.BaseTunerLayer)
+        else module
+    )
     if not isinstance(base, nn.Linear):
         raise ValueError(
             f"poly: target {clean!r} is a {type(base).__name__}; PEFT's Poly supports nn.Linear "
@@ -152,7 +155,7 @@ def prepare_finetune(
         router.routing = new.routing
     state.configs[name] = new
     frozen = {id(p) for p in _frozen(model, new, name)}
-    for key, holder in state.handles[name].items():
+    for holder in state.handles[name].values():
         for p in holder.parameters():
             p.requires_grad_(id(p) not in frozen)
     return new
@@ -167,9 +170,11 @@ def _merge(model: nn.Module, config: PolyConfig, name: str) -> None:
             f"cannot merge Poly adapter {name!r}: it routes over {config.n_tasks} tasks"
         )
     for path, layer in poly_layers(model, name):
-        others = [n for n in layer.poly_lora_A.keys() if n != name]
+        others = [n for n in layer.poly_lora_A if n != name]
         if others:
-            raise ValueError(f"cannot merge {name!r} into {clean_name(path)}: also carries {others}")
+            raise ValueError(
+                f"cannot merge {name!r} into {clean_name(path)}: also carries {others}"
+            )
         router = layer.poly_router[name]
         was = router.training
         router.eval()

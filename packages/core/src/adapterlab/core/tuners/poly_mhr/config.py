@@ -49,7 +49,9 @@ class PolyConfig(AdapterConfig):
     def validate(self) -> None:
         for field_name in ("r", "n_skills", "n_splits", "n_tasks"):
             if int(getattr(self, field_name)) < 1:
-                raise ValueError(f"poly: {field_name} must be >= 1, got {getattr(self, field_name)}")
+                raise ValueError(
+                    f"poly: {field_name} must be >= 1, got {getattr(self, field_name)}"
+                )
         if self.routing not in ROUTINGS:
             raise ValueError(f"poly: routing must be one of {ROUTINGS}, got {self.routing!r}")
         if self.temperature <= 0:

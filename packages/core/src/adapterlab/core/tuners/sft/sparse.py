@@ -77,9 +77,7 @@ class SparseDiff:
 
     def to_dense(self, name: str) -> torch.Tensor:
         """The full difference tensor of parameter ``name`` (zeros outside the support)."""
-        out = torch.zeros(
-            int(torch.Size(self.shapes[name]).numel()), dtype=self.values[name].dtype
-        )
+        out = torch.zeros(int(torch.Size(self.shapes[name]).numel()), dtype=self.values[name].dtype)
         out[self.indices[name]] = self.values[name]
         return out.view(self.shapes[name])
 
@@ -166,11 +164,13 @@ def load_sft(directory: str | Path) -> SparseDiff:
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
     except (OSError, ValueError, SafetensorError) as err:
         raise ValueError(f"{path}: corrupt or unreadable safetensors file ({err})") from err
     if meta.get("format") != _FORMAT:
-        raise ValueError(f"{path}: not an adapterlab SFT file (metadata format={meta.get('format')})")
+        raise ValueError(
+            f"{path}: not an adapterlab SFT file (metadata format={meta.get('format')})"
+        )
     shapes = {k: tuple(v) for k, v in json.loads(meta["shapes"]).items()}
     diff = SparseDiff(shapes=shapes)
     for key, t in tensors.items():
