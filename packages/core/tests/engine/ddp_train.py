@@ -36,7 +36,9 @@ def main(out: str, expected_world: int) -> TrainResult:
         eval_step=toy_eval_step,
     )
     if trainer.accelerator.num_processes != expected_world:
-        raise SystemExit(f"expected {expected_world} processes, got {trainer.accelerator.num_processes}")
+        raise SystemExit(
+            f"expected {expected_world} processes, got {trainer.accelerator.num_processes}"
+        )
     return trainer.fit()
 
 

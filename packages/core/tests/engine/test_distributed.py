@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from adapterlab.core.engine import list_checkpoints
 
 SCRIPT = Path(__file__).with_name("ddp_train.py")
@@ -45,11 +44,10 @@ def test_two_processes_match_one(tmp_path, read_adapter):
     assert last1.name == last2.name == "step_00000008"
     w1, w2 = read_adapter(last1 / "adapter"), read_adapter(last2 / "adapter")
     assert w1.keys() == w2.keys()
-    start = {k: v for k, v in read_adapter(last1 / "adapter").items()}
-    moved = 0.0
     for key in w1:
         torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=1e-5, msg=key)
-        moved += float((start[key] - w1[key]).abs().sum())
+    # training moved the zero-initialised up-projections, so the comparison is not vacuous
+    assert all(w1[k].abs().max() > 1e-3 for k in w1 if "up." in k)
     # the eval metrics were gathered from both shards: same samples, same values
     assert two["best_step"] == one.best_step
     assert two["best_metric"] == pytest.approx(one.best_metric, abs=1e-6)

@@ -9,7 +9,6 @@ import signal
 
 import pytest
 import torch
-
 from adapterlab.core import adapter_state_dict
 from adapterlab.core.engine import TrainConfig, Trainer, TrainingInterrupted, list_checkpoints
 from adapterlab.core.engine.toy import ToyClusters, build_toy_model, toy_eval_step, toy_loss
@@ -100,7 +99,14 @@ def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path, num_workers):
 
 @pytest.mark.timeout(120)
 def test_crash_then_resume_from_last_checkpoint_is_bit_identical(tmp_path):
-    kw = dict(optimizer="sgd", lr=0.2, scheduler="cosine_restarts", restart_period=2, schedule_per="epoch", shuffle=True)
+    kw = dict(
+        optimizer="sgd",
+        lr=0.2,
+        scheduler="cosine_restarts",
+        restart_period=2,
+        schedule_per="epoch",
+        shuffle=True,
+    )
     ref = _trainer(tmp_path / "ref", **kw)
     ref.fit()
     calls = {"n": 0}

@@ -8,9 +8,10 @@ Resuming mid-epoch starts the loader at the next unseen batch, so nothing is rep
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+import signal
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -41,8 +42,6 @@ __all__ = [
     "make_loader",
     "shard_indices",
 ]
-
-log = logging.getLogger("adapterlab.core.engine")
 
 
 @dataclass
@@ -221,6 +220,26 @@ def shard_indices(size: int, rank: int, world_size: int) -> list[int]:
     return list(range(rank * size // world_size, (rank + 1) * size // world_size))
 
 
+def _worker_init(worker_id: int) -> None:
+    """Workers ignore SIGINT (Ctrl-C reaches the whole process group): the main process handles
+    it by checkpointing first. SIGTERM keeps its default, which torch uses to end workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def loader_iter(loader: DataLoader) -> Iterator[Iterator[Any]]:
+    """Iterate ``loader``; its worker processes are shut down on exit, also when an error
+    propagates (the traceback would otherwise keep them alive and hang interpreter exit)."""
+    iterator = iter(loader)
+    try:
+        yield iterator
+    finally:
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        del iterator
+
+
 def make_loader(
     guarded: GuardedDataset,
     collate: GuardedCollate,
@@ -240,6 +259,7 @@ def make_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         generator=torch.Generator().manual_seed(derive_seed(guarded.seed, epoch, 1)),
+        worker_init_fn=_worker_init if num_workers > 0 else None,
     )
 
 

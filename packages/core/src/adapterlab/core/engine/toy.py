@@ -61,7 +61,9 @@ class ToyClusters(Dataset):
         bad: tuple[int, ...] = (),
         name: str = "toy",
     ) -> None:
-        centres = torch.randn(classes, features, generator=torch.Generator().manual_seed(seed)) * 1.5
+        centres = (
+            torch.randn(classes, features, generator=torch.Generator().manual_seed(seed)) * 1.5
+        )
         g = torch.Generator().manual_seed(seed * 1000 + split_seed + 1)
         self.y = torch.randint(0, classes, (n,), generator=g)
         self.x = centres[self.y] + noise * torch.randn(n, features, generator=g)
@@ -91,7 +93,11 @@ def toy_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torc
 def toy_eval_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Per-sample logits and targets plus the batch loss."""
     logits = model(batch["x"])
-    return {"logits": logits, "target": batch["y"], "loss": F.cross_entropy(logits.float(), batch["y"])}
+    return {
+        "logits": logits,
+        "target": batch["y"],
+        "loss": F.cross_entropy(logits.float(), batch["y"]),
+    }
 
 
 def build_toy_model(seed: int = 0, *, dropout: float = 0.0, bottleneck_dim: int = 8) -> ToyNet:
@@ -100,6 +106,8 @@ def build_toy_model(seed: int = 0, *, dropout: float = 0.0, bottleneck_dim: int 
 
     torch.manual_seed(seed)
     model = ToyNet()
-    config = get_config("pfeiffer", target_modules=ToyNet.targets, bottleneck_dim=bottleneck_dim, dropout=dropout)
+    config = get_config(
+        "pfeiffer", target_modules=ToyNet.targets, bottleneck_dim=bottleneck_dim, dropout=dropout
+    )
     add_adapter(model, config)
     return model

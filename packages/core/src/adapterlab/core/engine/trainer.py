@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedType
 from accelerate.utils import (
     broadcast_object_list,
     gather_object,
@@ -39,6 +39,7 @@ from .data import (
     GuardedCollate,
     GuardedDataset,
     as_source,
+    loader_iter,
     make_loader,
     shard_indices,
 )
@@ -128,6 +129,15 @@ class _Window:
     start: float = field(default_factory=time.perf_counter)
 
 
+def _cpu_only() -> bool:
+    """True without any accelerator (or with ``ACCELERATE_USE_CPU``): then accelerate needs
+    ``cpu=True`` to run several processes (torchrun) as MULTI_CPU over gloo."""
+    if parse_flag_from_env("ACCELERATE_USE_CPU"):
+        return True
+    xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
+    return not (torch.cuda.is_available() or xpu or torch.backends.mps.is_available())
+
+
 def resolve_mixed_precision(requested: str) -> str:
     """``auto`` -> bf16 (or fp16 without bf16 support) on CUDA; always ``no`` off CUDA."""
     on_cuda = torch.cuda.is_available() and not parse_flag_from_env("ACCELERATE_USE_CPU")
@@ -199,8 +209,16 @@ class Trainer:
         self.test_source = as_source(test_data, collate_fn, "test")
         self.accelerator = Accelerator(
             mixed_precision=resolve_mixed_precision(config.mixed_precision),
+            cpu=_cpu_only(),
             step_scheduler_with_optimizer=False,
         )
+        kind = self.accelerator.distributed_type
+        if kind in (DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM):
+            raise NotImplementedError(
+                f"{kind.value} is not supported yet: its sharded parameters would make the "
+                "adapter-only checkpoints wrong; launch with DDP (accelerate launch --multi_gpu, "
+                "or torchrun)"
+            )
         self.plan = BatchPlan(
             len(self.train_source.dataset),  # type: ignore[arg-type]
             config.batch_size,
@@ -418,8 +436,8 @@ class Trainer:
         )
         step_fn = self.eval_step or self.loss_fn
         acc_out = EvalAccumulator()
-        with torch.no_grad():
-            for loaded in loader:
+        with torch.no_grad(), loader_iter(loader) as iterator:
+            for loaded in iterator:
                 self._note_skipped(split, loaded.skipped)
                 if loaded.data is None:
                     continue
@@ -613,34 +631,40 @@ class Trainer:
                         num_workers=cfg.num_workers,
                         pin_memory=self._pin(),
                     )
-                    for i, loaded in enumerate(loader, start):
-                        cycle_start = i - i % ga
-                        cycle_len = min(ga, n_micro - cycle_start)
-                        last = i == cycle_start + cycle_len - 1
-                        self._micro_step(loaded, len(batches[i]), cycle_len, last, state, window, i)
-                        if not last:
-                            continue
-                        self._optimizer_step(state, window)
-                        state.batch_in_epoch = i + 1
-                        bar.update(1)
-                        if state.global_step % cfg.log_every == 0:
-                            window = self._log_train(state, window, bar)
-                        saved = False
-                        if (
-                            self.eval_source is not None
-                            and cfg.eval_every_steps
-                            and state.global_step % cfg.eval_every_steps == 0
-                        ):
-                            self._eval_and_track(state)
-                            self._save(state)
-                            saved = True
-                        elif cfg.save_every_steps and state.global_step % cfg.save_every_steps == 0:
-                            self._save(state)
-                            saved = True
-                        self._check_stop(state, saved)
-                        if self._done(state):
-                            interrupted_mid_epoch = state.batch_in_epoch < n_micro
-                            break
+                    with loader_iter(loader) as iterator:
+                        for i, loaded in enumerate(iterator, start):
+                            cycle_start = i - i % ga
+                            cycle_len = min(ga, n_micro - cycle_start)
+                            last = i == cycle_start + cycle_len - 1
+                            self._micro_step(
+                                loaded, len(batches[i]), cycle_len, last, state, window, i
+                            )
+                            if not last:
+                                continue
+                            self._optimizer_step(state, window)
+                            state.batch_in_epoch = i + 1
+                            bar.update(1)
+                            if state.global_step % cfg.log_every == 0:
+                                window = self._log_train(state, window, bar)
+                            saved = False
+                            if (
+                                self.eval_source is not None
+                                and cfg.eval_every_steps
+                                and state.global_step % cfg.eval_every_steps == 0
+                            ):
+                                self._eval_and_track(state)
+                                self._save(state)
+                                saved = True
+                            elif (
+                                cfg.save_every_steps
+                                and state.global_step % cfg.save_every_steps == 0
+                            ):
+                                self._save(state)
+                                saved = True
+                            self._check_stop(state, saved)
+                            if self._done(state):
+                                interrupted_mid_epoch = state.batch_in_epoch < n_micro
+                                break
                     del loader
                 if interrupted_mid_epoch:
                     break
@@ -740,6 +764,9 @@ class Trainer:
         try:
             with StopRequest() as stop:
                 self._stop = stop
+                if state.finished and not self._done(state):
+                    log.warning("the run had finished; training on to the new epochs/max_steps")
+                    state.finished = False
                 if not state.finished:
                     self._train(state)
                     if self.eval_source is not None and state.last_eval_step != state.global_step:
