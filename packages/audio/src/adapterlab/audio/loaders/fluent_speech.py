@@ -1,0 +1,61 @@
+"""Fluent Speech Commands (Lugosch et al., 2019): ``data/{train,valid,test}_data.csv`` + ``wavs/speakers/...``.
+
+The intent (31 classes) is ``action + object + location`` of each row, as in PETL-AST. The study uses 400 frames,
+75 epochs, batch 32, kernel 31.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from .common import AudioItem, AudioSplits, check_root
+
+FSC_DEFAULTS = {
+    "target_frames": 400,
+    "spec_augment": False,
+    "kernel_size": 31,
+    "epochs": 75,
+    "batch_size": 32,
+    "task": "speech",
+}
+
+
+def _read(csv_path: Path) -> list[tuple[str, str]]:
+    out = []
+    with csv_path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "action", "object", "location"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{csv_path}: missing columns {sorted(missing)}")
+        for r in reader:
+            out.append((r["path"], f"{r['action']}|{r['object']}|{r['location']}"))
+    return out
+
+
+def load_fluent_speech(root: str | os.PathLike) -> AudioSplits:
+    """Official splits of FSC (``root`` is ``fluent_speech_commands_dataset`` or its parent)."""
+    p = Path(root).expanduser()
+    if not (p / "data").is_dir() and (p / "fluent_speech_commands_dataset").is_dir():
+        p = p / "fluent_speech_commands_dataset"
+    root = check_root(
+        p,
+        "data/train_data.csv",
+        "Fluent Speech Commands",
+        "Expected <root>/data/{train,valid,test}_data.csv and the wavs/ folder.",
+    )
+    rows = {s: _read(root / "data" / f"{s}_data.csv") for s in ("train", "valid", "test")}
+    classes = sorted({intent for _, intent in rows["train"]})
+    ids = {c: i for i, c in enumerate(classes)}
+    split: dict[str, list[AudioItem]] = {}
+    for s, key in (("train", "train"), ("valid", "val"), ("test", "test")):
+        unknown = sorted({i for _, i in rows[s]} - set(ids))
+        if unknown:
+            raise ValueError(
+                f"{root / 'data' / f'{s}_data.csv'}: intents not in train: {unknown[:3]}"
+            )
+        split[key] = [AudioItem(root / rel, ids[intent]) for rel, intent in rows[s]]
+    return AudioSplits(
+        "fluent_speech", classes, split["train"], split["val"], split["test"], dict(FSC_DEFAULTS)
+    )

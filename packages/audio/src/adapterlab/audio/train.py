@@ -1,0 +1,387 @@
+"""Train and evaluate one PETL method on AST with the ``adapterlab.core`` engine.
+
+The recipe is PETL-AST's (``hparams/train.yaml``, ``main.py``): AdamW (betas 0.9/0.98, eps 1e-6, weight
+decay 0.1), per-batch cosine schedule without warmup, cross-entropy, fp32, seed 10, the method's learning rate,
+SpecAugment for ESC-50/US8K. Deviation (a fix): the test accuracy comes from the checkpoint with the best
+*validation* accuracy (the engine restores it before testing); PETL-AST reported the last epoch's model.
+
+With no ``data`` the embedded synthetic ESC-50-format dataset is written to ``<out>/data`` and a tiny random
+AST is used, with settings sized for a CPU (see :data:`EMBEDDED`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from adapterlab.core import load_adapter, trainable_summary
+from adapterlab.core.engine import TrainConfig, Trainer
+
+from .features import FbankConfig
+from .loaders import (
+    AudioClipDataset,
+    AudioSplits,
+    cached_features,
+    compute_features,
+    few_shot,
+    load_dataset,
+    synthesize_esc50,
+)
+from .loaders.cache import FeatureSet
+from .methods import OPTIMIZER, apply_method, spec
+from .model import DEFAULT_CHECKPOINT, TINY, ASTClassifier, build_classifier, check_source, load_ast
+from .specaug import SpecAugment
+
+#: settings of the embedded demo (tiny random AST on ~1.25 s synthetic clips, 2 CPU cores)
+EMBEDDED = {
+    "frames": 128,
+    "epochs": 30,
+    "batch_size": 16,
+    "time_mask": 20,  # 80 frames of 500 in the study; scaled to the 128-frame clips
+    "dim": 8,  # adapter / LoRA size (the study's 12/8/6 for d=768 would be 1 for d=64)
+    "lora_scale": 4.0,  # alpha = 4r; the study's 0.125 barely moves a 4-layer random model in 30 epochs
+}
+
+
+@dataclass
+class CommonConfig:
+    """Data, model and recipe settings shared by ``train`` and ``sweep``."""
+
+    data: str | None = None
+    """Dataset folder (e.g. an ESC-50 checkout). None: synthesise the embedded ESC-50-format data in <out>/data."""
+    dataset: str = "esc50"
+    """Layout of --data: esc50, urbansound8k, speech_commands or fluent_speech."""
+    fold: int | None = None
+    """Test fold for ESC-50 (1-5, default 5) and UrbanSound8K (1-10, default 10); val is the fold before it."""
+    model: str | None = None
+    """AST checkpoint: hub id, local folder or 'tiny'. None: 'tiny' on the embedded data, else MIT/ast-finetuned-audioset-10-10-0.4593."""
+    out: str = "runs/ast"
+    """Output folder (run directories, the tiny checkpoint, the embedded data)."""
+    frames: int | None = None
+    """Input frames (10 ms each). None: the study's value for the dataset (ESC-50 500, US8K 400, GSC 100, FSC 400)."""
+    epochs: int | None = None
+    """Epochs. None: the study's (ESC-50 50, US8K 30, GSC/FSC 75)."""
+    batch_size: int | None = None
+    """Batch size. None: the study's (32; GSC 128)."""
+    lr: float | None = None
+    """Learning rate. None: the method's (5e-3 adapters/LoRA/BitFit, 1e-2 prompt/prefix, 5e-5 full, 1e-3 linear)."""
+    weight_decay: float = OPTIMIZER["weight_decay"]
+    """AdamW weight decay (betas 0.9/0.98, eps 1e-6)."""
+    task: str | None = None
+    """'sound' or 'speech' (conformer kernel 8 or 31). None: from the dataset."""
+    dim: int | None = None
+    """Bottleneck dimension / LoRA rank. None: the study's 12/8/6 for d=768, scaled to the model width."""
+    kernel_size: int | None = None
+    """Conformer depthwise kernel. None: 8 for sound, 31 for speech."""
+    residual: bool | None = None
+    """Adapter residual (true/false). None: on for sequential, off for parallel adapters."""
+    lora_scale: float | None = None
+    """LoRA scale alpha/r. None: the study's 0.125."""
+    scaling: float = 1.0
+    """Adapter output scale (PETL-AST: 1)."""
+    num_prompts: int = 25
+    """Prompt tokens (prompt, prompt_deep)."""
+    num_prefix: int = 12
+    """Prefix key (and value) vectors per layer."""
+    few_shot: int | None = None
+    """Keep at most this many training clips per class (seeded)."""
+    spec_augment: bool | None = None
+    """SpecAugment on training clips. None: on for ESC-50 and UrbanSound8K."""
+    freq_mask: int = 24
+    """SpecAugment frequency-mask width (mel bins)."""
+    time_mask: int | None = None
+    """SpecAugment time-mask width (frames). None: 80 (20 on the embedded 128-frame clips)."""
+    seed: int = 10
+    """Seed (PETL-AST: 10)."""
+    skip_bad_samples: bool = False
+    """Skip and count unreadable audio files instead of stopping."""
+    cache_dir: str | None = None
+    """Cache features here as Arrow (datasets); None keeps them in RAM only."""
+    fbank_batch: int = 32
+    """Clips per batched fbank call when precomputing features."""
+    threads: int | None = None
+    """torch CPU threads. None: 1 for the tiny model (its small matrices only lose time to thread
+    synchronisation, badly so on a busy machine), torch's default otherwise."""
+    progress: bool = True
+    """Progress bars (never when not a TTY or under CI)."""
+
+    def __post_init__(self) -> None:
+        for name in ("residual", "spec_augment", "skip_bad_samples", "progress"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+        if self.few_shot is not None and (isinstance(self.few_shot, bool) or self.few_shot < 1):
+            raise ValueError(f"few_shot must be a positive int, got {self.few_shot!r}")
+
+    @property
+    def embedded(self) -> bool:
+        return self.data is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RunConfig(CommonConfig):
+    """Train one PETL method on the Audio Spectrogram Transformer (adapterlab.audio)."""
+
+    method: str = "conformer"
+    """Method: linear, full, bitfit, prompt, prompt_deep, prefix, lora, pfeiffer, houlsby, parallel,
+    houlsby_parallel, conformer, conformer_houlsby, conformer_sequential, conformer_houlsby_sequential."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        spec(self.method)
+
+
+@dataclass
+class Prepared:
+    """Data shared by the runs of a sweep: splits, features and the resolved settings."""
+
+    splits: AudioSplits
+    fbank: FbankConfig
+    features: dict[str, FeatureSet]
+    settings: dict[str, Any]
+    model_source: str
+    root: Path
+
+
+def resolve_settings(cfg: CommonConfig, splits: AudioSplits) -> dict[str, Any]:
+    """Dataset / embedded defaults filled into the ``None`` fields of ``cfg``."""
+    d = splits.defaults
+    emb = EMBEDDED if cfg.embedded else {}
+    pick = lambda value, key, fallback: value if value is not None else emb.get(key, fallback)  # noqa: E731
+    return {
+        "frames": pick(cfg.frames, "frames", d.get("target_frames", 1024)),
+        "epochs": pick(cfg.epochs, "epochs", d.get("epochs", 50)),
+        "batch_size": pick(cfg.batch_size, "batch_size", d.get("batch_size", 32)),
+        "task": cfg.task or d.get("task", "sound"),
+        "spec_augment": d.get("spec_augment", False)
+        if cfg.spec_augment is None
+        else cfg.spec_augment,
+        "time_mask": pick(cfg.time_mask, "time_mask", 80),
+        "dim": pick(cfg.dim, "dim", None),
+        "lora_scale": pick(cfg.lora_scale, "lora_scale", 0.125),
+    }
+
+
+def set_threads(threads: int | None, source: str) -> None:
+    """Apply ``--threads`` (see :class:`CommonConfig`)."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    elif source == TINY:
+        torch.set_num_threads(1)
+
+
+def prepare(cfg: CommonConfig) -> Prepared:
+    """Load (or synthesise) the data, pick the model source and precompute the features of every split."""
+    out = Path(cfg.out)
+    source = cfg.model or (TINY if cfg.embedded else DEFAULT_CHECKPOINT)
+    set_threads(cfg.threads, source)
+    root = synthesize_esc50(out / "data", progress=cfg.progress) if cfg.embedded else Path(cfg.data)
+    dataset = "esc50" if cfg.embedded else cfg.dataset
+    splits = load_dataset(dataset, root, cfg.fold)  # reads the metadata only
+    check_source(source)  # fail before the expensive feature extraction
+    if cfg.few_shot is not None:
+        splits.train = few_shot(splits.train, cfg.few_shot, seed=cfg.seed)
+    settings = resolve_settings(cfg, splits)
+    fcfg = FbankConfig(target_frames=settings["frames"])
+    features = {}
+    for split in ("train", "val", "test"):
+        items = getattr(splits, split)
+        kw = dict(batch_size=cfg.fbank_batch, skip_bad=cfg.skip_bad_samples, progress=cfg.progress)
+        fs = (
+            cached_features(items, fcfg, cfg.cache_dir, **kw)
+            if cfg.cache_dir
+            else compute_features(items, fcfg, **kw)
+        )
+        for path, problem in fs.bad:
+            print(f"skipped bad {split} clip {path}: {problem}")
+        features[split] = fs
+    return Prepared(splits, fcfg, features, settings, source, Path(root))
+
+
+def _datasets(prep: Prepared, cfg: CommonConfig) -> dict[str, AudioClipDataset]:
+    s = prep.settings
+    aug = SpecAugment(cfg.freq_mask, s["time_mask"]) if s["spec_augment"] else None
+    return {
+        split: AudioClipDataset(
+            fs.items, prep.fbank, features=fs.features, augment=aug if split == "train" else None
+        )
+        for split, fs in prep.features.items()
+    }
+
+
+def loss_fn(model: ASTClassifier, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy of the classifier on a batch."""
+    return torch.nn.functional.cross_entropy(model(batch["input_values"]), batch["labels"])
+
+
+def eval_step(model: ASTClassifier, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-sample logits and targets (the engine computes accuracy)."""
+    return {"logits": model(batch["input_values"]).float(), "target": batch["labels"]}
+
+
+def build_model(cfg: RunConfig, prep: Prepared) -> ASTClassifier:
+    """The classifier for ``cfg`` with its method added through ``adapterlab.core``."""
+    s = prep.settings
+    model = build_classifier(
+        prep.model_source,
+        prep.splits.num_classes,
+        s["frames"],
+        tiny_dir=Path(cfg.out) / "tiny-ast",
+        seed=cfg.seed,
+    )
+    apply_method(model, cfg.method, **method_kwargs(cfg, s))
+    return model
+
+
+def method_kwargs(cfg: RunConfig, settings: dict[str, Any]) -> dict[str, Any]:
+    return dict(
+        task=settings["task"],
+        residual=cfg.residual,
+        dim=settings["dim"],
+        kernel_size=cfg.kernel_size,
+        lora_scale=settings["lora_scale"],
+        num_prompts=cfg.num_prompts,
+        num_prefix=cfg.num_prefix,
+        scaling=cfg.scaling,
+    )
+
+
+def train(
+    cfg: RunConfig, prep: Prepared | None = None, run_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """Train ``cfg.method``; return accuracy (best-validation checkpoint), sizes and timing."""
+    prep = prep or prepare(cfg)
+    s = prep.settings
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, prep)
+    summary = trainable_summary(model)
+    data = _datasets(prep, cfg)
+    run_dir = Path(run_dir or Path(cfg.out) / cfg.method)
+    tcfg = TrainConfig(
+        output_dir=str(run_dir),
+        epochs=s["epochs"],
+        batch_size=s["batch_size"],
+        lr=cfg.lr if cfg.lr is not None else spec(cfg.method).lr,
+        optimizer="adamw",
+        betas=OPTIMIZER["betas"],
+        eps=OPTIMIZER["eps"],
+        weight_decay=cfg.weight_decay,
+        scheduler="cosine",
+        schedule_per="batch",
+        mixed_precision="no",
+        eval_every_epochs=1,
+        metric="accuracy",
+        keep_last=1,
+        seed=cfg.seed,
+        skip_bad_samples=cfg.skip_bad_samples,
+        overwrite=True,
+        progress=cfg.progress,
+    )
+    resolved = {
+        **cfg.to_dict(),
+        **s,
+        "model": prep.model_source
+        if prep.model_source != TINY
+        else str(Path(cfg.out) / "tiny-ast"),
+        "data_root": str(prep.root),
+        "num_classes": prep.splits.num_classes,
+        "classes": prep.splits.classes,
+    }
+    trainer = Trainer(
+        model,
+        tcfg,
+        train_data=data["train"],
+        eval_data=data["val"],
+        test_data=data["test"],
+        loss_fn=loss_fn,
+        eval_step=eval_step,
+        run_config={"audio": resolved, "train": tcfg.to_dict()},
+    )
+    start = time.perf_counter()
+    result = trainer.fit()
+    seconds = time.perf_counter() - start
+    test = result.test_metrics or {}
+    return {
+        "method": cfg.method,
+        "description": spec(cfg.method).description,
+        "test_accuracy": test.get("accuracy"),
+        "val_accuracy": result.best_metric,
+        "best_step": result.best_step,
+        "trainable_params": summary.trainable,
+        "total_params": summary.total,
+        "percent_trainable": summary.percent,
+        "train_seconds": seconds,
+        "skipped_samples": result.skipped_samples,
+        "run_dir": str(result.run_dir),
+    }
+
+
+def load_trained(run_dir: str | Path) -> tuple[ASTClassifier, dict[str, Any]]:
+    """Rebuild a trained classifier from a run directory (``config.yaml`` + ``best/`` adapter)."""
+    run_dir = Path(run_dir)
+    cfg_path, best = run_dir / "config.yaml", run_dir / "best"
+    if not cfg_path.is_file() or not (best / "adapter_config.json").is_file():
+        raise FileNotFoundError(
+            f"{run_dir}: not a finished adapterlab-ast run (needs config.yaml and best/)"
+        )
+    audio = yaml.safe_load(cfg_path.read_text()).get("audio")
+    if not audio:
+        raise ValueError(f"{cfg_path}: no 'audio' section (not an adapterlab-ast run)")
+    backbone = load_ast(audio["model"], max_length=audio["frames"])
+    model = ASTClassifier(backbone, audio["num_classes"])
+    load_adapter(model, best)  # injects the saved adapter config, then loads its tensors
+    model.eval()
+    return model, audio
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    split: str = "test",
+    data: str | None = None,
+    batch_size: int = 32,
+    skip_bad_samples: bool = False,
+) -> dict[str, Any]:
+    """Accuracy of a trained run's best checkpoint on ``split`` of its dataset (or of ``data``)."""
+    model, audio = load_trained(run_dir)
+    root = data or audio["data_root"]
+    dataset = audio["dataset"] if audio.get("data") else "esc50"
+    splits = load_dataset(dataset, root, audio.get("fold"))
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got {split!r}")
+    items = getattr(splits, split)
+    fcfg = FbankConfig(target_frames=audio["frames"])
+    fs = compute_features(items, fcfg, skip_bad=skip_bad_samples, progress=False)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(fs.items), batch_size):
+            x = fs.features[i : i + batch_size].to(device)
+            y = torch.tensor([it.label for it in fs.items[i : i + batch_size]], device=device)
+            correct += int((model(x).argmax(-1) == y).sum())
+    return {
+        "run_dir": str(run_dir),
+        "split": split,
+        "accuracy": correct / max(1, len(fs.items)),
+        "num_clips": len(fs.items),
+        "skipped": len(fs.bad),
+    }
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    """Write JSON atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)
