@@ -1,0 +1,75 @@
+"""Mesh loading with clear errors (ModelNet .off, ShapeNet .obj and whatever else trimesh reads)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+
+class MeshLoadError(ValueError):
+    """A mesh file is missing, unreadable, corrupt or empty. The message names the file and the problem."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def _fix_off_header(data: bytes) -> bytes:
+    """ModelNet has files whose first line is ``OFF<nv> <nf> <ne>`` (missing newline); split it."""
+    head, sep, rest = data.partition(b"\n")
+    stripped = head.strip()
+    if stripped.startswith(b"OFF") and len(stripped) > 3 and stripped[3:4].isdigit():
+        return b"OFF\n" + stripped[3:] + sep + rest
+    return data
+
+
+def load_mesh(path: str | Path) -> trimesh.Trimesh:
+    """Load one mesh as a single :class:`trimesh.Trimesh` (scenes are concatenated).
+
+    Raises :class:`MeshLoadError` when the file is missing, cannot be parsed, or has no usable triangles
+    (no faces, non-finite vertices or zero surface area).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MeshLoadError(path, "file not found")
+    suffix = path.suffix.lower().lstrip(".")
+    try:
+        if suffix == "off":
+            data = path.read_bytes()
+            if not data.strip():
+                raise MeshLoadError(path, "file is empty")
+            if not data.lstrip().startswith(b"OFF"):
+                raise MeshLoadError(path, "not an OFF file (first line must start with 'OFF')")
+            mesh = trimesh.load(
+                io.BytesIO(_fix_off_header(data)), file_type="off", force="mesh", process=False
+            )
+        else:
+            if path.stat().st_size == 0:
+                raise MeshLoadError(path, "file is empty")
+            mesh = trimesh.load(path, force="mesh", process=False)
+    except MeshLoadError:
+        raise
+    except Exception as exc:  # trimesh raises many different types on corrupt files
+        raise MeshLoadError(
+            path, f"could not parse {suffix or 'mesh'} file ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(mesh, trimesh.Trimesh):
+        raise MeshLoadError(path, f"no triangle mesh in file (got {type(mesh).__name__})")
+    if len(mesh.faces) == 0 or len(mesh.vertices) == 0:
+        raise MeshLoadError(path, "mesh has no faces")
+    if not np.isfinite(mesh.vertices).all():
+        raise MeshLoadError(path, "mesh has NaN or inf vertex coordinates")
+    if not float(mesh.area) > 0:
+        raise MeshLoadError(path, "mesh has zero surface area")
+    return mesh
+
+
+def sample_surface(mesh: trimesh.Trimesh, count: int, seed: int | None = None) -> np.ndarray:
+    """``count`` area-uniform points on the surface (float32 [count, 3]), like open3d's sample_points_uniformly
+    used by CLIP2Point."""
+    points, _ = trimesh.sample.sample_surface(mesh, int(count), seed=seed)
+    return np.asarray(points, dtype=np.float32)

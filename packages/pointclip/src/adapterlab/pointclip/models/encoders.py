@@ -1,0 +1,96 @@
+"""Saving and loading the depth encoder (CLIP visual architecture) as safetensors.
+
+A depth-encoder file holds the state dict of an open_clip ``VisionTransformer`` (merged: adapters
+folded in where possible, see :mod:`.pretrain`). Loading also accepts the original CLIP2Point
+checkpoints' key layout (``point_model.*`` / ``pre_model.*`` / ``module.*`` prefixes); ``.pt``,
+``.pth`` and ``.bin`` files are read with ``torch.load(weights_only=True)`` so no code in them
+runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+__all__ = ["load_encoder_weights", "save_encoder_weights"]
+
+_PREFIXES = ("module.", "point_model.", "pre_model.", "depth_encoder.", "visual.")
+
+
+def save_encoder_weights(encoder: nn.Module, path: str | Path) -> Path:
+    """Write ``encoder.state_dict()`` to ``path`` (safetensors, atomic: tmp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": "pt", "content": "clip-visual-depth-encoder"})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _strip(state: dict[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        k = key
+        changed = True
+        while changed and k not in wanted:
+            changed = False
+            for p in _PREFIXES:
+                if k.startswith(p):
+                    k, changed = k[len(p) :], True
+        out[k] = value
+    return out
+
+
+def load_encoder_weights(encoder: nn.Module, path: str | Path) -> nn.Module:
+    """Load a depth-encoder checkpoint into ``encoder`` (in place) and return it.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is unreadable or its tensors do not fit the encoder (names the
+            missing / unexpected / mis-shaped keys).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Depth-encoder checkpoint '{path}' does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+                state = state["state_dict"]
+    except Exception as err:  # noqa: BLE001 - any parse failure is reported with the path
+        raise ValueError(f"Could not read depth-encoder checkpoint '{path}': {err}") from err
+    if not isinstance(state, dict):
+        raise ValueError(f"'{path}' does not hold a state dict")
+    own = encoder.state_dict()
+    state = _strip(state, set(own))
+    # original CLIP2Point checkpoints hold both encoders: keep only the depth-encoder keys
+    state = {k: v for k, v in state.items() if k in own or not k.startswith("image_model.")}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"Depth-encoder checkpoint '{path}' does not fit the model: "
+            f"missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
+            f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}, "
+            f"shape mismatches {shapes[:4]}. Is it for the same --model?"
+        )
+    encoder.load_state_dict(state)
+    return encoder

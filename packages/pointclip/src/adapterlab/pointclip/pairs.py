@@ -1,0 +1,355 @@
+"""Image-depth pairs for CLIP2Point pre-training: render a folder of meshes to PNG views plus surface points.
+
+CLIP2Point trains on pre-rendered ``rendering/<id>/<view>.png`` (10 views, downloaded) and ShapeNet-55 point
+clouds (8192 points, 1024 drawn per sample). :func:`render_pairs` makes both from any mesh folder, resumably;
+:class:`ImageDepthPairs` reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from .data.datasets import item_seed, stable_fraction
+from .data.meshio import MeshLoadError, load_mesh, sample_surface
+from .data.transforms import MODELNET_ROTATION, normalize_unit_sphere
+from .render.depth import CLIP_MEAN, CLIP_STD
+from .render.views import clip2point_views
+
+MESH_SUFFIXES = (".off", ".obj", ".ply", ".stl", ".glb")
+INDEX_FILE = "index.json"
+
+
+@dataclass
+class MeshItem:
+    """One mesh found under a mesh root."""
+
+    id: str
+    path: Path
+    label: str | None
+    split: str  # "train" or "test"
+
+
+def discover_meshes(mesh_root: str | Path) -> list[MeshItem]:
+    """Meshes under ``mesh_root``, sorted by id.
+
+    ModelNet layout ``<class>/{train,test}/<name>.off`` -> id ``<name>``, label ``<class>``, split from the folder;
+    ShapeNetCore.v2 ``<synset>/<model>/models/model_normalized.obj`` -> id ``<synset>_<model>``, label
+    ``<synset>``, split "train"; any other mesh file -> id from its relative path, no label, split "train".
+    """
+    root = Path(mesh_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: mesh folder not found")
+    items: dict[str, MeshItem] = {}
+    for path in sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in MESH_SUFFIXES and p.is_file()
+    ):
+        rel = path.relative_to(root)
+        parts = rel.parts
+        if len(parts) == 3 and parts[1] in ("train", "test"):
+            item = MeshItem(path.stem, path, parts[0], parts[1])
+        elif len(parts) == 4 and parts[2] == "models" and path.stem == "model_normalized":
+            item = MeshItem(f"{parts[0]}_{parts[1]}", path, parts[0], "train")
+        else:
+            item = MeshItem("__".join(rel.with_suffix("").parts), path, None, "train")
+        if item.id in items:
+            raise ValueError(
+                f"{root}: two meshes map to the id {item.id!r}: {items[item.id].path} and {path}"
+            )
+        items[item.id] = item
+    return sorted(items.values(), key=lambda it: it.id)
+
+
+@dataclass
+class PairsSummary:
+    """What :func:`render_pairs` did."""
+
+    total: int
+    rendered: int
+    skipped_existing: int
+    bad: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    seconds: float = 0.0
+    out_root: Path | None = None
+
+    @property
+    def num_bad(self) -> int:
+        return len(self.bad)
+
+    def __str__(self) -> str:
+        return (
+            f"render-pairs: {self.total} meshes, {self.rendered} rendered, {self.skipped_existing} already done, "
+            f"{self.num_bad} bad (skipped) in {self.seconds:.1f}s -> {self.out_root}"
+        )
+
+
+def _progress_enabled(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _is_done(out_root: Path, item_id: str, num_views: int) -> bool:
+    folder = out_root / "rendering" / item_id
+    return (out_root / "points" / f"{item_id}.npy").is_file() and all(
+        (folder / f"{v}.png").is_file() for v in range(num_views)
+    )
+
+
+def _write_item(out_root: Path, item_id: str, images: np.ndarray, points: np.ndarray) -> None:
+    """Write the PNGs and the points of one item atomically (temp folder/file + rename)."""
+    rendering = out_root / "rendering"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{item_id}.tmp-", dir=rendering))
+    try:
+        for v, img in enumerate(images):
+            Image.fromarray(img).save(tmp / f"{v}.png", compress_level=1)
+        final = rendering / item_id
+        if final.exists():  # left over from an interrupted older layout: replace it
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pts_tmp = out_root / "points" / f".{item_id}.tmp-{os.getpid()}.npy"
+    np.save(pts_tmp, points.astype(np.float32))
+    os.replace(pts_tmp, out_root / "points" / f"{item_id}.npy")
+
+
+def render_pairs(
+    mesh_root: str | Path,
+    out_root: str | Path,
+    num_views: int = 10,
+    num_points: int = 8192,
+    image_size: int = 224,
+    skip_bad: bool = True,
+    rotate: bool | None = None,
+    random_light: bool = False,
+    camera: Literal["orthographic", "perspective"] = "orthographic",
+    seed: int = 0,
+    limit: int | None = None,
+    progress: bool | None = None,
+) -> PairsSummary:
+    """Render every mesh under ``mesh_root`` into ``out_root``.
+
+    Writes ``rendering/<id>/<v>.png`` (the CLIP2Point view order, v < num_views), ``points/<id>.npy``
+    (float32 [num_points, 3] area-uniform surface samples in the same unit-sphere frame as the PNGs) and
+    ``index.json``. Finished items are skipped (resumable); each item is written atomically. A corrupt or empty
+    mesh is reported by path and skipped when ``skip_bad`` (else :class:`MeshLoadError` is raised).
+    ``rotate=None`` applies CLIP2Point's ModelNet rotation to ``.off`` meshes (z-up) and not to others.
+    """
+    start = time.perf_counter()
+    from .mesh_render import (
+        MeshViewRenderer,
+        normalize_mesh,
+    )  # imports pyrender / sets PYOPENGL_PLATFORM
+
+    views = clip2point_views(num_views)
+    out = Path(out_root)
+    (out / "rendering").mkdir(parents=True, exist_ok=True)
+    (out / "points").mkdir(parents=True, exist_ok=True)
+    items = discover_meshes(mesh_root)
+    if limit is not None:
+        items = items[:limit]
+    if not items:
+        raise ValueError(f"{mesh_root}: no mesh files ({', '.join(MESH_SUFFIXES)}) found")
+    todo = [it for it in items if not _is_done(out, it.id, num_views)]
+    summary = PairsSummary(
+        total=len(items), rendered=0, skipped_existing=len(items) - len(todo), out_root=out
+    )
+    bad_ids: set[str] = set()
+    renderer = MeshViewRenderer(image_size=image_size, camera=camera) if todo else None
+    try:
+        for it in tqdm(
+            todo, desc="render-pairs", unit="mesh", disable=not _progress_enabled(progress)
+        ):
+            try:
+                mesh = load_mesh(it.path)
+                turn = it.path.suffix.lower() == ".off" if rotate is None else rotate
+                if turn:
+                    mesh.vertices = np.asarray(mesh.vertices) @ MODELNET_ROTATION
+                mesh = normalize_mesh(mesh)
+                s = item_seed(seed, int(stable_fraction(it.id) * 2**31))
+                points = sample_surface(mesh, num_points, seed=s)
+                images = renderer.render(mesh, views, random_light=random_light, rng=s)
+            except MeshLoadError as exc:
+                if not skip_bad:
+                    raise
+                summary.bad.append((str(it.path), exc.reason))
+                bad_ids.add(it.id)
+                continue
+            _write_item(out, it.id, images, points)
+            summary.rendered += 1
+    finally:
+        if renderer is not None:
+            renderer.close()
+    done = [it for it in items if it.id not in bad_ids and _is_done(out, it.id, num_views)]
+    labels = sorted({it.label for it in done if it.label is not None})
+    index = {
+        "num_views": num_views,
+        "image_size": image_size,
+        "num_points": num_points,
+        "camera": camera,
+        "mesh_root": str(Path(mesh_root).resolve()),
+        "classes": labels,
+        "items": [
+            {
+                "id": it.id,
+                "label": labels.index(it.label) if it.label is not None else -1,
+                "split": it.split,
+                "source": str(it.path),
+            }
+            for it in done
+        ],
+        "bad": [{"path": p, "reason": r} for p, r in summary.bad],
+    }
+    tmp_index = out / f".{INDEX_FILE}.tmp-{os.getpid()}"
+    tmp_index.write_text(json.dumps(index, indent=1))
+    os.replace(tmp_index, out / INDEX_FILE)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+class ImageDepthPairs(Dataset):
+    """Items of a :func:`render_pairs` output folder.
+
+    Each item: ``{"points": FloatTensor[num_points, 3], "images": FloatTensor[V, 3, H, W]`` (CLIP mean/std),
+    ``"view": LongTensor[V]`` (view indices), ``"label": int`` (-1 when unknown), ``"id": str}``.
+    ``views="random"`` returns one random view per item (V = 1), as CLIP2Point's pre-training does.
+    Points are a random subset of the stored surface samples; they keep the PNGs' normalisation (so depth
+    renders line up with the RGB views) unless ``renormalize`` (CLIP2Point's per-subset ``pc_norm``).
+    Splits: "test" = meshes from a ``test`` folder; "val" = a stable hash-chosen ``val_fraction`` of the others;
+    "train" = the rest; "all". ``seed=None``: fresh random subset/view every call; an int: fixed per item.
+    """
+
+    def __init__(
+        self,
+        out_root: str | Path,
+        num_points: int = 1024,
+        split: Literal["train", "val", "test", "all"] = "train",
+        image_size: int | None = None,
+        views: Literal["all", "random"] = "all",
+        val_fraction: float = 0.1,
+        seed: int | None = None,
+        renormalize: bool = False,
+    ) -> None:
+        self.root = Path(out_root)
+        index_path = self.root / INDEX_FILE
+        if not index_path.is_file():
+            raise FileNotFoundError(
+                f"{index_path} not found: run render-pairs on a mesh folder first"
+            )
+        try:
+            index = json.loads(index_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{index_path}: corrupt index ({exc})") from exc
+        if split not in ("train", "val", "test", "all"):
+            raise ValueError(f"split must be train, val, test or all, got {split!r}")
+        if views not in ("all", "random"):
+            raise ValueError(f"views must be 'all' or 'random', got {views!r}")
+        if num_points > index["num_points"]:
+            raise ValueError(
+                f"{index_path}: only {index['num_points']} points stored, asked for {num_points}"
+            )
+        self.num_views = int(index["num_views"])
+        self.stored_size = int(index["image_size"])
+        self.image_size = int(image_size or self.stored_size)
+        self.classes: list[str] = list(index["classes"])
+        self.num_points, self.views, self.seed, self.renormalize = (
+            num_points,
+            views,
+            seed,
+            renormalize,
+        )
+
+        def keep(entry: dict) -> bool:
+            if split == "all":
+                return True
+            if entry["split"] == "test":
+                return split == "test"
+            is_val = stable_fraction(entry["id"]) < val_fraction
+            return split == ("val" if is_val else "train")
+
+        entries = [e for e in index["items"] if keep(e)]
+        self.ids: list[str] = [e["id"] for e in entries]
+        self.labels: list[int] = [int(e["label"]) for e in entries]
+        self._points: dict[int, np.ndarray] = {}
+        self._mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+        self._std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def describe(self, index: int) -> str:
+        return str(self.root / "rendering" / self.ids[index])
+
+    def _stored_points(self, index: int) -> np.ndarray:
+        pts = self._points.get(index)
+        if pts is None:
+            path = self.root / "points" / f"{self.ids[index]}.npy"
+            try:
+                pts = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{path}: unreadable points file ({exc})") from exc
+            if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < self.num_points:
+                raise ValueError(
+                    f"{path}: expected [>= {self.num_points}, 3] points, got {pts.shape}"
+                )
+            self._points[index] = pts
+        return pts
+
+    def _image(self, index: int, view: int) -> torch.Tensor:
+        path = self.root / "rendering" / self.ids[index] / f"{view}.png"
+        try:
+            with Image.open(path) as im:
+                arr = np.array(im.convert("RGB"), dtype=np.uint8)
+        except OSError as exc:
+            raise ValueError(f"{path}: unreadable image ({exc})") from exc
+        return torch.from_numpy(arr).permute(2, 0, 1)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        gen = (
+            None
+            if self.seed is None
+            else torch.Generator().manual_seed(item_seed(self.seed, index))
+        )
+        stored = self._stored_points(index)
+        pick = torch.randperm(len(stored), generator=gen)[: self.num_points]
+        pts = torch.from_numpy(stored)[pick].float()
+        if self.renormalize:
+            pts = normalize_unit_sphere(pts)
+        if self.views == "all":
+            view = torch.arange(self.num_views)
+        else:
+            view = torch.randint(self.num_views, (1,), generator=gen)
+        imgs = torch.stack([self._image(index, int(v)) for v in view]).float() / 255.0
+        if self.image_size != imgs.shape[-1]:
+            imgs = F.interpolate(
+                imgs,
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
+        imgs = (imgs - self._mean) / self._std
+        return {
+            "points": pts,
+            "images": imgs,
+            "view": view,
+            "label": self.labels[index],
+            "id": self.ids[index],
+        }

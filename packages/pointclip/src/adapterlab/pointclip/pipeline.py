@@ -1,0 +1,493 @@
+"""The main job (``adapterlab-clip2point run-all``) and the helpers the CLI subcommands share.
+
+run-all, on defaults (no network, 2 CPU cores, a few minutes):
+
+1. generate the embedded ModelNet-format dataset (``./data/embedded_modelnet``, reused);
+2. render the image-depth pairs of its meshes (``./data/pairs/...``, resumable);
+3. pre-train the depth encoder (CLIP2Point image-depth scheme, core engine, validation selection);
+4. evaluate zero-shot (original CLIP encoder and pre-trained depth encoder) and few-shot
+   (16-shot Dual-Path Adapter with the pre-trained and with an untrained depth encoder, plus
+   PointCLIP's inter-view adapter);
+5. write the run directory: ``config.yaml``, ``metrics.json``, ``encoder/``, adapter folders,
+   ``curves.png``, ``views.png``; print a summary table.
+
+With ``--data`` (a ModelNet folder and/or ShapeNetCore.v2), ``--model ViT-B-32`` and
+``--pretrained openai`` the same steps run on real data and weights.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from .models.clip import TINY_PRESET, load_clip
+
+__all__ = [
+    "RunAllOptions",
+    "detect_layout",
+    "load_classification_split",
+    "make_depth_renderer",
+    "resolve_device",
+    "run_all",
+]
+
+
+def resolve_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else cuda when available, else cpu."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def detect_layout(root: str | Path) -> str:
+    """Dataset layout of a folder: ``modelnet`` (``<class>/{train,test}/*.off``), ``modelnet_h5``
+    (``ply_data_*.h5``), ``scanobjectnn`` (``main_split/``), ``shapenet``
+    (``<synset>/<model>/models/model_normalized.obj``) or ``meshes`` (any other mesh folder)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Data folder '{root}' does not exist")
+    if any(root.glob("ply_data_*.h5")):
+        return "modelnet_h5"
+    if (root / "main_split").is_dir() or (root / "main_split_nobg").is_dir():
+        return "scanobjectnn"
+    if any(root.glob("*/train/*.off")) or any(root.glob("*/test/*.off")):
+        return "modelnet"
+    if any(root.glob("*/*/models/model_normalized.obj")):
+        return "shapenet"
+    for ext in ("off", "obj", "ply", "stl", "glb"):
+        if any(root.rglob(f"*.{ext}")):
+            return "meshes"
+    raise ValueError(
+        f"'{root}' holds no known dataset: expected a ModelNet folder (<class>/train/*.off), "
+        "modelnet40_ply_hdf5_2048 (ply_data_*.h5), ScanObjectNN h5_files (main_split/), "
+        "ShapeNetCore.v2 (<synset>/<model>/models/model_normalized.obj) or a mesh folder"
+    )
+
+
+def load_classification_split(
+    root: str | Path,
+    split: str,
+    num_points: int = 1024,
+    variant: str = "OBJ_BG",
+    seed: int = 0,
+) -> Any:
+    """A labelled point-cloud split (items ``points``, ``label``; attribute ``classes``) of a
+    ModelNet .off folder, modelnet40 h5 folder or ScanObjectNN h5_files folder."""
+    from .data import ModelNetH5, ModelNetOff, ScanObjectNNH5
+
+    layout = detect_layout(root)
+    if layout == "modelnet":
+        return ModelNetOff(root, split=split, num_points=num_points, seed=seed)
+    if layout == "modelnet_h5":
+        return ModelNetH5(root, split=split, num_points=num_points, seed=seed)
+    if layout == "scanobjectnn":
+        return ScanObjectNNH5(root, variant=variant, split=split, num_points=num_points, seed=seed)
+    raise ValueError(
+        f"'{root}' ({layout}) has no labelled train/test splits; classification needs a ModelNet "
+        ".off folder, modelnet40_ply_hdf5_2048 or ScanObjectNN h5_files"
+    )
+
+
+def make_depth_renderer(image_size: int, num_views: int = 10, projection: str = "clip2point"):
+    """The classification-time depth renderer (no jitter), CLIP-normalised for every projection
+    so that CLIP encoders see inputs in their expected range."""
+    from .render import DepthRenderer
+
+    return DepthRenderer(
+        mode=projection, num_views=num_views, image_size=image_size, normalize=True
+    )
+
+
+@dataclass
+class RunAllOptions:
+    """Options of the main job. ``None`` means "the default for the chosen model / data"."""
+
+    data: str | None = None
+    pretrain_data: str | None = None
+    pairs: str | None = None
+    model: str = TINY_PRESET
+    pretrained: str | None = None
+    out: str | None = None
+    data_dir: str = "data"
+    overwrite: bool = False
+    seed: int = 0
+    device: str | None = None
+    # embedded dataset
+    per_class_train: int = 30
+    per_class_test: int = 10
+    # pairs
+    num_views: int = 10
+    max_meshes: int | None = None
+    # pre-training
+    adapter: str = "full"
+    pretrain_epochs: int | None = None
+    pretrain_batch_size: int | None = None
+    pretrain_lr: float | None = None
+    views_per_object: int | None = None
+    freeze_patch_embed: bool | None = None
+    random_light: bool = True
+    # evaluation
+    num_points: int = 1024
+    shots: int = 16
+    fewshot_epochs: int | None = None
+    fewshot_lr: float = 1e-3
+    fewshot_seeds: tuple[int, ...] = (0, 1, 2)
+    image_size: int | None = None
+    templates: str = "clip2point"
+    scanobjectnn_variant: str = "OBJ_BG"
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self) -> RunAllOptions:
+        """A copy with model-dependent defaults filled in."""
+        o = RunAllOptions(**asdict(self))
+        tiny = o.model == TINY_PRESET
+        if o.pretrained is None:
+            o.pretrained = "none" if tiny else "openai"
+        if o.pretrain_epochs is None:
+            o.pretrain_epochs = 24 if tiny else 100
+        if o.pretrain_batch_size is None:
+            o.pretrain_batch_size = 64 if tiny else 256
+        if o.pretrain_lr is None:
+            o.pretrain_lr = 3e-4 if tiny else 1e-4
+        if o.views_per_object is None:
+            o.views_per_object = 4 if tiny else 1
+        if o.freeze_patch_embed is None:
+            o.freeze_patch_embed = tiny and o.pretrained == "none"
+        if o.fewshot_epochs is None:
+            o.fewshot_epochs = 60 if tiny else 100
+        return o
+
+
+def _resolve_data(o: RunAllOptions) -> tuple[Path, Path, str]:
+    """``(eval_root, pretrain_mesh_root, note)`` from ``--data`` / ``--pretrain-data``."""
+    from .data import generate_embedded_modelnet
+
+    data = o.data
+    pretrain = o.pretrain_data
+    if data and "," in data and pretrain is None:
+        pretrain, data = (s.strip() for s in data.split(",", 1))
+    eval_root: Path | None = Path(data) if data else None
+    note = ""
+    if eval_root is not None and detect_layout(eval_root) in ("shapenet", "meshes"):
+        if pretrain is None:
+            pretrain = str(eval_root)
+        eval_root = None
+        note = "classification data not given: zero-/few-shot run on the embedded dataset"
+    if eval_root is None:
+        default = (o.per_class_train, o.per_class_test, o.seed) == (30, 10, 0)
+        name = (
+            "embedded_modelnet"
+            if default
+            else (f"embedded_modelnet_{o.per_class_train}x{o.per_class_test}_s{o.seed}")
+        )
+        eval_root = Path(o.data_dir) / name
+        _log(f"[data] embedded dataset at {eval_root} (generated if missing)")
+        generate_embedded_modelnet(
+            eval_root,
+            per_class_train=o.per_class_train,
+            per_class_test=o.per_class_test,
+            seed=o.seed,
+        )
+    pretrain_root = Path(pretrain) if pretrain else eval_root
+    if detect_layout(pretrain_root) in ("modelnet_h5", "scanobjectnn"):
+        raise ValueError(
+            f"Pre-training needs meshes (ModelNet .off or ShapeNetCore.v2), not '{pretrain_root}'"
+            " (point-only h5); pass --pretrain-data"
+        )
+    return eval_root, pretrain_root, note
+
+
+def _default_pairs_dir(o: RunAllOptions, mesh_root: Path, image_size: int) -> Path:
+    name = mesh_root.resolve().name or "data"
+    limit = f"_n{o.max_meshes}" if o.max_meshes else ""
+    light = "_rl" if o.random_light else ""
+    return Path(o.data_dir) / "pairs" / f"{name}_{image_size}px_{o.num_views}v{light}{limit}"
+
+
+def _summary_table(rows: list[tuple[str, str]]) -> str:
+    w = max(len(k) for k, _ in rows)
+    line = "-" * (w + 14)
+    body = "\n".join(f"{k:<{w}}  {v:>10}" for k, v in rows)
+    return f"{line}\n{body}\n{line}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:6.2f} %"
+
+
+def run_all(options: RunAllOptions) -> dict[str, Any]:
+    """Run the whole CLIP2Point pipeline; returns the metrics dict also written to metrics.json."""
+    from .figures import plot_run_curves
+    from .models.features import extract_view_features
+    from .models.fewshot import FewShotConfig, train_fewshot_head
+    from .models.pretrain import PretrainConfig, run_pretraining
+    from .models.zeroshot import build_text_features, zero_shot_logits
+    from .pairs import render_pairs
+
+    o = options.resolved()
+    t_start = time.perf_counter()
+    timing: dict[str, float] = {}
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(o.out) if o.out else Path("runs") / "clip2point" / stamp
+    if out.exists() and any(out.iterdir()) and not o.overwrite:
+        raise FileExistsError(
+            f"Run directory '{out}' is not empty; pass --overwrite or a new --out"
+        )
+    device = resolve_device(o.device)
+    torch.manual_seed(o.seed)
+    clip = load_clip(o.model, o.pretrained, device=device, image_size=o.image_size)
+    size = clip.image_size
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    _log(f"[1/6] data  (run dir {out}, device {device})")
+    t = time.perf_counter()
+    eval_root, mesh_root, note = _resolve_data(o)
+    if note:
+        _log(f"      note: {note}")
+    timing["data"] = time.perf_counter() - t
+
+    _log(f"[2/6] image-depth pairs of {mesh_root}")
+    t = time.perf_counter()
+    pairs_root = Path(o.pairs) if o.pairs else _default_pairs_dir(o, mesh_root, size)
+    summary = render_pairs(
+        mesh_root,
+        pairs_root,
+        num_views=o.num_views,
+        image_size=size,
+        seed=o.seed,
+        limit=o.max_meshes,
+        random_light=o.random_light,
+        progress=None if o.progress else False,
+    )
+    _log(f"      {summary}")
+    timing["pairs"] = time.perf_counter() - t
+
+    _log(f"[3/6] pre-training the depth encoder ({o.adapter}, {o.pretrain_epochs} epochs)")
+    t = time.perf_counter()
+    pcfg = PretrainConfig(
+        adapter=o.adapter,
+        epochs=o.pretrain_epochs,
+        batch_size=o.pretrain_batch_size,
+        lr=o.pretrain_lr,
+        views_per_object=o.views_per_object,
+        seed=o.seed,
+        num_points=o.num_points,
+        num_views=o.num_views,
+        freeze_patch_embed=bool(o.freeze_patch_embed),
+        scheduler="cosine" if o.model == TINY_PRESET else "cosine_restarts",
+    )
+    pre = run_pretraining(clip, pairs_root, out / "pretrain", pcfg, progress=o.progress)
+    timing["pretrain"] = time.perf_counter() - t
+    encoder_dir = out / "encoder"
+    encoder_dir.mkdir(exist_ok=True)
+    if pre.encoder_path is not None:
+        shutil.copy2(pre.encoder_path, encoder_dir / "depth_encoder.safetensors")
+    best = pre.run_dir / "best"
+    if best.is_dir():
+        shutil.copytree(best, encoder_dir / "adapter", dirs_exist_ok=True)
+    retrieval = pre.test or pre.val
+    ret_split = "test" if pre.test else "val"
+
+    _log("[4/6] rendering + encoding the classification splits")
+    t = time.perf_counter()
+    train_ds = load_classification_split(
+        eval_root, "train", o.num_points, o.scanobjectnn_variant, o.seed
+    )
+    test_ds = load_classification_split(
+        eval_root, "test", o.num_points, o.scanobjectnn_variant, o.seed
+    )
+    classes = list(train_ds.classes)
+    renderer = make_depth_renderer(size, o.num_views)
+    depth_encoder = pre.model.depth_encoder.eval()
+    encoders = {"pre": depth_encoder, "ori": clip.visual}
+    train_f = extract_view_features(
+        train_ds, renderer, encoders, device=device, progress=o.progress, desc="train views"
+    )
+    test_f = extract_view_features(
+        test_ds, renderer, encoders, device=device, progress=o.progress, desc="test views"
+    )
+    timing["features"] = time.perf_counter() - t
+
+    _log("[5/6] zero-shot and few-shot")
+    t = time.perf_counter()
+    zs: dict[str, float] = {}
+    for tmpl in dict.fromkeys([o.templates, "ensemble"]):
+        text = build_text_features(clip, classes, tmpl, ensemble=True)
+        for enc in ("ori", "pre"):
+            logits = zero_shot_logits(test_f.features[enc], text)
+            key = f"{'clip_encoder' if enc == 'ori' else 'depth_encoder'}_{tmpl}"
+            zs[key] = float((logits.argmax(1) == test_f.labels).float().mean())
+    text = build_text_features(clip, classes, o.templates, ensemble=True)
+    fs: dict[str, Any] = {"shots": o.shots, "chance": 1.0 / len(classes)}
+    fs_runs = {}
+    untrained_train = type(train_f)(
+        {"pre": train_f.features["ori"], "ori": train_f.features["ori"]}, train_f.labels
+    )
+    untrained_test = type(test_f)(
+        {"pre": test_f.features["ori"], "ori": test_f.features["ori"]}, test_f.labels
+    )
+    jobs = [
+        ("dpa", "dpa", train_f, test_f),
+        ("dpa_untrained", "dpa", untrained_train, untrained_test),
+        ("pointclip_adapter", "pointclip", untrained_train, untrained_test),
+    ]
+    for name, head, tr, te in jobs:
+        tests, vals = [], []
+        for seed in o.fewshot_seeds:
+            fcfg = FewShotConfig(
+                head=head, shots=o.shots, seed=seed, epochs=o.fewshot_epochs, lr=o.fewshot_lr
+            )
+            res = train_fewshot_head(
+                tr,
+                te,
+                text,
+                out / f"fewshot_{name}" / f"seed{seed}",
+                fcfg,
+                progress=o.progress,
+                device=device,
+            )
+            tests.append(res.test_accuracy)
+            vals.append(res.val_accuracy)
+            fs_runs.setdefault(name, res.run_dir)
+        fs[name] = statistics.fmean(tests)
+        fs[f"{name}_std"] = statistics.pstdev(tests)
+        fs[f"{name}_per_seed"] = tests
+        fs[f"{name}_val"] = statistics.fmean(vals)
+        _log(
+            f"      {name:18s} val {_pct(fs[f'{name}_val'])}  test {_pct(fs[name])}"
+            f" (+- {100 * fs[f'{name}_std']:.1f}, seeds {list(o.fewshot_seeds)})"
+        )
+    fs["seeds"] = list(o.fewshot_seeds)
+    fs["num_train"], fs["num_val"] = res.num_train, res.num_val
+    timing["eval"] = time.perf_counter() - t
+
+    _log("[6/6] figures and metrics")
+    _write_views_png(out / "views.png", pairs_root, size, o.num_views)
+    plot_run_curves(
+        {"pretrain": pre.run_dir, **{f"fewshot:{k}": v for k, v in fs_runs.items()}},
+        [
+            ("pretrain", "train", "loss"),
+            ("pretrain", "train", "loss_image"),
+            ("pretrain", "train", "loss_depth"),
+            ("pretrain", "train", "w"),
+            ("pretrain", "eval", "retrieval_top1"),
+            *[(f"fewshot:{k}", "eval", "accuracy") for k in fs_runs],
+            *[(f"fewshot:{k}", "train", "loss") for k in fs_runs],
+        ],
+        out / "curves.png",
+    )
+    chance = retrieval.get("retrieval_chance", float("nan"))
+    untrained_top1 = pre.untrained.get("retrieval_top1", float("nan"))
+    metrics = {
+        "pretrain": {
+            "split": ret_split,
+            "retrieval_top1": retrieval.get("retrieval_top1"),
+            "retrieval_top5": retrieval.get("retrieval_top5"),
+            "retrieval_top1_untrained": untrained_top1,
+            "retrieval_chance": chance,
+            "val_retrieval_top1": pre.val.get("retrieval_top1"),
+            "best_step": pre.best_step,
+        },
+        "zeroshot": zs,
+        "fewshot": fs,
+        "checks": {
+            "retrieval_ge_5x_chance": bool(retrieval.get("retrieval_top1", 0) >= 5 * chance),
+            "retrieval_above_untrained": bool(retrieval.get("retrieval_top1", 0) > untrained_top1),
+            "dpa_above_untrained_dpa": bool(fs["dpa"] > fs["dpa_untrained"]),
+            "dpa_above_chance": bool(fs["dpa"] > fs["chance"]),
+        },
+        "data": {
+            "eval": str(eval_root),
+            "pretrain_meshes": str(mesh_root),
+            "pairs": str(pairs_root),
+            "classes": classes,
+            "num_train": len(train_ds),
+            "num_test": len(test_ds),
+            "pairs_summary": str(summary),
+        },
+        "timing_s": {k: round(v, 1) for k, v in timing.items()},
+    }
+    metrics["timing_s"]["total"] = round(time.perf_counter() - t_start, 1)
+    config = {
+        "run_all": asdict(o),
+        "clip": {
+            "model": clip.model_name,
+            "pretrained": clip.pretrained,
+            "image_size": size,
+            "embed_dim": clip.embed_dim,
+        },
+        "pretrain": pre.config,
+        "device": str(device),
+    }
+    _atomic_text(out / "config.yaml", yaml.safe_dump(_plain(config), sort_keys=False))
+    _atomic_text(out / "metrics.json", json.dumps(_plain(metrics), indent=2) + "\n")
+    rows = [
+        (f"retrieval top-1 ({ret_split}) untrained", _pct(untrained_top1)),
+        (f"retrieval top-1 ({ret_split}) pre-trained", _pct(metrics["pretrain"]["retrieval_top1"])),
+        ("retrieval chance", _pct(chance)),
+        (f"zero-shot CLIP encoder ({o.templates})", _pct(zs[f"clip_encoder_{o.templates}"])),
+        (f"zero-shot depth encoder ({o.templates})", _pct(zs[f"depth_encoder_{o.templates}"])),
+        (f"{o.shots}-shot DPA, pre-trained encoder", _pct(fs["dpa"])),
+        (f"{o.shots}-shot DPA, untrained encoder", _pct(fs["dpa_untrained"])),
+        (f"{o.shots}-shot PointCLIP adapter", _pct(fs["pointclip_adapter"])),
+        ("classification chance", _pct(fs["chance"])),
+        ("total time", f"{metrics['timing_s']['total']:.0f} s"),
+    ]
+    _log("\nCLIP2Point summary (" + clip.model_name + f", pretrained={clip.pretrained})")
+    _log(_summary_table(rows))
+    _log(f"run directory: {out}")
+    metrics["run_dir"] = str(out)
+    return metrics
+
+
+def _write_views_png(path: Path, pairs_root: Path, size: int, num_views: int) -> None:
+    """views.png: depth renders next to the stored RGB renders for a few objects."""
+    from .figures import plot_views
+    from .pairs import ImageDepthPairs
+
+    ds = ImageDepthPairs(pairs_root, split="all", image_size=size, views="all", seed=0)
+    n = min(4, len(ds))
+    step = max(1, len(ds) // n)
+    items = [ds[i * step] for i in range(n)]
+    renderer = make_depth_renderer(size, num_views).to("cpu")
+    with torch.no_grad():
+        depth = renderer(torch.stack([it["points"] for it in items]))
+    rgb = torch.stack([it["images"] for it in items])
+    titles = [
+        ds.classes[it["label"]] if it["label"] >= 0 and ds.classes else str(it["id"])[:16]
+        for it in items
+    ]
+    plot_views(depth, rgb, path, titles=titles)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    return obj
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,158 @@
+"""The adapterlab-clip2point CLI: --help of every command, errors, and a tiny end-to-end run."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from adapterlab.pointclip.cli import build_parser, main
+
+COMMANDS = ["render-pairs", "pretrain", "zeroshot", "fewshot", "run-all"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"adapterlab-clip2point {command}" in out and "--" in out
+    if command == "run-all":
+        assert "--data" in out and "--model" in out and "--pretrained" in out and "--out" in out
+
+
+def test_top_level_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert all(c in out for c in COMMANDS) and "examples:" in out
+
+
+def test_missing_weights_offline_is_one_clear_line(tmp_path, capsys):
+    code = main(
+        [
+            "run-all",
+            "--model",
+            "ViT-B-32",
+            "--pretrained",
+            str(tmp_path / "missing.safetensors"),
+            "--out",
+            str(tmp_path / "run"),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "missing.safetensors" in err and "--pretrained none" in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "data").exists()
+
+
+def test_python_m_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "adapterlab.pointclip", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert "run-all" in out
+
+
+def test_tiny_end_to_end_run(tmp_path, capsys):
+    run, data = tmp_path / "run", tmp_path / "data"
+    code = main(
+        [
+            "run-all",
+            "--out",
+            str(run),
+            "--data-dir",
+            str(data),
+            "--per-class-train",
+            "4",
+            "--per-class-test",
+            "1",
+            "--image-size",
+            "32",
+            "--pretrain-epochs",
+            "2",
+            "--views-per-object",
+            "1",
+            "--fewshot-epochs",
+            "2",
+            "--fewshot-seeds",
+            "0",
+            "--shots",
+            "2",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "CLIP2Point summary" in out and "retrieval top-1" in out
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "curves.png",
+        "views.png",
+        "encoder/depth_encoder.safetensors",
+        "encoder/adapter/adapter.safetensors",
+        "fewshot_dpa/seed0/best/adapter.safetensors",
+    ):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["checks"]) == {
+        "retrieval_ge_5x_chance",
+        "retrieval_above_untrained",
+        "dpa_above_untrained_dpa",
+        "dpa_above_chance",
+    }
+    assert metrics["pretrain"]["retrieval_chance"] == pytest.approx(0.1)  # 10 test meshes
+    assert 0.0 <= metrics["fewshot"]["dpa"] <= 1.0 and metrics["fewshot"]["chance"] == 0.1
+    # the same data and encoder work with the standalone zero-shot / few-shot commands
+    mn = data / "embedded_modelnet_4x1_s0"
+    enc = run / "encoder" / "depth_encoder.safetensors"
+    assert (
+        main(
+            [
+                "zeroshot",
+                "--data",
+                str(mn),
+                "--ckpt",
+                str(enc),
+                "--image-size",
+                "32",
+                "--templates",
+                "ensemble",
+                "--out",
+                str(tmp_path / "zs.json"),
+            ]
+        )
+        == 0
+    )
+    zs = json.loads((tmp_path / "zs.json").read_text())
+    assert zs["num"] == 10 and 0.0 <= zs["accuracy"] <= 1.0
+    assert (
+        main(
+            [
+                "fewshot",
+                "--data",
+                str(mn),
+                "--ckpt",
+                str(enc),
+                "--image-size",
+                "32",
+                "--shots",
+                "1",
+                "2",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "fs"),
+            ]
+        )
+        == 0
+    )
+    fs = json.loads((tmp_path / "fs" / "fewshot_results.json").read_text())
+    assert set(fs["shots"]) == {"1", "2"}

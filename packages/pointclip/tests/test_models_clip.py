@@ -1,0 +1,82 @@
+"""CLIP loading through open_clip: tiny preset, local checkpoints, offline errors; encoder files."""
+
+import open_clip
+import pytest
+import torch
+from adapterlab.pointclip.models.clip import PretrainedWeightsError, load_clip
+from adapterlab.pointclip.models.encoders import load_encoder_weights, save_encoder_weights
+from safetensors.torch import save_file
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return load_clip("tiny", "none", device="cpu")
+
+
+def test_tiny_preset_shapes(tiny):
+    assert tiny.image_size == 64 and tiny.embed_dim == 64 and tiny.pretrained == "none"
+    out = tiny.visual(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, 64)
+    text = tiny.encode_text(["image of a chair.", "image of a table."])
+    assert text.shape == (2, 64)
+    assert torch.allclose(text.norm(dim=-1), torch.ones(2), atol=1e-5)
+    assert not torch.allclose(text[0], text[1])
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown CLIP model 'ViT-Nope'"):
+        load_clip("ViT-Nope", "none")
+
+
+def test_offline_tag_suggests_alternatives(monkeypatch):
+    def offline(*args, **kwargs):
+        raise RuntimeError("Name or service not known")
+
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", offline)
+    with pytest.raises(PretrainedWeightsError) as info:
+        load_clip("ViT-B-32", "openai", device="cpu")
+    msg = str(info.value)
+    assert "--pretrained none" in msg and "local" in msg and "ViT-B-32" in msg
+    assert "Name or service not known" in msg
+
+
+def test_missing_local_checkpoint_names_the_file(tmp_path):
+    path = tmp_path / "nope.safetensors"
+    with pytest.raises(PretrainedWeightsError, match="nope.safetensors.*does not exist"):
+        load_clip("tiny", str(path))
+    with pytest.raises(PretrainedWeightsError, match="--pretrained none"):
+        load_clip("tiny", "not-a-tag")
+
+
+def test_local_checkpoint_loads_exact_weights(tiny, tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny.model.state_dict().items()}, str(path))
+    again = load_clip("tiny", str(path), device="cpu")
+    assert again.pretrained == str(path)
+    for (k, a), (_, b) in zip(tiny.model.state_dict().items(), again.model.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_encoder_roundtrip_and_original_prefixes(tiny, tmp_path):
+    enc = tiny.copy_visual()
+    with torch.no_grad():
+        enc.proj.add_(1.0)
+    path = save_encoder_weights(enc, tmp_path / "enc.safetensors")
+    fresh = load_encoder_weights(tiny.copy_visual(), path)
+    assert torch.equal(fresh.proj, enc.proj)
+    # the original CLIP2Point checkpoints: {"point_model.*", "image_model.*"} in a torch file
+    state = {f"module.point_model.{k}": v for k, v in enc.state_dict().items()}
+    state.update({f"module.image_model.{k}": v for k, v in tiny.visual.state_dict().items()})
+    torch.save(state, tmp_path / "best_eval.pth")
+    fresh = load_encoder_weights(tiny.copy_visual(), tmp_path / "best_eval.pth")
+    assert torch.equal(fresh.proj, enc.proj)
+
+
+def test_encoder_mismatch_is_reported(tiny, tmp_path):
+    save_file({"proj": torch.zeros(3, 3)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(ValueError, match="bad.safetensors.*missing.*shape mismatches"):
+        load_encoder_weights(tiny.copy_visual(), tmp_path / "bad.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a file")
+    with pytest.raises(ValueError, match="junk.safetensors"):
+        load_encoder_weights(tiny.copy_visual(), tmp_path / "junk.safetensors")

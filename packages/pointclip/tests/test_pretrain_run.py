@@ -1,0 +1,103 @@
+"""Image-depth pre-training through the core engine on a tiny embedded pairs folder."""
+
+import json
+
+import pytest
+import torch
+
+from adapterlab.pointclip.data import generate_embedded_modelnet
+from adapterlab.pointclip.models.clip import load_clip
+from adapterlab.pointclip.models.pretrain import (
+    Clip2PointPretrainModel,
+    PretrainConfig,
+    load_depth_encoder,
+    retrieval_metrics,
+    run_pretraining,
+)
+from adapterlab.pointclip.pairs import ImageDepthPairs, render_pairs
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def pairs_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("c2p_pretrain")
+    data = generate_embedded_modelnet(
+        root / "mn", per_class_train=8, per_class_test=2, classes=("chair", "table", "bowl")
+    )
+    render_pairs(data, root / "pairs", image_size=SIZE, num_points=512, progress=False)
+    return root / "pairs"
+
+
+@pytest.fixture()
+def clip():
+    torch.manual_seed(0)
+    return load_clip("tiny", "none", device="cpu", image_size=SIZE)
+
+
+def test_retrieval_metrics_formula():
+    feats = torch.eye(4)
+    assert retrieval_metrics(feats, feats)["retrieval_top1"] == 1.0
+    assert retrieval_metrics(feats, feats.roll(1, 0))["retrieval_top1"] == 0.0
+    groups = torch.tensor([0, 0, 1, 1])
+    m = retrieval_metrics(feats, feats[[1, 0, 2, 3]], groups)
+    assert m["retrieval_top1"] == 0.5 and m["retrieval_chance"] == 0.5
+
+
+def test_pretraining_loss_decreases_on_a_fixed_batch(pairs_root, clip):
+    ds = ImageDepthPairs(pairs_root, num_points=256, split="train", views="random", seed=0)
+    items = [ds[i] for i in range(8)]
+    points = torch.stack([it["points"] for it in items])
+    view = torch.stack([it["view"][0] for it in items])
+    with torch.no_grad():
+        image = clip.visual(torch.stack([it["images"][0] for it in items]))
+    model = Clip2PointPretrainModel(clip.visual, SIZE, jitter=0.0)
+    opt = torch.optim.Adam([p for n, p in model.named_parameters() if "conv1" not in n], lr=1e-3)
+    losses = []
+    for _ in range(25):
+        out = model(points, view, image)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(float(out["loss_image"]))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_run_pretraining_full(pairs_root, clip, tmp_path):
+    image_before = {k: v.clone() for k, v in clip.visual.state_dict().items()}
+    cfg = PretrainConfig(
+        epochs=2, batch_size=8, num_points=256, lr=1e-3, freeze_patch_embed=True, eval_batch_size=64
+    )
+    res = run_pretraining(clip, pairs_root, tmp_path / "pt", cfg, progress=False)
+    # the frozen image encoder is untouched; the depth encoder (but not its patch embedding) moved
+    for k, v in clip.visual.state_dict().items():
+        assert torch.equal(v, image_before[k]), k
+    depth = res.model.depth_encoder.state_dict()
+    assert torch.equal(depth["conv1.weight"], image_before["conv1.weight"])
+    assert not torch.equal(depth["proj"], image_before["proj"])
+    assert float(res.model.criterion.w.detach()) != 1.0
+    # artefacts: engine run dir with the best adapter (safetensors) + the plain encoder file
+    assert (res.run_dir / "best" / "adapter.safetensors").is_file()
+    loaded = load_depth_encoder(clip, res.encoder_path)
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, depth[k]), k
+    from_adapter = load_depth_encoder(clip, res.run_dir / "best")
+    for k, v in from_adapter.state_dict().items():
+        assert torch.equal(v, depth[k]), k
+    # model selection: the best step is the best *validation* evaluation; test comes once, last
+    records = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["split"] == "eval"]
+    best = max(evals, key=lambda r: r["retrieval_top1"])
+    assert res.best_step == best["step"]
+    tests = [r for r in records if r["split"] == "test"]
+    assert len(tests) == 1 and records[-1]["split"] == "test"
+    assert set(res.untrained) >= {"retrieval_top1", "retrieval_chance", "retrieval_top1_same_view"}
+    assert res.test["retrieval_chance"] == pytest.approx(1 / 6)  # 3 classes x 2 test meshes
+
+
+def test_run_pretraining_with_lora_trains_only_the_adapter(pairs_root, clip, tmp_path):
+    cfg = PretrainConfig(adapter="lora", epochs=1, batch_size=8, num_points=256, lr=1e-3)
+    res = run_pretraining(clip, pairs_root, tmp_path / "lora", cfg, progress=False)
+    trainable = [n for n, p in res.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora" in n or n == "criterion.w" for n in trainable)
+    assert res.encoder_path is not None and res.encoder_path.is_file()  # merged LoRA
