@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from adapterlab.pointclip.cli import build_parser, main
 
 COMMANDS = ["render-pairs", "pretrain", "zeroshot", "fewshot", "run-all"]

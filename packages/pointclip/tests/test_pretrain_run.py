@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-
 from adapterlab.pointclip.data import generate_embedded_modelnet
 from adapterlab.pointclip.models.clip import load_clip
 from adapterlab.pointclip.models.pretrain import (

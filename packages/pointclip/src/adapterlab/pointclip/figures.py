@@ -100,7 +100,11 @@ def plot_run_curves(
         xs, ys = [], []
         for rec in records.get(name, []):
             value = rec.get(key)
-            if rec.get("split") == split and isinstance(value, int | float) and math.isfinite(value):
+            if (
+                rec.get("split") == split
+                and isinstance(value, int | float)
+                and math.isfinite(value)
+            ):
                 xs.append(int(rec["step"]))
                 ys.append(float(value))
         title = f"{name.split(':')[0]} {split}/{key}"
