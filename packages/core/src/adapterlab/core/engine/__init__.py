@@ -12,12 +12,22 @@ Example::
 Run it on several processes or GPUs with ``accelerate launch`` or ``torchrun``.
 """
 
+from .atomic import (
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    clean_temp_leftovers,
+    to_jsonable,
+)
 from .checkpoint import list_checkpoints
 from .cli_config import build_parser, parse_config
 from .config import TrainConfig
+from .device import resolve_device
 from .errors import BadSampleError, NonFiniteLossError, TrainingInterrupted
-from .evaluation import default_metric_fn
+from .evaluation import batch_length, default_metric_fn, evaluate
 from .plots import plot_curves
+from .progress import make_progress, progress, progress_enabled
 from .schedules import build_scheduler, lr_at
 from .seeding import seed_everything
 from .trainer import Trainer, TrainResult, resolve_mixed_precision
@@ -29,13 +39,25 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "TrainingInterrupted",
+    "atomic_directory",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "batch_length",
     "build_parser",
+    "clean_temp_leftovers",
     "build_scheduler",
     "default_metric_fn",
+    "evaluate",
     "list_checkpoints",
     "lr_at",
+    "make_progress",
     "parse_config",
     "plot_curves",
+    "progress",
+    "progress_enabled",
+    "resolve_device",
     "resolve_mixed_precision",
     "seed_everything",
+    "to_jsonable",
 ]

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["RunLogger", "atomic_write_text", "plain"]
+from .atomic import atomic_write_text
+
+__all__ = ["RunLogger", "plain"]
 
 
 def plain(obj: Any) -> Any:
@@ -29,13 +30,6 @@ def plain(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)
     return obj
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class RunLogger:

@@ -44,7 +44,7 @@ from .data import (
     shard_indices,
 )
 from .errors import NonFiniteLossError, TrainingInterrupted
-from .evaluation import EvalAccumulator, MetricFn, default_metric_fn, merge_payloads, split_loss
+from .evaluation import MetricFn, default_metric_fn, evaluation_loop, merge_payloads, split_loss
 from .optim import ParamGroups, build_optimizer, resolve_param_groups
 from .plots import plot_curves
 from .progress import make_progress, progress_enabled
@@ -424,9 +424,6 @@ class Trainer:
 
     def _evaluate(self, source: DataSource, split: str) -> dict[str, float]:
         cfg, acc = self.config, self.accelerator
-        model = self._raw_model
-        was_training = model.training
-        model.eval()
         guarded, collate = self._guard(source, split)
         shard = shard_indices(len(guarded), acc.process_index, self._world)
         size = cfg.eval_batch_size or cfg.batch_size
@@ -434,18 +431,22 @@ class Trainer:
         loader = make_loader(
             guarded, collate, batches, epoch=0, num_workers=cfg.num_workers, pin_memory=self._pin()
         )
-        step_fn = self.eval_step or self.loss_fn
-        acc_out = EvalAccumulator()
-        with torch.no_grad(), loader_iter(loader) as iterator:
+
+        def pairs(iterator: Any) -> Any:
             for loaded in iterator:
                 self._note_skipped(split, loaded.skipped)
-                if loaded.data is None:
-                    continue
-                batch = send_to_device(loaded.data, acc.device, non_blocking=self._pin())
-                with acc.autocast():
-                    out = step_fn(model, batch)
-                acc_out.add(out, len(loaded.indices))
-        model.train(was_training)
+                if loaded.data is not None:
+                    yield loaded.data, len(loaded.indices)
+
+        with loader_iter(loader) as iterator:
+            acc_out = evaluation_loop(
+                self._raw_model,
+                pairs(iterator),
+                self.eval_step or self.loss_fn,
+                device=acc.device,
+                autocast=acc.autocast,
+                non_blocking=self._pin(),
+            )
         payloads = [acc_out.payload()]
         if self._world > 1:
             payloads = gather_object(payloads)

@@ -17,10 +17,7 @@ bare model PEFT sees: module paths in the PEFT files are relative to it.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import peft
@@ -29,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..engine.atomic import atomic_directory
 from ..model import adapter_state, add_adapter, list_adapters
 from ..targeting import clean_name
 from ..tuners.lora import LoraConfig, peft_layers
@@ -84,23 +82,6 @@ def _lora_config(model: nn.Module, name: str) -> LoraConfig:
     return config
 
 
-def _atomic_dir(directory: Path, write) -> None:  # noqa: ANN001
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
-        write(tmp)
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def export_peft(
     model: nn.Module,
     directory: str | Path,
@@ -137,7 +118,7 @@ def export_peft(
         peft_config.save_pretrained(str(tmp))
         save_file(tensors, str(tmp / PEFT_WEIGHTS_NAME), metadata={"format": "pt"})
 
-    _atomic_dir(directory, write)
+    atomic_directory(directory, write)
     return directory
 
 
