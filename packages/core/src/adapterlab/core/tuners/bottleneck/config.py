@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ...config import AdapterConfig, register_config, register_preset
+from ...config import AdapterConfig, register_preset
 
 __all__ = ["BottleneckConfig"]
 
 ACTIVATIONS = ("relu", "gelu", "swish", "silu", "tanh", "identity")
 
 
-@register_config
 @dataclass
 class BottleneckConfig(AdapterConfig):
     """Bottleneck adapter: down-projection, nonlinearity, up-projection (zero-initialised).

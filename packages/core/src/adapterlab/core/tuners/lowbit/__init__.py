@@ -22,6 +22,7 @@ from ..sublayer import inject_sublayer_adapters
 from .config import LowBitConfig
 from .layer import LowBitAdapter, QuantLinear
 from .quant import STD_EPS, normal_codebook, pack_bits, quantise_indices, unpack_bits
+from ..state import adapter_state
 
 __all__ = ["LowBitConfig", "LowBitAdapter", "QuantLinear", "normal_codebook"]
 
@@ -107,8 +108,6 @@ def unpack_state(state: dict[str, torch.Tensor], config: LowBitConfig) -> dict[s
 
 
 def _lowbit_modules(model: nn.Module, name: str) -> list[LowBitAdapter]:
-    from ...model import adapter_state
-
     return [m for m in adapter_state(model).handles[name].values() if isinstance(m, LowBitAdapter)]
 
 

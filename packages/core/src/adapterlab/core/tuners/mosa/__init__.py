@@ -21,6 +21,7 @@ from .config import MoSAConfig
 from .experts import SparseExpertLinear, random_partition
 from .layer import MoSAAdapter
 from .loss import symmetric_kl_loss
+from ..state import adapter_state
 
 __all__ = [
     "MoSAConfig",
@@ -62,8 +63,6 @@ def _inject(model: nn.Module, config: MoSAConfig, name: str) -> dict[str, nn.Mod
 
 def mosa_modules(model: nn.Module, name: str = "default") -> dict[str, MoSAAdapter]:
     """The :class:`MoSAAdapter` s of adapter ``name`` by saved key prefix."""
-    from ...model import adapter_state
-
     handles = adapter_state(model).handles.get(name)
     if handles is None:
         raise ValueError(f"no adapter named {name!r}")
