@@ -47,7 +47,9 @@ def adapter_state_dict(model: nn.Module, name: str = "default") -> dict[str, tor
     return {k: v.detach() for k, v in _tensor_slots(model, name).items()}
 
 
-def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+def write_safetensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
+) -> None:
     """Write ``tensors`` to ``path`` atomically (temp file, then rename); other files stay."""
     from .engine.atomic import atomic_write_bytes  # lazy: the engine package imports accelerate
 
@@ -67,7 +69,10 @@ def save_adapter(model: nn.Module, directory: str | Path, name: str = "default")
     config = adapter_state(model).configs.get(name)
     if config is None:
         raise ValueError(f"no adapter named {name!r}; adapters: {list(list_adapters(model))}")
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in adapter_state_dict(model, name).items()}
+    tensors = {
+        k: v.detach().to("cpu").contiguous().clone()
+        for k, v in adapter_state_dict(model, name).items()
+    }
     method = get_method(config)
     if method.pack_state is not None:
         tensors = method.pack_state(tensors, config)
@@ -75,7 +80,9 @@ def save_adapter(model: nn.Module, directory: str | Path, name: str = "default")
         raise ValueError(f"cannot save adapter {name!r}: {directory} exists and is not a folder")
     directory.mkdir(parents=True, exist_ok=True)
     write_safetensors(directory / WEIGHTS_NAME, tensors, {"format": "pt", "method": config.method})
-    atomic_write_text(directory / CONFIG_NAME, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(
+        directory / CONFIG_NAME, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
+    )
     return directory
 
 

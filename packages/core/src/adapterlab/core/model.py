@@ -30,6 +30,7 @@ __all__ = [
     "trainable_summary",
 ]
 
+
 def _unique_params(modules: list[nn.Module]) -> list[nn.Parameter]:
     seen: dict[int, nn.Parameter] = {}
     for module in modules:

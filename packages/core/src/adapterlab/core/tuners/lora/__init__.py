@@ -21,6 +21,7 @@ from ..registry import AdapterMethod, register_method
 
 if TYPE_CHECKING:
     import peft
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
 __all__ = ["LoraConfig", "peft_layers"]
 

@@ -18,11 +18,11 @@ from torch import nn
 
 from ..plain_merge import match_base_device, replace_with_bottleneck
 from ..registry import AdapterMethod, register_method
+from ..state import adapter_state
 from ..sublayer import inject_sublayer_adapters
 from .config import LowBitConfig
 from .layer import LowBitAdapter, QuantLinear
 from .quant import STD_EPS, normal_codebook, pack_bits, quantise_indices, unpack_bits
-from ..state import adapter_state
 
 __all__ = ["LowBitConfig", "LowBitAdapter", "QuantLinear", "normal_codebook"]
 

@@ -30,10 +30,10 @@ from ...architectures import default_targets
 from ...targeting import TargetError, match_modules, resolve_module
 from ..base import OutputAdapterWrapper, replace_submodule
 from ..registry import AdapterMethod, register_method
+from ..state import adapter_state
 from ..sublayer import feature_dim
 from .config import MixDAConfig
 from .layer import DomainAdapter, MixDAAdapter, MixDAGate
-from ..state import adapter_state
 
 __all__ = [
     "MixDAConfig",

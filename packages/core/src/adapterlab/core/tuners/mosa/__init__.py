@@ -16,12 +16,12 @@ from torch import nn
 
 from ..plain_merge import match_base_device, replace_with_bottleneck
 from ..registry import AdapterMethod, register_method
+from ..state import adapter_state
 from ..sublayer import inject_sublayer_adapters
 from .config import MoSAConfig
 from .experts import SparseExpertLinear, random_partition
 from .layer import MoSAAdapter
 from .loss import symmetric_kl_loss
-from ..state import adapter_state
 
 __all__ = [
     "MoSAConfig",

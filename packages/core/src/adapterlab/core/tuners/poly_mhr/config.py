@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-
 from ...config import AdapterConfig
 
 if TYPE_CHECKING:
