@@ -58,16 +58,16 @@ def remove_adapter_layers(model: nn.Module, name: str) -> None:
                 if _is_empty_tuner(module):
                     unwrap.append((path, module))
             continue
-        if not isinstance(module, AdapterControl):
+        if not isinstance(module, AdapterControl) or name not in module.adapter_names():
             continue
-        for attr in ("adapters", "modules_to_save", "deltas"):
-            container = module._modules.get(attr) or module._parameters.get(attr)
-            container = getattr(module, attr, None) if container is None else container
-            if isinstance(container, nn.ModuleDict | nn.ParameterDict) and name in container:
+        for attr in ("adapters", "modules_to_save", "deltas", "roles"):
+            # the module's own containers only (wrappers forward unknown attributes)
+            container = module._modules.get(attr, module.__dict__.get(attr))
+            if container is not None and name in container:
                 del container[name]
-                module.active_adapters = [n for n in module.active_adapters if n != name]
-                if len(container) == 0:
-                    unwrap.append((path, module))
+        module.active_adapters = [n for n in module.active_adapters if n != name]
+        if not module.adapter_names():
+            unwrap.append((path, module))
     for path, module in sorted(unwrap, key=lambda item: -item[0].count(".")):
         _unwrap(model, path, module, tuner_cls)
     _restore_split_attention(model, tuner_cls)
