@@ -65,6 +65,7 @@ def test_save_adapter_keeps_other_files_in_the_folder(tmp_path) -> None:
 # 2. modules_to_save: one copy per adapter ---------------------------------------------------
 def test_modules_to_save_are_per_adapter_switched_saved_and_merged(tmp_path) -> None:
     model, x = build_backbone("roberta")
+    base = _out(model, x)
     lora = dict(r=2, target_modules=["query", "value"], init_lora_weights=False)
     add_adapter(model, LoraConfig(modules_to_save=["head"], **lora), "a")
     _perturb(model, "a", 1)
@@ -79,6 +80,10 @@ def test_modules_to_save_are_per_adapter_switched_saved_and_merged(tmp_path) -> 
     assert not torch.allclose(out_a, out_b, atol=1e-3)
     with pytest.raises(ValueError, match="only one of them"):
         set_active(model, ["a", "b"])
+    assert type(model.head) is nn.Linear  # the model keeps its own modules (values swap)
+    with disable_adapters(model):
+        torch.testing.assert_close(_out(model, x), base, rtol=0, atol=0)
+    torch.testing.assert_close(_out(model, x), out_a, rtol=0, atol=0)
     save_adapter(model, tmp_path / "a", "a")
     fresh, _ = build_backbone("roberta")
     load_adapter(fresh, tmp_path / "a", "a")

@@ -13,6 +13,7 @@ from torch import nn
 from .config import AdapterConfig, load_config
 from .model import adapter_state, add_adapter, delete_adapter, list_adapters
 from .tuners.registry import get_method
+from .tuners.state import extra_modules
 
 __all__ = [
     "CONFIG_NAME",
@@ -35,7 +36,7 @@ def _tensor_slots(model: nn.Module, name: str) -> dict[str, torch.Tensor]:
     if name not in state.configs:
         raise ValueError(f"no adapter named {name!r}; adapters: {list(state.configs)}")
     slots: dict[str, torch.Tensor] = {}
-    for group in (state.handles[name], state.extras[name]):
+    for group in (state.handles[name], extra_modules(model, name)):
         for key, module in group.items():
             for local, tensor in module.state_dict(keep_vars=True).items():
                 slots[f"{key}.{local}"] = tensor

@@ -5,9 +5,6 @@ from __future__ import annotations
 from torch import nn
 
 from .model import _forget, _refresh_trainable, adapter_state, set_active
-from .targeting import resolve_module
-from .tuners.base import replace_submodule
-from .tuners.extras import ModulesToSaveWrapper
 from .tuners.registry import get_method
 
 __all__ = ["merge_adapter"]
@@ -31,25 +28,21 @@ def _check(model: nn.Module, names: list[str]) -> None:
 
 
 def _merge_extras(model: nn.Module, name: str) -> None:
-    """The adapter's ``modules_to_save`` copies become the modules themselves."""
-    for key in adapter_state(model).extras[name]:
-        path, wrapper = resolve_module(model, key.removeprefix("extra."))
-        if not isinstance(wrapper, ModulesToSaveWrapper):
-            continue
-        copy = wrapper.modules_to_save[name]
-        del wrapper.modules_to_save[name]
-        if len(wrapper.modules_to_save) == 0:
-            replace_submodule(model, path, copy)
-        else:
-            wrapper.base_layer = copy  # the other adapters now start from the merged module
+    """The adapter's ``modules_to_save`` values become the modules' own values."""
+    state = adapter_state(model)
+    for clean in state.extras[name]:
+        slot = state.saved[clean]
+        slot.merge(name)
+        if not slot.adapters():
+            del state.saved[clean]
 
 
 def merge_adapter(model: nn.Module, name: str | None = None) -> nn.Module:
     """Merge adapter ``name`` (all adapters when None) into the base weights and remove it.
 
     The merged model's outputs equal the unmerged model's (up to float rounding); LoRA layers
-    are replaced by their plain base modules and the adapter's ``modules_to_save`` copies replace
-    the original modules. Everything is checked first: a ``ValueError`` (a method that cannot be
+    are replaced by their plain base modules and the adapter's ``modules_to_save`` values become
+    the modules' own. Everything is checked first: a ``ValueError`` (a method that cannot be
     merged, a layer shared with another adapter, ...) leaves the model unchanged.
     """
     state = adapter_state(model)

@@ -10,12 +10,12 @@ import torch
 from torch import nn
 
 from .config import AdapterConfig
-from .targeting import clean_name, match_modules, resolve_module
-from .tuners.base import AdapterControl, replace_submodule
-from .tuners.extras import ModulesToSaveWrapper
+from .targeting import clean_name, match_modules
+from .tuners.base import AdapterControl
+from .tuners.extras import SavedModule
 from .tuners.registry import get_method
 from .tuners.removal import peft_tuner_layer_class, remove_adapter_layers
-from .tuners.state import AdapterState, adapter_state, list_adapters
+from .tuners.state import AdapterState, adapter_state, extra_modules, list_adapters
 
 __all__ = [
     "AdapterState",
@@ -44,7 +44,8 @@ def get_adapter_parameters(model: nn.Module, name: str = "default") -> list[nn.P
     state = adapter_state(model)
     if name not in state.configs:
         raise ValueError(f"no adapter named {name!r}; adapters: {list(state.configs)}")
-    params = _unique_params(list(state.handles[name].values()) + list(state.extras[name].values()))
+    modules = list(state.handles[name].values()) + list(extra_modules(model, name).values())
+    params = _unique_params(modules)
     method = get_method(state.configs[name])
     if method.frozen is not None:
         skip = {id(p) for p in method.frozen(model, state.configs[name], name)}
@@ -91,18 +92,15 @@ def _inside(path: str, roots: list[str]) -> str | None:
     return None
 
 
-def _wrap_extras(model: nn.Module, config: AdapterConfig, name: str) -> dict[str, nn.Module]:
-    """Give adapter ``name`` its own copy of every ``modules_to_save`` module."""
-    if not config.modules_to_save:
-        return {}
-    extras: dict[str, nn.Module] = {}
-    for clean, _ in match_modules(model, config.modules_to_save):
-        path, module = resolve_module(model, clean)
-        if not isinstance(module, ModulesToSaveWrapper):
-            module = ModulesToSaveWrapper(module)
-            replace_submodule(model, path, module)
-        extras[f"extra.{clean}"] = module.add_copy(name)
-    return extras
+def _claim_extras(model: nn.Module, saved: list[tuple[str, nn.Module]], name: str) -> list[str]:
+    """Give adapter ``name`` its own values of every ``modules_to_save`` module."""
+    state = adapter_state(model, create=True)
+    for clean, module in saved:
+        slot = state.saved.get(clean)
+        if slot is None:
+            slot = state.saved[clean] = SavedModule.of(module)
+        slot.add(name)
+    return [clean for clean, _ in saved]
 
 
 def _check_no_overlap(model: nn.Module, handles: dict[str, nn.Module], extras: list[str]) -> None:
@@ -147,7 +145,6 @@ def add_adapter(model: nn.Module, config: AdapterConfig, name: str = "default") 
             handles = method.inject(model, config, name)
             saved = match_modules(model, config.modules_to_save) if config.modules_to_save else []
             _check_no_overlap(model, handles, [c for c, _ in saved])
-            extras = _wrap_extras(model, config, name)
     except BaseException:
         remove_adapter_layers(model, name)
         raise
@@ -161,9 +158,9 @@ def add_adapter(model: nn.Module, config: AdapterConfig, name: str = "default") 
     state = adapter_state(model, create=True)
     state.configs[name] = config
     state.handles[name] = handles
-    state.extras[name] = extras
-    _refresh_trainable(model)
+    state.extras[name] = _claim_extras(model, saved, name)
     set_active(model, name)
+    _refresh_trainable(model)
     return model
 
 
@@ -176,12 +173,16 @@ def delete_adapter(model: nn.Module, name: str) -> nn.Module:
     state = adapter_state(model)
     if name not in state.configs:
         raise ValueError(f"no adapter named {name!r}; adapters: {list(state.configs)}")
+    for clean in state.extras[name]:
+        state.saved[clean].remove(name)  # the live module gets its original values back
+        if not state.saved[clean].adapters():
+            del state.saved[clean]
     _forget(model, name)
     with _preserve_requires_grad(model):
         remove_adapter_layers(model, name)
     if state.configs:
-        _refresh_trainable(model)
         set_active(model, state.active or list(state.configs)[-1:], state.composition)
+        _refresh_trainable(model)
     else:
         for p in model.parameters():
             p.requires_grad_(True)  # no adapter left: the plain model trains as a whole again
@@ -216,6 +217,17 @@ def set_active(model: nn.Module, names: str | list[str], composition: str = "sta
         raise ValueError(f"no adapter(s) {unknown}; adapters: {list(state.configs)}")
     if composition not in ("stack", "parallel"):
         raise ValueError(f"composition must be 'stack' or 'parallel', got {composition!r}")
+    owners = {}
+    for clean, slot in state.saved.items():
+        mine = [n for n in names if n in slot.adapters()]
+        if len(mine) > 1:
+            raise ValueError(
+                f"adapters {mine} each have their own values of modules_to_save module "
+                f"{clean!r}; only one of them can be active at a time"
+            )
+        owners[clean] = mine[0] if mine else None
+    for clean, owner in owners.items():
+        state.saved[clean].show(owner)
     with _preserve_requires_grad(model):
         for module in _switchable(model):
             if isinstance(module, AdapterControl):
@@ -230,9 +242,13 @@ def set_active(model: nn.Module, names: str | list[str], composition: str = "sta
 def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
     """Context manager: inside it the model computes exactly what the bare base model does.
 
-    (``modules_to_save`` wrappers run their original module, as PEFT's ``disable_adapter``.)
+    (``modules_to_save`` modules hold their original values, as PEFT's ``disable_adapter``.)
     """
     modules = list(_switchable(model))
+    saved = list(adapter_state(model).saved.values()) if list_adapters(model) else []
+    owners = [slot.owner for slot in saved]
+    for slot in saved:
+        slot.show(None)
     with _preserve_requires_grad(model):
         for module in modules:
             if isinstance(module, AdapterControl):
@@ -249,6 +265,8 @@ def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
                 else:
                     module.enable_adapters(True)
                     module.set_adapter(adapter_state(model).active)
+        for slot, owner in zip(saved, owners, strict=True):
+            slot.show(owner)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from ..io import check_loaded_tensors, read_safetensors, write_safetensors
 from ..model import adapter_state, add_adapter, delete_adapter, list_adapters
 from ..targeting import TargetError, clean_name, match_modules
 from ..tuners.lora import LoraConfig, peft_layers
+from ..tuners.state import extra_modules
 
 if TYPE_CHECKING:
     import peft
@@ -65,7 +66,7 @@ def _peft_slots(model: nn.Module, name: str, submodule: str | None) -> dict[str,
                 if attr == "lora_magnitude_vector" and local == "weight":
                     key = f"{_PREFIX}{rel}.{attr}"  # PEFT's DoRA key convention
                 slots[key] = tensor
-    for key, module in adapter_state(model).extras[name].items():
+    for key, module in extra_modules(model, name).items():
         rel = _relative(key.removeprefix("extra."), submodule, "modules_to_save entry")
         for local, tensor in module.state_dict(keep_vars=True).items():
             slots[f"{_PREFIX}{rel}.{local}"] = tensor
@@ -104,8 +105,8 @@ def export_peft(
         {_relative(clean_name(p), submodule, "LoRA layer") for p, _ in peft_layers(model, name)}
     )
     extras = [
-        _relative(k.removeprefix("extra."), submodule, "modules_to_save entry")
-        for k in adapter_state(model).extras[name]
+        _relative(clean, submodule, "modules_to_save entry")
+        for clean in adapter_state(model).extras[name]
     ]
     base = model.get_submodule(submodule) if submodule else model
     if base_model_name_or_path is None:

@@ -1,8 +1,7 @@
 """Remove one adapter's layers from a model (``delete_adapter``, and rollback of failed loads).
 
 Works for every wrapper kind the tuners use: ``adapters`` dicts of :class:`AdapterControl`
-wrappers, PEFT tuner layers (LoRA, Poly), BitFit's bias parametrisations and
-``modules_to_save`` copies. A wrapper left without adapters is replaced by the module it wraps.
+wrappers, PEFT tuner layers (LoRA, Poly) and BitFit's bias parametrisations. A wrapper left without adapters is replaced by the module it wraps.
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ def remove_adapter_layers(model: nn.Module, name: str) -> None:
             continue
         if not isinstance(module, AdapterControl) or name not in module.adapter_names():
             continue
-        for attr in ("adapters", "modules_to_save", "deltas", "roles"):
+        for attr in ("adapters", "deltas", "roles"):
             # the module's own containers only (wrappers forward unknown attributes)
             container = module._modules.get(attr, module.__dict__.get(attr))
             if container is not None and name in container:

@@ -10,19 +10,22 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ..config import AdapterConfig
+from .extras import SavedModule
 
-__all__ = ["AdapterState", "adapter_state", "list_adapters"]
+__all__ = ["AdapterState", "adapter_state", "extra_modules", "list_adapters"]
 
 _STATE_ATTR = "_adapterlab_state"
 
 
 @dataclass
 class AdapterState:
-    """Configs, tensors and extra modules (``modules_to_save`` copies) per adapter."""
+    """Configs and tensors per adapter; ``extras[name]`` lists the ``modules_to_save`` modules
+    (clean names) whose values adapter ``name`` owns, ``saved`` holds those values."""
 
     configs: dict[str, AdapterConfig] = field(default_factory=dict)
     handles: dict[str, dict[str, nn.Module]] = field(default_factory=dict)
-    extras: dict[str, dict[str, nn.Module]] = field(default_factory=dict)
+    extras: dict[str, list[str]] = field(default_factory=dict)
+    saved: dict[str, SavedModule] = field(default_factory=dict)
     active: list[str] = field(default_factory=list)
     composition: str = "stack"
 
@@ -42,3 +45,9 @@ def list_adapters(model: nn.Module) -> dict[str, AdapterConfig]:
     """Adapter names and configs, in the order they were added."""
     state = model.__dict__.get(_STATE_ATTR)
     return dict(state.configs) if state else {}
+
+
+def extra_modules(model: nn.Module, name: str) -> dict[str, nn.Module]:
+    """``{"extra.<module>": module holding adapter name's values}`` for its modules_to_save."""
+    state = adapter_state(model)
+    return {f"extra.{clean}": state.saved[clean].module_for(name) for clean in state.extras[name]}
