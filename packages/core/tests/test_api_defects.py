@@ -142,8 +142,27 @@ def test_failed_merge_changes_nothing() -> None:
         get_config("bitfit"),
         get_config("prompt", num_tokens=2),
         get_config("houlsby", bottleneck_dim=4, modules_to_save=["head"]),
+        get_config("prefix", num_tokens=2),
+        get_config("conformer", bottleneck_dim=4, kernel_size=3),
+        get_config("mosa", bottleneck_dim=4),
+        get_config("lowbit", bits=1, bottleneck_dim=4),
+        get_config("mixda", num_domains=2),
+        get_config("poly", target_modules=["query", "value"]),
     ],
-    ids=["pfeiffer", "parallel", "lora", "bitfit", "prompt", "houlsby+head"],
+    ids=[
+        "pfeiffer",
+        "parallel",
+        "lora",
+        "bitfit",
+        "prompt",
+        "houlsby+head",
+        "prefix",
+        "conformer",
+        "mosa",
+        "lowbit",
+        "mixda",
+        "poly",
+    ],
 )
 def test_delete_adapter_restores_the_base_model(config, tmp_path) -> None:  # noqa: ANN001
     model, x = build_backbone("roberta")
