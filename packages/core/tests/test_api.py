@@ -104,7 +104,7 @@ def test_trainable_summary_counts() -> None:
     per_block = 16 * 4 + 4 + 4 * 16 + 16
     head = 16 * 3 + 3
     assert s.trainable == 2 * per_block + head
-    assert s.total == total + 2 * per_block
+    assert s.total == total + 2 * per_block  # an adapter's head values are swapped in, not added
     assert s.percent == pytest.approx(100 * s.trainable / s.total)
     assert "trainable%" in str(s)
 
@@ -303,11 +303,16 @@ def test_save_is_atomic_and_keys_do_not_depend_on_the_name(tmp_path, monkeypatch
         raise OSError("disk full")
 
     before = sorted(p.name for p in tmp_path.iterdir())
-    monkeypatch.setattr(io, "save_file", boom)
+    old = (tmp_path / "alpha" / "adapter.safetensors").read_bytes()
+    monkeypatch.setattr(io, "save", boom)
     with pytest.raises(OSError):
         save_adapter(model, tmp_path / "alpha", "alpha")
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temp dir left
-    assert (tmp_path / "alpha" / "adapter.safetensors").is_file()  # old copy intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temp file left
+    assert sorted(p.name for p in (tmp_path / "alpha").iterdir()) == [
+        "adapter.safetensors",
+        "adapter_config.json",
+    ]
+    assert (tmp_path / "alpha" / "adapter.safetensors").read_bytes() == old  # old copy intact
 
 
 def test_warnings_free_basic_flow(tmp_path) -> None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from adapterlab.core import (
     add_adapter,
+    combine_domain_adapters,
     get_config,
     load_adapter,
     save_adapter,
@@ -14,7 +15,6 @@ from adapterlab.core import (
 from adapterlab.core.testing import build_backbone
 from adapterlab.core.tuners.mixda import (
     MixDAAdapter,
-    combine_domain_adapters,
     mixda_modules,
     mixda_record,
     preservation_loss,

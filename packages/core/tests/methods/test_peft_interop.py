@@ -162,3 +162,98 @@ def test_bad_peft_directories_raise_naming_the_file(tmp_path) -> None:
     add_adapter(model, get_config("pfeiffer"), "bn")
     with pytest.raises(ValueError, match="only LoRA"):
         export_peft(model, tmp_path / "bn", "bn")
+
+
+def test_export_peft_keeps_other_files(tmp_path) -> None:
+    model = _roberta()
+    add_adapter(model, LoraConfig(target_modules=["query", "value"]), "x")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "README.md").write_text("model card")
+    (tmp_path / "p" / "trainer_state.json").write_text("{}")
+    export_peft(model, tmp_path / "p", "x")
+    export_peft(model, tmp_path / "p", "x")
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "trainer_state.json",
+    ]
+    peft.PeftModel.from_pretrained(_roberta(), str(tmp_path / "p"))  # still a PEFT directory
+
+
+def test_seq_cls_task_type_loads_as_peft_reads_it(tmp_path) -> None:
+    """PEFT's SEQ_CLS configs list modules_to_save ["classifier", "score"]; RoBERTa has only
+    the first, and PEFT skips the other."""
+    ids = _ids()
+    theirs_model = peft.get_peft_model(
+        _roberta(),
+        peft.LoraConfig(task_type="SEQ_CLS", r=4, target_modules=["query", "value"]),
+    )
+    with torch.no_grad():
+        for p in theirs_model.parameters():
+            if p.requires_grad:
+                p.add_(0.1 * torch.randn_like(p))
+    theirs_model.eval()
+    theirs_model.save_pretrained(str(tmp_path / "cls"))
+    saved = json.loads((tmp_path / "cls" / "adapter_config.json").read_text())
+    assert set(saved["modules_to_save"]) >= {"classifier", "score"}
+    with torch.no_grad():
+        theirs = theirs_model(input_ids=ids).logits
+    model = _roberta()
+    load_peft_adapter(model, tmp_path / "cls", "cls")
+    assert list_adapters(model)["cls"].modules_to_save == ["classifier"]
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, theirs, rtol=0, atol=0)
+
+
+def test_peft_bias_and_embedding_options_are_refused_up_front(tmp_path) -> None:
+    for bias in ("lora_only", "all"):
+        peft.get_peft_model(
+            _roberta(), peft.LoraConfig(r=2, target_modules=["query"], bias=bias)
+        ).save_pretrained(str(tmp_path / bias))
+        model = _roberta()
+        names = [n for n, _ in model.named_modules()]
+        with pytest.raises(ValueError, match=rf"adapter_config.json: bias='{bias}'.*not supported"):
+            load_peft_adapter(model, tmp_path / bias)
+        assert [n for n, _ in model.named_modules()] == names
+    peft.get_peft_model(
+        _roberta(), peft.LoraConfig(r=2, target_modules=["word_embeddings", "query"])
+    ).save_pretrained(str(tmp_path / "emb"))
+    model = _roberta()
+    with pytest.raises(ValueError, match="word_embeddings.*embedding layer.*not supported"):
+        load_peft_adapter(model, tmp_path / "emb")
+    assert list_adapters(model) == {}
+    with pytest.raises(ValueError, match="embedding layer"):
+        add_adapter(model, LoraConfig(target_modules=["word_embeddings"]))
+    assert not any("lora" in n for n, _ in model.named_modules())
+
+
+def test_failed_peft_load_rolls_back(tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    peft.get_peft_model(
+        _roberta(), peft.LoraConfig(r=2, target_modules=["query"], init_lora_weights=False)
+    ).save_pretrained(str(tmp_path / "p"))
+    path = tmp_path / "p" / "adapter_model.safetensors"
+    tensors = load_file(str(path))
+    tensors[sorted(tensors)[0]] = torch.full_like(tensors[sorted(tensors)[0]], float("nan"))
+    save_file(tensors, str(path))
+    model = _roberta()
+    names = [n for n, _ in model.named_modules()]
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        load_peft_adapter(model, tmp_path / "p", "p")
+    assert list_adapters(model) == {}
+    assert [n for n, _ in model.named_modules()] == names
+
+
+def test_lora_weights_stay_float32_on_a_bf16_base_like_peft() -> None:
+    ids = _ids()
+    config = dict(r=4, target_modules=["query", "value"], init_lora_weights=False)
+    theirs = peft.get_peft_model(_roberta().to(torch.bfloat16), peft.LoraConfig(**config)).eval()
+    peft_dtypes = {p.dtype for n, p in theirs.named_parameters() if "lora_" in n}
+    model = _roberta().to(torch.bfloat16)
+    add_adapter(model, LoraConfig(**config))
+    ours = {p.dtype for n, p in model.named_parameters() if "lora_" in n}
+    assert ours == peft_dtypes == {torch.float32}
+    with torch.no_grad():
+        assert model(input_ids=ids).logits.dtype == torch.bfloat16

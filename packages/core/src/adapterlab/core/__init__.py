@@ -8,27 +8,31 @@ Quick start::
     save_adapter(model, "runs/task-adapter", name="task")
     load_adapter(fresh_model, "runs/task-adapter", name="task")
 
-The training engine lives in :mod:`adapterlab.core.engine`.
+The training engine lives in :mod:`adapterlab.core.engine`. PEFT is imported on first use
+(a LoRA or Poly adapter, PEFT interop), not by ``import adapterlab.core``.
 """
+
+from typing import Any
 
 from . import tuners  # noqa: F401  (registers the methods)
 from .architectures import detect_architectures
+from .arithmetic import average_adapters, combine_domain_adapters
 from .config import (
     AdapterConfig,
-    available_methods,
     available_presets,
     config_from_dict,
     get_config,
     library_version,
     load_config,
-    register_config,
     register_preset,
 )
+from .interop import export_adapterhub, export_peft, load_adapterhub_adapter, load_peft_adapter
 from .io import adapter_state_dict, load_adapter, save_adapter
 from .merge import merge_adapter
 from .model import (
     TrainableSummary,
     add_adapter,
+    delete_adapter,
     disable_adapters,
     get_adapter_parameters,
     list_adapters,
@@ -40,10 +44,27 @@ from .tuners.baselines import BitFitConfig, FullFinetuneConfig, LinearProbeConfi
 from .tuners.bottleneck import BottleneckConfig
 from .tuners.conformer import ConformerConfig
 from .tuners.lora import LoraConfig
+from .tuners.lowbit import LowBitConfig
+from .tuners.mixda import MixDAConfig
+from .tuners.mosa import MoSAConfig
+from .tuners.poly_mhr import PolyConfig, prepare_finetune
 from .tuners.prompt import PrefixConfig, PromptConfig
-from .tuners.registry import AdapterMethod, register_method
+from .tuners.registry import AdapterMethod, available_methods, register_method
+from .tuners.sft import SparseDiff, apply_sft, load_sft, lt_sft, revert_sft, save_sft
 
 __version__ = library_version()
+
+# Poly/MHR task-id helpers live next to PEFT subclasses: loaded on first use.
+_LAZY_POLY = ("set_task_ids", "use_task_ids")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_POLY:
+        from .tuners import poly_mhr
+
+        return getattr(poly_mhr, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AdapterConfig",
@@ -54,64 +75,48 @@ __all__ = [
     "FullFinetuneConfig",
     "LinearProbeConfig",
     "LoraConfig",
+    "LowBitConfig",
+    "MixDAConfig",
+    "MoSAConfig",
+    "PolyConfig",
     "PrefixConfig",
     "PromptConfig",
+    "SparseDiff",
     "TargetError",
     "TrainableSummary",
     "adapter_state_dict",
     "add_adapter",
+    "apply_sft",
     "available_methods",
     "available_presets",
+    "average_adapters",
+    "combine_domain_adapters",
     "config_from_dict",
+    "delete_adapter",
     "detect_architectures",
     "disable_adapters",
+    "export_adapterhub",
+    "export_peft",
     "get_adapter_parameters",
     "get_config",
     "library_version",
     "list_adapters",
     "load_adapter",
+    "load_adapterhub_adapter",
     "load_config",
-    "match_modules",
-    "merge_adapter",
-    "register_config",
-    "register_method",
-    "register_preset",
-    "save_adapter",
-    "set_active",
-    "trainable_summary",
-]
-
-# methods A: MoSA, low-bit, MixDA, adapter arithmetic
-from .arithmetic import average_adapters  # noqa: E402
-from .tuners.lowbit import LowBitConfig  # noqa: E402
-from .tuners.mixda import MixDAConfig  # noqa: E402
-from .tuners.mosa import MoSAConfig  # noqa: E402
-
-__all__ += ["LowBitConfig", "MixDAConfig", "MoSAConfig", "average_adapters"]
-
-# methods B: Poly/MHR, LT-SFT, PEFT interoperability
-from .interop import export_peft, load_peft_adapter  # noqa: E402
-from .tuners.poly_mhr import PolyConfig, prepare_finetune, set_task_ids, use_task_ids  # noqa: E402
-from .tuners.sft import (  # noqa: E402
-    SparseDiff,
-    apply_sft,
-    load_sft,
-    lt_sft,
-    revert_sft,
-    save_sft,
-)
-
-__all__ += [
-    "PolyConfig",
-    "SparseDiff",
-    "apply_sft",
-    "export_peft",
     "load_peft_adapter",
     "load_sft",
     "lt_sft",
+    "match_modules",
+    "merge_adapter",
     "prepare_finetune",
+    "register_method",
+    "register_preset",
     "revert_sft",
+    "save_adapter",
     "save_sft",
+    "set_active",
     "set_task_ids",
+    "trainable_summary",
     "use_task_ids",
 ]

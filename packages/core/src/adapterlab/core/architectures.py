@@ -5,6 +5,7 @@ Like PEFT's ``TRANSFORMERS_MODELS_TO_*_TARGET_MODULES_MAPPING`` and AdapterHub's
 
 - ``ffn``: the feed-forward sublayer (its output gets a bottleneck/conformer adapter);
 - ``attn``: the attention sublayer's output;
+- ``ffn_norm``/``attn_norm``: the LayerNorm closing a post-LN sublayer (AdapterHub's ``seq_bn``);
 - ``qv``: query and value projections (LoRA);
 - ``blocks``: transformer blocks (prompt tuning);
 - ``attention``: attention modules holding key/value projections (prefix tuning).
@@ -44,6 +45,8 @@ _BERT_LIKE = ArchitectureSpec(
     slots={
         "ffn": _ANY + r"layer\.\d+\.output\.dense",
         "attn": _ANY + r"layer\.\d+\.attention\.output\.dense",
+        "ffn_norm": _ANY + r"layer\.\d+\.output\.LayerNorm",
+        "attn_norm": _ANY + r"layer\.\d+\.attention\.output\.LayerNorm",
         "qv": _ANY + r"layer\.\d+\.attention\.self\.(?:query|value)",
         "blocks": _ANY + r"encoder\.layer\.\d+",
         "attention": _ANY + r"layer\.\d+\.attention\.self",
@@ -102,8 +105,15 @@ def detect_architectures(model: nn.Module) -> list[ArchitectureSpec]:
     return specs
 
 
-def default_targets(model: nn.Module, slots: tuple[str, ...], method: str) -> str:
-    """One regex covering ``slots`` for every family detected in ``model``."""
+def default_targets(
+    model: nn.Module,
+    slots: tuple[str, ...],
+    method: str,
+    fallback: dict[str, str] | None = None,
+) -> str:
+    """One regex covering ``slots`` for every family detected in ``model`` (a family without a
+    slot uses ``fallback[slot]`` instead)."""
+    fallback = fallback or {}
     specs = detect_architectures(model)
     if not specs:
         raise ValueError(
@@ -111,7 +121,11 @@ def default_targets(model: nn.Module, slots: tuple[str, ...], method: str) -> st
             f"architecture (known: HF {sorted(HF_MODEL_TYPES)}, open_clip-style resblocks). "
             "Pass target_modules explicitly."
         )
-    patterns = [spec.slots[s] for spec in specs for s in slots]
+    patterns = [
+        spec.slots[s] if s in spec.slots else spec.slots[fallback.get(s, s)]
+        for spec in specs
+        for s in slots
+    ]
     return "|".join(f"(?:{p})" for p in patterns)
 
 

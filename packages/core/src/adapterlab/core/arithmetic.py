@@ -6,6 +6,7 @@ negative weights for task-vector style subtraction). This is AdapterHub's ``aver
 with ``combine_strategy="linear"``; for LoRA it averages ``A`` and ``B`` separately, which is not
 the average of the ``B @ A`` updates (exact only when the adapters share one factor).
 Stacking and parallel-sum composition of live adapters is :func:`adapterlab.core.set_active`.
+:func:`combine_domain_adapters` joins MixDA domain adapters under one new gate.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from torch import nn
 
 from .io import adapter_state_dict
 from .model import add_adapter, list_adapters
+from .tuners.mixda import MixDAConfig, mixda_modules
 
-__all__ = ["average_adapters"]
+__all__ = ["average_adapters", "combine_domain_adapters"]
 
 
 def _check_compatible(model: nn.Module, names: Sequence[str]) -> dict[str, dict[str, torch.Tensor]]:
@@ -104,4 +106,42 @@ def average_adapters(
             dst.copy_(acc.to(dst.dtype))
         else:
             dst.copy_(states[names[0]][key])
+    return model
+
+
+@torch.no_grad()
+def combine_domain_adapters(
+    model: nn.Module, sources: Sequence[str], new_name: str, **overrides: object
+) -> nn.Module:
+    """Add MixDA adapter ``new_name`` holding the domain adapters of ``sources`` (in order) and a
+    fresh gate over all of them, as the authors' stage two loads several stage-one adapters.
+
+    The sources must be MixDA adapters on the same modules with equal bottleneck sizes; they stay
+    in the model (inactive). ``overrides`` change gate fields of the new config.
+    """
+    configs = list_adapters(model)
+    if not sources:
+        raise ValueError("combine_domain_adapters needs at least one source adapter")
+    for s in sources:
+        if not isinstance(configs.get(s), MixDAConfig):
+            raise ValueError(f"{s!r} is not a MixDA adapter of this model")
+    src_modules = [mixda_modules(model, s) for s in sources]
+    keys = set(src_modules[0])
+    for s, mods in zip(sources, src_modules, strict=True):
+        if set(mods) != keys:
+            raise ValueError(f"MixDA adapter {s!r} sits on other modules than {sources[0]!r}")
+    total = sum(next(iter(m.values())).num_domains for m in src_modules)
+    base = configs[sources[0]]
+    config = dataclasses.replace(base, num_domains=total, **overrides)
+    add_adapter(model, config, new_name)
+    targets = mixda_modules(model, new_name)
+    for key, target in targets.items():
+        j = 0
+        for mods in src_modules:
+            for adapter in mods[key].domain_adapters:
+                dst = target.domain_adapters[j]
+                if any(a.shape != b.shape for a, b in zip(adapter.parameters(), dst.parameters())):
+                    raise ValueError(f"domain adapter shapes differ at {key}")
+                dst.load_state_dict(adapter.state_dict())
+                j += 1
     return model

@@ -4,58 +4,31 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
-from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
 from .config import AdapterConfig
 from .targeting import clean_name, match_modules
 from .tuners.base import AdapterControl
+from .tuners.extras import SavedModule
 from .tuners.registry import get_method
+from .tuners.removal import peft_tuner_layer_class, remove_adapter_layers
+from .tuners.state import AdapterState, adapter_state, extra_modules, list_adapters
 
 __all__ = [
     "AdapterState",
     "TrainableSummary",
     "add_adapter",
     "adapter_state",
+    "delete_adapter",
     "disable_adapters",
     "get_adapter_parameters",
     "list_adapters",
     "set_active",
     "trainable_summary",
 ]
-
-_STATE_ATTR = "_adapterlab_state"
-
-
-@dataclass
-class AdapterState:
-    """What adapterlab knows about a model: configs, tensors and extra modules per adapter."""
-
-    configs: dict[str, AdapterConfig] = field(default_factory=dict)
-    handles: dict[str, dict[str, nn.Module]] = field(default_factory=dict)
-    extras: dict[str, dict[str, nn.Module]] = field(default_factory=dict)
-    active: list[str] = field(default_factory=list)
-    composition: str = "stack"
-
-
-def adapter_state(model: nn.Module, create: bool = False) -> AdapterState:
-    """The :class:`AdapterState` of ``model`` (created on demand when ``create``)."""
-    state = model.__dict__.get(_STATE_ATTR)
-    if state is None:
-        if not create:
-            raise ValueError(f"{type(model).__name__} has no adapters (use add_adapter first)")
-        state = AdapterState()
-        model.__dict__[_STATE_ATTR] = state
-    return state
-
-
-def list_adapters(model: nn.Module) -> dict[str, AdapterConfig]:
-    """Adapter names and configs, in the order they were added."""
-    state = model.__dict__.get(_STATE_ATTR)
-    return dict(state.configs) if state else {}
 
 
 def _unique_params(modules: list[nn.Module]) -> list[nn.Parameter]:
@@ -71,7 +44,8 @@ def get_adapter_parameters(model: nn.Module, name: str = "default") -> list[nn.P
     state = adapter_state(model)
     if name not in state.configs:
         raise ValueError(f"no adapter named {name!r}; adapters: {list(state.configs)}")
-    params = _unique_params(list(state.handles[name].values()) + list(state.extras[name].values()))
+    modules = list(state.handles[name].values()) + list(extra_modules(model, name).values())
+    params = _unique_params(modules)
     method = get_method(state.configs[name])
     if method.frozen is not None:
         skip = {id(p) for p in method.frozen(model, state.configs[name], name)}
@@ -111,42 +85,121 @@ def _check_name(model: nn.Module, name: str) -> None:
         raise ValueError(f"an adapter named {name!r} already exists; pick another name")
 
 
+def _inside(path: str, roots: list[str]) -> str | None:
+    for root in roots:
+        if path == root or path.startswith(root + "."):
+            return root
+    return None
+
+
+def _claim_extras(model: nn.Module, saved: list[tuple[str, nn.Module]], name: str) -> list[str]:
+    """Give adapter ``name`` its own values of every ``modules_to_save`` module."""
+    state = adapter_state(model, create=True)
+    for clean, module in saved:
+        slot = state.saved.get(clean)
+        if slot is None:
+            slot = state.saved[clean] = SavedModule.of(module)
+        slot.add(name)
+    return [clean for clean, _ in saved]
+
+
+def _check_no_overlap(model: nn.Module, handles: dict[str, nn.Module], extras: list[str]) -> None:
+    """Adapter layers inside a ``modules_to_save`` module would be saved twice, under keys that
+    carry the adapter name; refuse such configs (PEFT refuses them too)."""
+    if not extras:
+        return
+    inner = {id(m) for h in handles.values() if h is not model for m in h.modules()}
+    for path, module in model.named_modules():
+        if id(module) in inner:
+            root = _inside(clean_name(path), extras)
+            if root is not None:
+                raise ValueError(
+                    f"target_modules and modules_to_save overlap at {root!r}: a module is either "
+                    "adapted or trained in full (copied per adapter), not both; remove it from "
+                    "one of the two lists"
+                )
+
+
 def add_adapter(model: nn.Module, config: AdapterConfig, name: str = "default") -> nn.Module:
     """Inject adapter ``name`` described by ``config`` into ``model`` (in place) and return it.
 
-    Afterwards only adapter parameters and ``config.modules_to_save`` require grad, and the new
-    adapter is the active one (use :func:`set_active` to run several).
+    Afterwards only adapter parameters and the adapter's own copies of ``config.modules_to_save``
+    require grad, the new modules follow the model's train/eval mode, and the new adapter is the
+    active one (use :func:`set_active` to run several). On any error the model is left unchanged.
 
     Raises:
-        ValueError: unknown method, duplicate name, or targets that match nothing or only partly
-            (the message lists candidate module names).
+        ValueError: unknown method, duplicate name, wrongly typed fields, or targets that match
+            nothing or only partly (the message lists candidate module names).
     """
     if not isinstance(config, AdapterConfig):
         raise ValueError(f"config must be an AdapterConfig, got {type(config).__name__}")
     _check_name(model, name)
+    config.check_types()
     config.validate()
     method = get_method(config)
-    extras = match_modules(model, config.modules_to_save) if config.modules_to_save else []
-    with _preserve_requires_grad(model):
-        handles = method.inject(model, config, name)
+    if config.modules_to_save:
+        match_modules(model, config.modules_to_save)  # fail before changing the model
+    before = {id(m) for m in model.modules()}
+    try:
+        with _preserve_requires_grad(model):
+            handles = method.inject(model, config, name)
+            saved = match_modules(model, config.modules_to_save) if config.modules_to_save else []
+            _check_no_overlap(model, handles, [c for c, _ in saved])
+    except BaseException:
+        remove_adapter_layers(model, name)
+        raise
     device = _model_device(model)
+    for module in model.modules():
+        if id(module) not in before:
+            module.training = model.training  # new modules follow the model's train/eval mode
     for module in handles.values():
-        if module is not model:
-            module.train(model.training)  # new modules follow the model's train/eval mode
-            if device is not None:
-                module.to(device)  # ... and live on its device (dtype stays float32)
+        if module is not model and device is not None:
+            module.to(device)  # new tensors live on the model's device (dtype as the method set)
     state = adapter_state(model, create=True)
     state.configs[name] = config
     state.handles[name] = handles
-    state.extras[name] = {f"extra.{clean_name(n)}": m for n, m in extras}
-    _refresh_trainable(model)
+    state.extras[name] = _claim_extras(model, saved, name)
     set_active(model, name)
+    _refresh_trainable(model)
     return model
 
 
+def delete_adapter(model: nn.Module, name: str) -> nn.Module:
+    """Remove adapter ``name`` (its layers, its ``modules_to_save`` copies) and return the model.
+
+    Wrappers left without adapters are replaced by the modules they wrap, so deleting every
+    adapter gives back the base model's structure. The remaining active adapters stay active.
+    """
+    state = adapter_state(model)
+    if name not in state.configs:
+        raise ValueError(f"no adapter named {name!r}; adapters: {list(state.configs)}")
+    for clean in state.extras[name]:
+        state.saved[clean].remove(name)  # the live module gets its original values back
+        if not state.saved[clean].adapters():
+            del state.saved[clean]
+    _forget(model, name)
+    with _preserve_requires_grad(model):
+        remove_adapter_layers(model, name)
+    if state.configs:
+        set_active(model, state.active or list(state.configs)[-1:], state.composition)
+        _refresh_trainable(model)
+    else:
+        for p in model.parameters():
+            p.requires_grad_(True)  # no adapter left: the plain model trains as a whole again
+    return model
+
+
+def _forget(model: nn.Module, name: str) -> None:
+    state = adapter_state(model)
+    del state.configs[name], state.handles[name], state.extras[name]
+    state.active = [a for a in state.active if a != name]
+
+
 def _switchable(model: nn.Module) -> Iterator[nn.Module]:
+    tuner = peft_tuner_layer_class()
+    kinds = (AdapterControl,) if tuner is None else (AdapterControl, tuner)
     for module in model.modules():
-        if isinstance(module, AdapterControl | BaseTunerLayer):
+        if isinstance(module, kinds):
             yield module
 
 
@@ -164,6 +217,17 @@ def set_active(model: nn.Module, names: str | list[str], composition: str = "sta
         raise ValueError(f"no adapter(s) {unknown}; adapters: {list(state.configs)}")
     if composition not in ("stack", "parallel"):
         raise ValueError(f"composition must be 'stack' or 'parallel', got {composition!r}")
+    owners = {}
+    for clean, slot in state.saved.items():
+        mine = [n for n in names if n in slot.adapters()]
+        if len(mine) > 1:
+            raise ValueError(
+                f"adapters {mine} each have their own values of modules_to_save module "
+                f"{clean!r}; only one of them can be active at a time"
+            )
+        owners[clean] = mine[0] if mine else None
+    for clean, owner in owners.items():
+        state.saved[clean].show(owner)
     with _preserve_requires_grad(model):
         for module in _switchable(model):
             if isinstance(module, AdapterControl):
@@ -178,9 +242,13 @@ def set_active(model: nn.Module, names: str | list[str], composition: str = "sta
 def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
     """Context manager: inside it the model computes exactly what the bare base model does.
 
-    (Extra modules such as a new head are part of the model and keep their trained values.)
+    (``modules_to_save`` modules hold their original values, as PEFT's ``disable_adapter``.)
     """
     modules = list(_switchable(model))
+    saved = list(adapter_state(model).saved.values()) if list_adapters(model) else []
+    owners = [slot.owner for slot in saved]
+    for slot in saved:
+        slot.show(None)
     with _preserve_requires_grad(model):
         for module in modules:
             if isinstance(module, AdapterControl):
@@ -197,6 +265,8 @@ def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
                 else:
                     module.enable_adapters(True)
                     module.set_adapter(adapter_state(model).active)
+        for slot, owner in zip(saved, owners, strict=True):
+            slot.show(owner)
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,19 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import peft
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..engine.atomic import atomic_directory
-from ..model import adapter_state, add_adapter, list_adapters
-from ..targeting import clean_name
+from ..io import check_loaded_tensors, read_safetensors, write_safetensors
+from ..model import adapter_state, add_adapter, delete_adapter, list_adapters
+from ..targeting import TargetError, clean_name, match_modules
 from ..tuners.lora import LoraConfig, peft_layers
+from ..tuners.state import extra_modules
+
+if TYPE_CHECKING:
+    import peft
 
 __all__ = ["PEFT_CONFIG_NAME", "PEFT_WEIGHTS_NAME", "export_peft", "load_peft_adapter"]
 
@@ -64,7 +66,7 @@ def _peft_slots(model: nn.Module, name: str, submodule: str | None) -> dict[str,
                 if attr == "lora_magnitude_vector" and local == "weight":
                     key = f"{_PREFIX}{rel}.{attr}"  # PEFT's DoRA key convention
                 slots[key] = tensor
-    for key, module in adapter_state(model).extras[name].items():
+    for key, module in extra_modules(model, name).items():
         rel = _relative(key.removeprefix("extra."), submodule, "modules_to_save entry")
         for local, tensor in module.state_dict(keep_vars=True).items():
             slots[f"{_PREFIX}{rel}.{local}"] = tensor
@@ -90,9 +92,10 @@ def export_peft(
     submodule: str | None = None,
     base_model_name_or_path: str | None = None,
 ) -> Path:
-    """Write LoRA adapter ``name`` as a PEFT adapter directory (atomically).
+    """Write LoRA adapter ``name`` as a PEFT adapter directory.
 
-    Load it with ``peft.PeftModel.from_pretrained(base, directory)`` where ``base`` is a model
+    ``adapter_config.json`` and ``adapter_model.safetensors`` are each replaced atomically; other
+    files in ``directory`` are left alone (as PEFT's ``save_pretrained``). Load it with ``peft.PeftModel.from_pretrained(base, directory)`` where ``base`` is a model
     like ``model`` (or like ``model.get_submodule(submodule)`` when ``submodule`` is given).
     """
     directory = Path(directory)
@@ -102,8 +105,8 @@ def export_peft(
         {_relative(clean_name(p), submodule, "LoRA layer") for p, _ in peft_layers(model, name)}
     )
     extras = [
-        _relative(k.removeprefix("extra."), submodule, "modules_to_save entry")
-        for k in adapter_state(model).extras[name]
+        _relative(clean, submodule, "modules_to_save entry")
+        for clean in adapter_state(model).extras[name]
     ]
     base = model.get_submodule(submodule) if submodule else model
     if base_model_name_or_path is None:
@@ -113,12 +116,14 @@ def export_peft(
     peft_config.base_model_name_or_path = base_model_name_or_path or None
     peft_config.inference_mode = True
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in slots.items()}
+    from ..engine.atomic import atomic_write_json  # lazy: the engine package imports accelerate
 
-    def write(tmp: Path) -> None:
-        peft_config.save_pretrained(str(tmp))
-        save_file(tensors, str(tmp / PEFT_WEIGHTS_NAME), metadata={"format": "pt"})
-
-    atomic_directory(directory, write)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"cannot export adapter {name!r}: {directory} exists and is not a folder")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_safetensors(directory / PEFT_WEIGHTS_NAME, tensors, {"format": "pt"})
+    payload = {k: sorted(v) if isinstance(v, set) else v for k, v in peft_config.to_dict().items()}
+    atomic_write_json(directory / PEFT_CONFIG_NAME, payload)
     return directory
 
 
@@ -134,6 +139,8 @@ _UNSUPPORTED = {
 
 
 def _read_peft(directory: Path) -> tuple[peft.LoraConfig, dict[str, torch.Tensor]]:
+    import peft
+
     config_path = directory / PEFT_CONFIG_NAME
     weights_path = directory / PEFT_WEIGHTS_NAME
     if not config_path.is_file():
@@ -150,7 +157,8 @@ def _read_peft(directory: Path) -> tuple[peft.LoraConfig, dict[str, torch.Tensor
         raw = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"{config_path}: unreadable JSON ({err})") from err
-    if raw.get("peft_type") != "LORA":
+    if not isinstance(raw, dict) or raw.get("peft_type") != "LORA":
+        raw = raw if isinstance(raw, dict) else {}
         raise ValueError(
             f"{config_path}: peft_type {raw.get('peft_type')!r} is not supported; only LORA "
             "adapters load into adapterlab"
@@ -161,14 +169,28 @@ def _read_peft(directory: Path) -> tuple[peft.LoraConfig, dict[str, torch.Tensor
             raise ValueError(f"{config_path}: {field} ({what}) is not supported by adapterlab")
     if cfg.target_modules == "all-linear":
         raise ValueError(f"{config_path}: 'all-linear' targets are not supported; list modules")
-    try:
-        tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{weights_path}: not a readable safetensors file ({err})") from err
-    return cfg, tensors
+    if cfg.bias != "none":
+        raise ValueError(
+            f"{config_path}: bias={cfg.bias!r} (PEFT also trains and saves base-layer biases) is "
+            "not supported by adapterlab; train the PEFT adapter with bias='none'"
+        )
+    return cfg, read_safetensors(weights_path)
 
 
-def _to_adapterlab(cfg: peft.LoraConfig, submodule: str | None) -> LoraConfig:
+def _present(model: nn.Module, entries: list[str]) -> list[str]:
+    """The ``modules_to_save`` entries the model has. PEFT skips the others: its SEQ_CLS task
+    type lists both ``classifier`` (BERT family) and ``score`` (decoder LMs)."""
+    out = []
+    for entry in entries:
+        try:
+            match_modules(model, [entry])
+        except TargetError:
+            continue
+        out.append(entry)
+    return out
+
+
+def _to_adapterlab(cfg: peft.LoraConfig, submodule: str | None, model: nn.Module) -> LoraConfig:
     targets = cfg.target_modules
     if isinstance(targets, str):
         if submodule:
@@ -178,6 +200,7 @@ def _to_adapterlab(cfg: peft.LoraConfig, submodule: str | None) -> LoraConfig:
     extras = list(cfg.modules_to_save or [])
     if submodule:
         extras = [f"{submodule}.{e}" for e in extras]
+    extras = _present(model, extras)
     return LoraConfig(
         r=cfg.r,
         alpha=cfg.lora_alpha,
@@ -229,21 +252,31 @@ def load_peft_adapter(
             for k, v in tensors.items()
         }
     _check_shapes(model, tensors, peft_cfg.r, directory / PEFT_WEIGHTS_NAME)
-    add_adapter(model, _to_adapterlab(peft_cfg, submodule), name)
-    slots = _peft_slots(model, name, None)
-    missing = sorted(set(slots) - set(tensors))
-    unexpected = sorted(set(tensors) - set(slots))
-    if missing or unexpected:
-        raise ValueError(
-            f"{directory / PEFT_WEIGHTS_NAME} does not fit {type(model).__name__} (adapter {name!r} "
-            f"was injected but not loaded): missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    with torch.no_grad():
+    weights = directory / PEFT_WEIGHTS_NAME
+    try:
+        add_adapter(model, _to_adapterlab(peft_cfg, submodule, model), name)
+    except ValueError as err:
+        raise ValueError(f"cannot load {directory} into {type(model).__name__}: {err}") from err
+    try:
+        slots = _peft_slots(model, name, None)
+        missing = sorted(set(slots) - set(tensors))
+        unexpected = sorted(set(tensors) - set(slots))
+        if missing or unexpected:
+            raise ValueError(
+                f"{weights} does not fit {type(model).__name__}: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
         for key, tensor in slots.items():
             if tuple(tensor.shape) != tuple(tensors[key].shape):
                 raise ValueError(
-                    f"{directory / PEFT_WEIGHTS_NAME}: {key!r} has shape "
-                    f"{tuple(tensors[key].shape)}, the model needs {tuple(tensor.shape)}"
+                    f"{weights}: {key!r} has shape {tuple(tensors[key].shape)}, the model needs "
+                    f"{tuple(tensor.shape)}"
                 )
-            tensor.copy_(tensors[key])
+        tensors = check_loaded_tensors(weights, tensors, slots)
+        with torch.no_grad():
+            for key, tensor in slots.items():
+                tensor.copy_(tensors[key])
+    except BaseException:
+        delete_adapter(model, name)  # roll back: the model is as before the call
+        raise
     return model

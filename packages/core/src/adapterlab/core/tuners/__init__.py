@@ -1,16 +1,20 @@
-"""Adapter methods: registered on import."""
+"""Adapter methods: each subpackage registers itself with :func:`register_method` on import.
+
+Sparse fine-tuning (:mod:`.sft`) is outside the registry: it edits base weights and is saved as a
+sparse diff with its own functions.
+"""
 
 from . import (  # noqa: F401  (each registers its methods)
     baselines,
     bottleneck,
     conformer,
     lora,
-    lowbit,  # methods A
-    mixda,  # methods A
-    mosa,  # methods A
-    poly_mhr,  # methods B
+    lowbit,
+    mixda,
+    mosa,
+    poly_mhr,
     prompt,
 )
-from .registry import AdapterMethod, get_method, register_method
+from .registry import AdapterMethod, available_methods, get_method, register_method
 
-__all__ = ["AdapterMethod", "get_method", "register_method"]
+__all__ = ["AdapterMethod", "available_methods", "get_method", "register_method"]

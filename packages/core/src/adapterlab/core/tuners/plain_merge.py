@@ -16,6 +16,7 @@ from ..config import AdapterConfig
 from .base import OutputAdapterWrapper
 from .bottleneck.config import BottleneckConfig
 from .bottleneck.layer import BottleneckAdapter
+from .state import adapter_state
 
 __all__ = ["match_base_device", "replace_with_bottleneck"]
 
@@ -30,8 +31,6 @@ def replace_with_bottleneck(
 ) -> None:
     """Replace adapter ``name``'s ``kind`` layers by ``convert(layer)`` and its config by the
     :class:`BottleneckConfig` with ``config``'s bottleneck fields."""
-    from ..model import adapter_state
-
     state = adapter_state(model)
     wrappers = {
         id(w.adapters[name]): w

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ...config import AdapterConfig, register_config, register_preset
+from ...config import AdapterConfig, register_preset
 from ...targeting import match_modules, resolve_module
 from ..base import AdapterControl
 from ..registry import AdapterMethod, register_method
@@ -24,7 +24,6 @@ from ..registry import AdapterMethod, register_method
 __all__ = ["BitFitConfig", "LinearProbeConfig", "FullFinetuneConfig", "BiasDelta"]
 
 
-@register_config
 @dataclass
 class BitFitConfig(AdapterConfig):
     """BitFit: every bias of the targeted modules (all modules when ``target_modules`` is None)."""
@@ -33,7 +32,6 @@ class BitFitConfig(AdapterConfig):
     mergeable = True
 
 
-@register_config
 @dataclass
 class LinearProbeConfig(AdapterConfig):
     """Linear probing: only ``modules_to_save`` (e.g. the new head) train; nothing is injected."""
@@ -45,7 +43,6 @@ class LinearProbeConfig(AdapterConfig):
             raise ValueError("linear_probe needs modules_to_save (the head to train)")
 
 
-@register_config
 @dataclass
 class FullFinetuneConfig(AdapterConfig):
     """Full fine-tuning: every parameter trains and the whole state dict is saved."""

@@ -8,8 +8,14 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 from torch import nn
 
+from ...architectures import default_targets
+from ...targeting import match_modules, resolve_module
+from ..base import OutputAdapterWrapper, replace_submodule
 from ..registry import AdapterMethod, register_method
 from ..sublayer import inject_sublayer_adapters
 from .config import BottleneckConfig
@@ -30,7 +36,41 @@ def _inject(model: nn.Module, config: BottleneckConfig, name: str) -> dict[str, 
             residual=config.use_residual(),
         )
 
-    return inject_sublayer_adapters(model, config, name, build, "bottleneck")
+    if not config.original_ln_before:
+        return inject_sublayer_adapters(model, config, name, build, "bottleneck")
+    targets = config.target_modules
+    if targets is None:
+        slots = tuple(f"{loc}_norm" for loc in config.locations)
+        fallback = {f"{loc}_norm": loc for loc in config.locations}
+        targets = default_targets(model, slots, config.method, fallback=fallback)
+    matches = match_modules(model, targets)
+    norms = [clean for clean, m in matches if _is_norm(m)]
+    others = [clean for clean, m in matches if not _is_norm(m)]
+    handles: dict[str, nn.Module] = {}
+    if others:
+        exact = "|".join(re.escape(c) for c in others)
+        handles.update(
+            inject_sublayer_adapters(
+                model, dataclasses.replace(config, target_modules=exact), name, build, "bottleneck"
+            )
+        )
+    for clean in norms:
+        path, module = resolve_module(model, clean)
+        if isinstance(module, OutputAdapterWrapper):
+            wrapper = module
+        else:
+            wrapper = OutputAdapterWrapper(module)
+            replace_submodule(model, path, wrapper)
+        adapter = build(int(wrapper.base_layer.normalized_shape[-1]))
+        adapter.bind_norm(wrapper.base_layer)
+        wrapper.adapters[name] = adapter
+        handles[f"{clean}.bottleneck"] = adapter
+    return handles
+
+
+def _is_norm(module: nn.Module) -> bool:
+    base = module.base_layer if isinstance(module, OutputAdapterWrapper) else module
+    return isinstance(base, nn.LayerNorm)
 
 
 register_method(BottleneckConfig, AdapterMethod(inject=_inject))

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ...config import AdapterConfig, register_config, register_preset
+from ...config import AdapterConfig, register_preset
 
 __all__ = ["BottleneckConfig"]
 
 ACTIVATIONS = ("relu", "gelu", "swish", "silu", "tanh", "identity")
 
 
-@register_config
 @dataclass
 class BottleneckConfig(AdapterConfig):
     """Bottleneck adapter: down-projection, nonlinearity, up-projection (zero-initialised).
@@ -28,6 +27,14 @@ class BottleneckConfig(AdapterConfig):
         activation: one of relu, gelu, swish/silu, tanh, identity.
         scaling: multiplies the adapter output (``s`` in He et al.).
         dropout: dropout on the bottleneck activations.
+        original_ln_before: AdapterHub's ``seq_bn`` placement (Pfeiffer et al. 2021): the adapter
+            sits at the LayerNorm that closes a post-LN sublayer (``LN(h + r)``, ``h`` the
+            sublayer output, ``r`` its residual input), reads ``LN(h + r)`` and feeds
+            ``h + A(LN(h + r)) + r`` to that LayerNorm, i.e. AdapterHub's
+            ``original_ln_before=True, residual_before_ln=True, original_ln_after=True``. Default
+            targets are the families' ``ffn_norm``/``attn_norm`` slots; a family without them
+            (pre-LN: AST, open_clip) and targets that are not LayerNorms get the plain sequential
+            adapter on the sublayer output (a documented departure from ``seq_bn``).
         residual: sequential: add the sublayer output back (``y + A(y)``; the Houlsby skip).
             parallel: also add the sublayer input on top (PETL-AST's ``apply_residual``).
             ``None`` = True for sequential, False for parallel.
@@ -45,6 +52,7 @@ class BottleneckConfig(AdapterConfig):
     scaling: float = 1.0
     dropout: float = 0.0
     residual: bool | None = None
+    original_ln_before: bool = False
     parallel_sources: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -63,6 +71,13 @@ class BottleneckConfig(AdapterConfig):
             raise ValueError("reduction_factor must be positive")
         if self.residual is not None and not isinstance(self.residual, bool):
             raise ValueError(f"residual must be a bool or None, got {self.residual!r}")
+        if self.original_ln_before and (
+            self.placement != "sequential" or self.method != "bottleneck"
+        ):
+            raise ValueError(
+                "original_ln_before (AdapterHub's seq_bn placement) needs a sequential "
+                "bottleneck adapter"
+            )
 
     def use_residual(self) -> bool:
         """The effective residual flag."""
@@ -75,7 +90,9 @@ class BottleneckConfig(AdapterConfig):
         return max(1, int(dim // self.reduction_factor))
 
 
-register_preset("pfeiffer", "bottleneck", placement="sequential", locations=("ffn",))
+register_preset(
+    "pfeiffer", "bottleneck", placement="sequential", locations=("ffn",), original_ln_before=True
+)
 register_preset(
     "houlsby", "bottleneck", placement="sequential", locations=("attn", "ffn"), activation="swish"
 )

@@ -28,7 +28,8 @@ class BottleneckAdapter(SublayerAdapter):
     """``A(h) = up(dropout(act(down(h)))) * scaling``, placed sequentially or in parallel.
 
     - sequential: ``y' = y + A(y)`` (``A(y)`` alone when ``residual=False``);
-    - parallel:   ``y' = y + A(x)`` (``+ x`` when ``residual=True``), ``x`` the sublayer input.
+    - parallel:   ``y' = y + A(x)`` (``+ x`` when ``residual=True``), ``x`` the sublayer input;
+    - at a LayerNorm (:meth:`bind_norm`, AdapterHub's ``seq_bn``): ``LN(z + A(LN(z)))``.
 
     ``down`` is Kaiming-uniform initialised and ``up`` is zero, so a fresh adapter with the
     residual on changes nothing (He et al.'s "mam_adapter" init).
@@ -58,12 +59,20 @@ class BottleneckAdapter(SublayerAdapter):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
+    def bind_norm(self, norm: nn.Module) -> None:
+        """Place the adapter at ``norm`` (AdapterHub's ``seq_bn``): ``forward(z, LN(z))`` returns
+        ``LN(z + A(LN(z)))``. ``norm`` stays the model's module (not saved with the adapter)."""
+        self.__dict__["_norm"] = norm
+
     def adapt(self, h: torch.Tensor) -> torch.Tensor:
         """The bottleneck branch ``A(h)``."""
         z = self.up(self.dropout(self.act(self.down(h.to(self.down.weight.dtype)))))
         return (z * self.scaling).to(h.dtype)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        norm = self.__dict__.get("_norm")
+        if norm is not None:  # x = z (the LayerNorm input h + r), y = LN(z)
+            return norm(x + self.adapt(y))
         if self.placement == "sequential":
             a = self.adapt(y)
             return y + a if self.residual else a

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ...config import register_config, register_preset
+from ...config import register_preset
 from ..base import SublayerAdapter
 from ..bottleneck.config import BottleneckConfig
 from ..registry import AdapterMethod, register_method
@@ -26,7 +26,6 @@ from ..sublayer import inject_sublayer_adapters
 __all__ = ["ConformerConfig", "ConformerAdapter"]
 
 
-@register_config
 @dataclass
 class ConformerConfig(BottleneckConfig):
     """Conformer adapter config; placement fields as :class:`BottleneckConfig`.

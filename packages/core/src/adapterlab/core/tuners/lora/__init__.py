@@ -8,22 +8,24 @@ model (Linear, Conv, Embedding and ``nn.MultiheadAttention``), and merging uses 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import peft
-from peft.tuners.tuners_utils import BaseTunerLayer
+import torch
 from torch import nn
 
 from ...architectures import default_targets
-from ...config import AdapterConfig, register_config, register_preset
+from ...config import AdapterConfig, register_preset
 from ...targeting import clean_name, match_modules, resolve_module
 from ..base import replace_submodule
 from ..registry import AdapterMethod, register_method
-from .split_mha import SplitMultiheadAttention
+
+if TYPE_CHECKING:
+    import peft
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
 __all__ = ["LoraConfig", "peft_layers"]
 
 
-@register_config
 @dataclass
 class LoraConfig(AdapterConfig):
     """LoRA config (PEFT defaults: r=8, alpha=8, dropout 0).
@@ -54,6 +56,8 @@ class LoraConfig(AdapterConfig):
 
     def to_peft(self, target_modules: list[str]) -> peft.LoraConfig:
         """The equivalent ``peft.LoraConfig`` for explicit module names."""
+        import peft
+
         return peft.LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
@@ -76,6 +80,8 @@ class _ParamHolder(nn.Module):
 
 def peft_layers(model: nn.Module, name: str) -> list[tuple[str, BaseTunerLayer]]:
     """``(real path, layer)`` for every PEFT tuner layer that carries adapter ``name``."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     out = []
     for path, module in model.named_modules():
         if isinstance(module, BaseTunerLayer):
@@ -101,12 +107,31 @@ def _handles(model: nn.Module, name: str) -> dict[str, nn.Module]:
     return handles
 
 
+def _keep_fp32(handles: dict[str, nn.Module]) -> None:
+    """LoRA tensors stay float32 on a float16/bfloat16 base (PEFT's ``autocast_adapter_dtype``)."""
+    for holder in handles.values():
+        for p in holder.parameters():
+            if p.dtype in (torch.float16, torch.bfloat16):
+                p.data = p.data.float()
+
+
 def _inject(model: nn.Module, config: LoraConfig, name: str) -> dict[str, nn.Module]:
+    import peft
+
+    from .split_mha import SplitMultiheadAttention
+
     targets = config.target_modules
     if targets is None:
         targets = default_targets(model, ("qv",), "lora")
     matches = match_modules(model, targets)
     real = []
+    for clean, module in matches:
+        base = module.get_base_layer() if hasattr(module, "get_base_layer") else module
+        if isinstance(base, nn.Embedding):
+            raise ValueError(
+                f"lora: target {clean!r} is an embedding layer (e.g. embed_tokens); LoRA on "
+                "embeddings is not supported by adapterlab. Target Linear layers instead."
+            )
     for clean, _ in matches:
         path, module = resolve_module(model, clean)
         if isinstance(module, nn.MultiheadAttention):
@@ -119,17 +144,28 @@ def _inject(model: nn.Module, config: LoraConfig, name: str) -> dict[str, nn.Mod
         else:
             real.append(path)
     peft.inject_adapter_in_model(config.to_peft(real), model, adapter_name=name)
-    return _handles(model, name)
+    handles = _handles(model, name)
+    _keep_fp32(handles)
+    return handles
 
 
-def _merge(model: nn.Module, config: LoraConfig, name: str) -> None:
+def _check_merge(model: nn.Module, config: LoraConfig, name: str) -> None:
     for path, layer in peft_layers(model, name):
         others = [n for n in getattr(layer, "lora_A", {}) if n != name]
         if others:
             raise ValueError(
                 f"cannot merge LoRA {name!r} into {clean_name(path)}: the layer also carries "
-                f"adapters {others}; merge or remove them first"
+                f"adapters {others}; merge or delete them first"
             )
+
+
+def _merge(model: nn.Module, config: LoraConfig, name: str) -> None:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from .split_mha import SplitMultiheadAttention
+
+    _check_merge(model, config, name)
+    for path, layer in peft_layers(model, name):
         layer.merge(adapter_names=[name])
         replace_submodule(model, path, layer.get_base_layer())
     for path, module in list(model.named_modules()):
@@ -140,7 +176,7 @@ def _merge(model: nn.Module, config: LoraConfig, name: str) -> None:
                 replace_submodule(model, path, module.base_layer)  # back to plain MHA
 
 
-register_method(LoraConfig, AdapterMethod(inject=_inject, merge=_merge))
+register_method(LoraConfig, AdapterMethod(inject=_inject, merge=_merge, check_merge=_check_merge))
 register_preset("lora", "lora")
 register_preset("dora", "lora", use_dora=True)
 register_preset("rslora", "lora", use_rslora=True)

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..plain_merge import match_base_device, replace_with_bottleneck
 from ..registry import AdapterMethod, register_method
+from ..state import adapter_state
 from ..sublayer import inject_sublayer_adapters
 from .config import LowBitConfig
 from .layer import LowBitAdapter, QuantLinear
@@ -107,8 +108,6 @@ def unpack_state(state: dict[str, torch.Tensor], config: LowBitConfig) -> dict[s
 
 
 def _lowbit_modules(model: nn.Module, name: str) -> list[LowBitAdapter]:
-    from ...model import adapter_state
-
     return [m for m in adapter_state(model).handles[name].values() if isinstance(m, LowBitAdapter)]
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ...config import register_config, register_preset
+from ...config import register_preset
 from ..bottleneck.config import BottleneckConfig
 from .quant import SUPPORTED_BITS
 
 __all__ = ["LowBitConfig"]
 
 
-@register_config
 @dataclass
 class LowBitConfig(BottleneckConfig):
     """Bottleneck adapter whose projection matrices are stored in ``bits`` bits.

@@ -19,7 +19,6 @@ import functools
 
 import numpy as np
 import torch
-from scipy.stats import norm
 
 __all__ = [
     "SUPPORTED_BITS",
@@ -46,6 +45,8 @@ def _check_bits(bits: int) -> None:
 
 @functools.cache
 def _codebook_np(bits: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.stats import norm  # lazy: scipy.stats takes seconds to import
+
     levels = np.zeros(2**bits)
     thresholds = np.zeros(2**bits - 1)
     for _ in range(iterations):

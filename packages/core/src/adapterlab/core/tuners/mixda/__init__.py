@@ -7,7 +7,7 @@ Two-stage training, as the authors:
 1. Stage 1 (``set_mixda_stage(model, 1)``): train the domain adapters (and the gate) on domain
    data; the authors add a *preservation* term, the MSE between the mixed and the original layer
    outputs on general-domain text (:func:`mixda_record` + :func:`preservation_loss`). Domains can
-   be trained one per adapter and joined with :func:`combine_domain_adapters`.
+   be trained one per adapter and joined with :func:`adapterlab.core.combine_domain_adapters`.
 2. Stage 2 (``set_mixda_stage(model, 2)``): freeze the domain adapters, train the gate plus a
    task adapter (any other adapter, e.g. ``get_config("pfeiffer")``, active together with the
    MixDA adapter: ``set_active(model, ["domains", "task"])``).
@@ -20,7 +20,6 @@ compares the wrapped module's outputs rather than whole-layer outputs.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -31,6 +30,7 @@ from ...architectures import default_targets
 from ...targeting import TargetError, match_modules, resolve_module
 from ..base import OutputAdapterWrapper, replace_submodule
 from ..registry import AdapterMethod, register_method
+from ..state import adapter_state
 from ..sublayer import feature_dim
 from .config import MixDAConfig
 from .layer import DomainAdapter, MixDAAdapter, MixDAGate
@@ -45,7 +45,6 @@ __all__ = [
     "set_mixda_stage",
     "mixda_record",
     "preservation_loss",
-    "combine_domain_adapters",
 ]
 
 _SUFFIX = "mixda"
@@ -104,8 +103,6 @@ def _inject(model: nn.Module, config: MixDAConfig, name: str) -> dict[str, nn.Mo
 
 def mixda_modules(model: nn.Module, name: str = "default") -> dict[str, MixDAAdapter]:
     """The :class:`MixDAAdapter` s of adapter ``name`` by saved key prefix."""
-    from ...model import adapter_state
-
     handles = adapter_state(model).handles.get(name)
     if handles is None:
         raise ValueError(f"no adapter named {name!r}")
@@ -170,46 +167,6 @@ def preservation_loss(records: Sequence[dict[str, torch.Tensor]]) -> torch.Tenso
         raise ValueError("no MixDA outputs recorded; run a forward pass inside mixda_record()")
     losses = [F.mse_loss(r["mixed"], r["original"].detach()) for r in records]
     return torch.stack(losses).mean()
-
-
-@torch.no_grad()
-def combine_domain_adapters(
-    model: nn.Module, sources: Sequence[str], new_name: str, **overrides: object
-) -> nn.Module:
-    """Add MixDA adapter ``new_name`` holding the domain adapters of ``sources`` (in order) and a
-    fresh gate over all of them, as the authors' stage two loads several stage-one adapters.
-
-    The sources must be MixDA adapters on the same modules with equal bottleneck sizes; they stay
-    in the model (inactive). ``overrides`` change gate fields of the new config.
-    """
-    from ...model import add_adapter, list_adapters
-
-    configs = list_adapters(model)
-    if not sources:
-        raise ValueError("combine_domain_adapters needs at least one source adapter")
-    for s in sources:
-        if not isinstance(configs.get(s), MixDAConfig):
-            raise ValueError(f"{s!r} is not a MixDA adapter of this model")
-    src_modules = [mixda_modules(model, s) for s in sources]
-    keys = set(src_modules[0])
-    for s, mods in zip(sources, src_modules, strict=True):
-        if set(mods) != keys:
-            raise ValueError(f"MixDA adapter {s!r} sits on other modules than {sources[0]!r}")
-    total = sum(next(iter(m.values())).num_domains for m in src_modules)
-    base = configs[sources[0]]
-    config = dataclasses.replace(base, num_domains=total, **overrides)
-    add_adapter(model, config, new_name)
-    targets = mixda_modules(model, new_name)
-    for key, target in targets.items():
-        j = 0
-        for mods in src_modules:
-            for adapter in mods[key].domain_adapters:
-                dst = target.domain_adapters[j]
-                if any(a.shape != b.shape for a, b in zip(adapter.parameters(), dst.parameters())):
-                    raise ValueError(f"domain adapter shapes differ at {key}")
-                dst.load_state_dict(adapter.state_dict())
-                j += 1
-    return model
 
 
 register_method(MixDAConfig, AdapterMethod(inject=_inject))

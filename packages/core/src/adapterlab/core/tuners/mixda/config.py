@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ...config import AdapterConfig, register_config, register_preset
+from ...config import AdapterConfig, register_preset
 from ..bottleneck.config import ACTIVATIONS
 from .layer import GATE_POOLS
 
 __all__ = ["MixDAConfig"]
 
 
-@register_config
 @dataclass
 class MixDAConfig(AdapterConfig):
     """Mixture of domain adapters (Diao et al., "Mixture-of-Domain-Adapters: Decoupling and

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..plain_merge import match_base_device, replace_with_bottleneck
 from ..registry import AdapterMethod, register_method
+from ..state import adapter_state
 from ..sublayer import inject_sublayer_adapters
 from .config import MoSAConfig
 from .experts import SparseExpertLinear, random_partition
@@ -62,8 +63,6 @@ def _inject(model: nn.Module, config: MoSAConfig, name: str) -> dict[str, nn.Mod
 
 def mosa_modules(model: nn.Module, name: str = "default") -> dict[str, MoSAAdapter]:
     """The :class:`MoSAAdapter` s of adapter ``name`` by saved key prefix."""
-    from ...model import adapter_state
-
     handles = adapter_state(model).handles.get(name)
     if handles is None:
         raise ValueError(f"no adapter named {name!r}")

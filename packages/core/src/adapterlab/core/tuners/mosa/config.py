@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ...config import register_config, register_preset
+from ...config import register_preset
 from ..bottleneck.config import BottleneckConfig
 from .experts import MERGE_MODES
 
 __all__ = ["MoSAConfig"]
 
 
-@register_config
 @dataclass
 class MoSAConfig(BottleneckConfig):
     """Mixture of sparse adapters (MoSA; Zhang et al., "Split & Merge: Unlocking the Potential of

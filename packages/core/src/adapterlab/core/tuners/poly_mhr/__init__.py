@@ -14,25 +14,36 @@ them (MHR-mu, temperature, task ids from the model, inputs of any rank).
 
 from __future__ import annotations
 
-import peft
+import sys
+from typing import TYPE_CHECKING, Any
+
 import torch
-from peft.tuners.poly.layer import PolyLayer
 from torch import nn
 
 from ...architectures import default_targets
 from ...config import register_preset
-from ...model import adapter_state
 from ...targeting import clean_name, match_modules, resolve_module
 from ..registry import AdapterMethod, register_method
+from ..state import adapter_state
 from .config import ROUTINGS, PolyConfig
-from .layer import (
-    MHRLinear,
-    MHRRouter,
-    attach,
-    routing_weights,
-    set_task_ids,
-    use_task_ids,
-)
+
+if TYPE_CHECKING:
+    from peft.tuners.poly.layer import PolyLayer
+
+    from .layer import MHRRouter
+
+# Subclasses of PEFT's Poly classes: imported on first use, so ``import adapterlab.core`` does
+# not import PEFT.
+_LAZY = ("MHRLinear", "MHRRouter", "attach", "routing_weights", "set_task_ids", "use_task_ids")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import layer
+
+        return getattr(layer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MHRLinear",
@@ -57,6 +68,10 @@ class _ParamHolder(nn.Module):
 
 def poly_layers(model: nn.Module, name: str) -> list[tuple[str, PolyLayer]]:
     """``(real path, layer)`` for every Poly layer carrying adapter ``name``."""
+    if "peft" not in sys.modules:  # no PEFT layer exists before PEFT is imported
+        return []
+    from peft.tuners.poly.layer import PolyLayer
+
     return [
         (path, m)
         for path, m in model.named_modules()
@@ -65,11 +80,9 @@ def poly_layers(model: nn.Module, name: str) -> list[tuple[str, PolyLayer]]:
 
 
 def _check_target(clean: str, module: nn.Module, config: PolyConfig) -> None:
-    base = (
-        module.get_base_layer()
-        if isinstance(module, peft.tuners.tuners_utils.BaseTunerLayer)
-        else module
-    )
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    base = module.get_base_layer() if isinstance(module, BaseTunerLayer) else module
     if not isinstance(base, nn.Linear):
         raise ValueError(
             f"poly: target {clean!r} is a {type(base).__name__}; PEFT's Poly supports nn.Linear "
@@ -83,6 +96,10 @@ def _check_target(clean: str, module: nn.Module, config: PolyConfig) -> None:
 
 
 def _inject(model: nn.Module, config: PolyConfig, name: str) -> dict[str, nn.Module]:
+    import peft
+
+    from .layer import attach
+
     targets = config.target_modules
     if targets is None:
         targets = default_targets(model, ("qv",), "poly")
@@ -161,10 +178,7 @@ def prepare_finetune(
     return new
 
 
-def _merge(model: nn.Module, config: PolyConfig, name: str) -> None:
-    """Fold a single-task (or MHR-mu) Poly adapter into the base weights (eval-mode routing)."""
-    from ..base import replace_submodule
-
+def _check_merge(model: nn.Module, config: PolyConfig, name: str) -> None:
     if config.n_tasks != 1 and config.routing == "learned":
         raise ValueError(
             f"cannot merge Poly adapter {name!r}: it routes over {config.n_tasks} tasks"
@@ -175,6 +189,14 @@ def _merge(model: nn.Module, config: PolyConfig, name: str) -> None:
             raise ValueError(
                 f"cannot merge {name!r} into {clean_name(path)}: also carries {others}"
             )
+
+
+def _merge(model: nn.Module, config: PolyConfig, name: str) -> None:
+    """Fold a single-task (or MHR-mu) Poly adapter into the base weights (eval-mode routing)."""
+    from ..base import replace_submodule
+
+    _check_merge(model, config, name)
+    for path, layer in poly_layers(model, name):
         router = layer.poly_router[name]
         was = router.training
         router.eval()
@@ -187,7 +209,10 @@ def _merge(model: nn.Module, config: PolyConfig, name: str) -> None:
         replace_submodule(model, path, base)
 
 
-register_method(PolyConfig, AdapterMethod(inject=_inject, merge=_merge, frozen=_frozen))
+register_method(
+    PolyConfig,
+    AdapterMethod(inject=_inject, merge=_merge, frozen=_frozen, check_merge=_check_merge),
+)
 register_preset("poly", "poly")
 register_preset("mhr", "poly", n_splits=8)
 register_preset("mhr_z", "poly", n_splits=8, train_only_router=True)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import peft
+from ...config import AdapterConfig
 
-from ...config import AdapterConfig, register_config
+if TYPE_CHECKING:
+    import peft
 
 __all__ = ["PolyConfig", "ROUTINGS"]
 
 ROUTINGS = ("learned", "average")
 
 
-@register_config
 @dataclass
 class PolyConfig(AdapterConfig):
     """Polytropon / Multi-Head Routing: an inventory of LoRA skills mixed per task.
@@ -64,6 +65,8 @@ class PolyConfig(AdapterConfig):
 
     def to_peft(self, target_modules: list[str]) -> peft.PolyConfig:
         """The equivalent ``peft.PolyConfig`` for explicit module names."""
+        import peft
+
         return peft.PolyConfig(
             r=self.r,
             n_tasks=self.n_tasks,

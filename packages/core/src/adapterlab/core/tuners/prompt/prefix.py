@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...architectures import default_targets
-from ...config import AdapterConfig, register_config, register_preset
+from ...config import AdapterConfig, register_preset
 from ...targeting import match_modules, resolve_module
 from ..base import AdapterControl, replace_submodule
 from ..registry import AdapterMethod, register_method
@@ -29,7 +29,6 @@ __all__ = ["PrefixConfig", "PrefixMHA", "PrefixAttention"]
 _QKV_NAMES = (("q_proj", "k_proj", "v_proj"), ("query", "key", "value"))
 
 
-@register_config
 @dataclass
 class PrefixConfig(AdapterConfig):
     """Prefix-tuning config; ``target_modules`` are attention modules.

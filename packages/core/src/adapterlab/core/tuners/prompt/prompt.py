@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ...architectures import default_targets
-from ...config import AdapterConfig, register_config, register_preset
+from ...config import AdapterConfig, register_preset
 from ...targeting import match_modules, resolve_module
 from ..base import AdapterControl, replace_submodule
 from ..registry import AdapterMethod, register_method
@@ -25,7 +25,6 @@ from .masks import splice_masks
 __all__ = ["PromptConfig", "PromptBlockWrapper", "PromptTokens"]
 
 
-@register_config
 @dataclass
 class PromptConfig(AdapterConfig):
     """Prompt-tuning config; ``target_modules`` are the transformer blocks (in order).
