@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, explain_disk_full
 
 __all__ = ["RunLogger", "plain"]
 
@@ -69,8 +69,9 @@ class RunLogger:
         if not self.enabled:
             return
         record = {"split": split, "step": step, "epoch": epoch, **plain(values)}
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        with explain_disk_full(self.jsonl):
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
         self.lines += 1
         for key, value in values.items():
             if isinstance(value, int | float) and math.isfinite(value):
