@@ -340,7 +340,8 @@ class Trainer:
             found.append("checkpoints set aside as corrupt")
         jsonl = run / "metrics.jsonl"
         if jsonl.is_file() and jsonl.stat().st_size > 0:
-            found.append(f"metrics.jsonl ({len(jsonl.read_text().splitlines())} records)")
+            n = len(jsonl.read_text().splitlines())
+            found.append(f"metrics.jsonl with {n} record{'' if n == 1 else 's'}")
         if (run / "best").exists():
             found.append("best/")
         return found
