@@ -126,6 +126,10 @@ CORRUPTIONS = {
         lambda c: (c / "trainer_state.json").write_text('{"global_step": "four"}'),
         "'global_step' is 'four', not a step count",
     ),
+    "truncated copy of best/": (
+        lambda c: _truncate(c / "best" / "adapter.safetensors"),
+        "best/adapter.safetensors is truncated or corrupt",
+    ),
     "truncated RNG state": (
         lambda c: _truncate(c / "rank0.safetensors"),
         "rank0.safetensors is truncated or corrupt",

@@ -133,21 +133,27 @@ def _check_trainer_state(path: Path, checkpoint: Path) -> dict[str, Any]:
     return state
 
 
+def _check_adapter_dir(adapter: Path) -> None:
+    if not adapter.is_dir():
+        raise ValueError(f"{adapter} is missing")
+    for config in sorted(adapter.glob("*.json")):
+        _read_json(config)
+    weights = sorted(adapter.glob("*.safetensors"))
+    if not weights:
+        raise ValueError(f"{adapter} holds no .safetensors weights")
+    for path in weights:
+        _check_safetensors(path)
+
+
 def verify_checkpoint(checkpoint: Path, num_processes: int = 1) -> str | None:
-    """None when every file of ``checkpoint`` reads back (trainer state, adapter, optimiser state
-    and the per-process states a resume on ``num_processes`` needs), else the first problem."""
+    """None when every file of ``checkpoint`` reads back (trainer state, adapter, its copy of
+    ``best/``, optimiser state and the per-process states a resume on ``num_processes`` needs),
+    else the first problem."""
     try:
         state = _check_trainer_state(checkpoint / "trainer_state.json", checkpoint)
-        adapter = checkpoint / "adapter"
-        if not adapter.is_dir():
-            raise ValueError(f"{adapter} is missing")
-        for config in sorted(adapter.glob("*.json")):
-            _read_json(config)
-        weights = sorted(adapter.glob("*.safetensors"))
-        if not weights:
-            raise ValueError(f"{adapter} holds no .safetensors weights")
-        for path in weights:
-            _check_safetensors(path)
+        _check_adapter_dir(checkpoint / "adapter")
+        if (checkpoint / "best").exists():  # the copy of <run>/best a resume restores
+            _check_adapter_dir(checkpoint / "best")
         saved_world = int(state.get("world_size", 1))
         ranks = {min(r, saved_world - 1) for r in range(num_processes)}
         for stem in ["optim", *(f"rank{r}" for r in sorted(ranks))]:
