@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from adapterlab.core import add_adapter, get_config, trainable_summary
 from adapterlab.core.engine import (
+    CheckpointError,
+    DiskFullError,
     TrainConfig,
     Trainer,
     TrainingInterrupted,
@@ -84,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(stop)
         return stop.exit_code
+    except (FileExistsError, CheckpointError, DiskFullError) as err:
+        print(f"train_toy.py: error: {err}", file=sys.stderr)
+        return 1
     if trainer.accelerator.is_main_process:
         print(f"best eval accuracy {result.best_metric:.3f} at step {result.best_step}")
         print(f"test accuracy (best checkpoint) {result.test_metrics['accuracy']:.3f}")

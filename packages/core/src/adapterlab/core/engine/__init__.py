@@ -18,23 +18,35 @@ from .atomic import (
     atomic_write_json,
     atomic_write_text,
     clean_temp_leftovers,
+    explain_disk_full,
     to_jsonable,
 )
 from .checkpoint import list_checkpoints
 from .cli_config import build_parser, parse_config
 from .config import TrainConfig
 from .device import resolve_device
-from .errors import BadSampleError, NonFiniteLossError, TrainingInterrupted
+from .errors import (
+    BadSampleError,
+    CheckpointError,
+    DiskFullError,
+    NonFiniteLossError,
+    PickleRefusedError,
+    TrainingInterrupted,
+)
 from .evaluation import batch_length, default_metric_fn, evaluate
 from .plots import plot_curves
 from .progress import make_progress, progress, progress_enabled
 from .schedules import build_scheduler, lr_at
 from .seeding import seed_everything
 from .trainer import Trainer, TrainResult, resolve_mixed_precision
+from .weights import load_weights, refuse_pickle
 
 __all__ = [
     "BadSampleError",
+    "CheckpointError",
+    "DiskFullError",
     "NonFiniteLossError",
+    "PickleRefusedError",
     "TrainConfig",
     "TrainResult",
     "Trainer",
@@ -45,17 +57,20 @@ __all__ = [
     "atomic_write_text",
     "batch_length",
     "build_parser",
-    "clean_temp_leftovers",
     "build_scheduler",
+    "clean_temp_leftovers",
     "default_metric_fn",
     "evaluate",
+    "explain_disk_full",
     "list_checkpoints",
+    "load_weights",
     "lr_at",
     "make_progress",
     "parse_config",
     "plot_curves",
     "progress",
     "progress_enabled",
+    "refuse_pickle",
     "resolve_device",
     "resolve_mixed_precision",
     "seed_everything",

@@ -7,13 +7,17 @@ previous file or the complete new one (plus, at worst, a hidden ``.name.tmp*`` l
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from .errors import DiskFullError
 
 __all__ = [
     "atomic_directory",
@@ -21,8 +25,46 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "clean_temp_leftovers",
+    "explain_disk_full",
+    "is_disk_full",
     "to_jsonable",
 ]
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+# how safetensors (Rust) and other libraries word the same failures
+_DISK_FULL_TEXT = (
+    "file too large",
+    "no space left",
+    "disk quota exceeded",
+    f"os error {errno.EFBIG})",
+    f"os error {errno.ENOSPC})",
+    f"os error {errno.EDQUOT})",
+)
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """True when ``err`` (an ``OSError``, or a library error wrapping one, such as safetensors'
+    ``SafetensorError: File too large``) means a full disk, quota or file-size limit."""
+    if isinstance(err, DiskFullError):
+        return True
+    if isinstance(err, OSError) and err.errno in _DISK_FULL_ERRNOS:
+        return True
+    text = str(err).lower()
+    return any(marker in text for marker in _DISK_FULL_TEXT)
+
+
+@contextmanager
+def explain_disk_full(path: str | Path) -> Iterator[None]:
+    """Turn a full-disk / file-size-limit failure inside the block into :class:`DiskFullError`,
+    whose one-line message names the file (the error's own file name, else ``path``)."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        raise DiskFullError(getattr(err, "filename", None) or path, err) from err
 
 
 def _tmp_name(path: Path) -> Path:
@@ -35,7 +77,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
     try:
-        with open(tmp, "wb") as handle:
+        with explain_disk_full(path), open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -85,38 +127,52 @@ def atomic_directory(directory: str | Path, write: Callable[[Path], None]) -> No
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     os.chmod(tmp, 0o777 & ~_umask())
+    old = None
     try:
-        write(tmp)
-        old = None
+        with explain_disk_full(directory):
+            write(tmp)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
             os.replace(directory, old)
         os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not directory.exists():
+            os.replace(old, directory)  # put the previous version back
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def clean_temp_leftovers(folder: str | Path, name: str | None = None) -> list[Path]:
     """Remove the hidden ``.name.tmp*`` / ``.name.old-*`` leftovers of interrupted atomic writes.
 
-    With ``name`` only that target's leftovers go; returns what was removed.
+    A process killed between the two renames of a swap leaves the target missing and its previous
+    version as ``.name.old-*``: that one is renamed back instead of removed. With ``name`` only
+    that target's leftovers are handled; returns what was removed.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    patterns = [f".{name}.tmp*", f".{name}.old-*"] if name else [".*.tmp*", ".*.old-*"]
     removed: list[Path] = []
-    for pattern in patterns:
-        for leftover in folder.glob(pattern):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
-            removed.append(leftover)
+    for old in sorted(folder.glob(f".{name}.old-*" if name else ".*.old-*")):
+        target = folder / old.name[1:].rsplit(".old-", 1)[0]
+        if not target.exists():
+            os.replace(old, target)
+            continue
+        _remove(old)
+        removed.append(old)
+    for leftover in sorted(folder.glob(f".{name}.tmp*" if name else ".*.tmp*")):
+        _remove(leftover)
+        removed.append(leftover)
     return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _umask() -> int:

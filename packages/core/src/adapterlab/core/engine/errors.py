@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["BadSampleError", "NonFiniteLossError", "TrainingInterrupted"]
+import errno
+from pathlib import Path
+
+__all__ = [
+    "BadSampleError",
+    "CheckpointError",
+    "DiskFullError",
+    "NonFiniteLossError",
+    "PickleRefusedError",
+    "TrainingInterrupted",
+]
 
 
 class BadSampleError(RuntimeError):
@@ -25,3 +35,33 @@ class TrainingInterrupted(RuntimeError):
     def exit_code(self) -> int:
         """Conventional shell exit code (128 + signal number)."""
         return 128 + self.signum
+
+
+class CheckpointError(ValueError):
+    """No checkpoint of a run can be resumed from (each one named with its problem)."""
+
+
+class PickleRefusedError(ValueError):
+    """A weights file is a pickle (``torch.save``); pickles can run code and are never loaded."""
+
+
+class DiskFullError(OSError):
+    """A write failed because the disk is full or a file-size limit (``ulimit -f``) was hit.
+
+    ``str()`` is one line naming the file and the cause; ``errno`` and ``filename`` are set.
+    """
+
+    def __init__(self, path: str | Path, cause: BaseException) -> None:
+        code = getattr(cause, "errno", None)
+        if code is None:
+            text = str(cause)
+            code = errno.EFBIG if "too large" in text.lower() else errno.ENOSPC
+        super().__init__(code, "disk full or file-size limit reached", str(path))
+        self.cause = cause
+
+    def __str__(self) -> str:
+        cause = str(self.cause).strip() or type(self.cause).__name__
+        return (
+            f"cannot write {self.filename}: disk full or file-size limit reached ({cause}); "
+            "free some space (or raise `ulimit -f`) and run again"
+        )

@@ -12,24 +12,9 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, explain_disk_full, to_jsonable
 
-__all__ = ["RunLogger", "plain"]
-
-
-def plain(obj: Any) -> Any:
-    """Convert dataclass dicts / tuples / paths / numpy scalars into YAML- and JSON-safe values."""
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item") and callable(obj.item):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
+__all__ = ["RunLogger"]
 
 
 class RunLogger:
@@ -61,16 +46,17 @@ class RunLogger:
         """``config.yaml``: the resolved configuration."""
         if self.enabled:
             atomic_write_text(
-                self.run_dir / "config.yaml", yaml.safe_dump(plain(config), sort_keys=False)
+                self.run_dir / "config.yaml", yaml.safe_dump(to_jsonable(config), sort_keys=False)
             )
 
     def log(self, split: str, step: int, epoch: int, values: dict[str, float]) -> None:
         """One ``metrics.jsonl`` line and one TensorBoard scalar per value."""
         if not self.enabled:
             return
-        record = {"split": split, "step": step, "epoch": epoch, **plain(values)}
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        record = {"split": split, "step": step, "epoch": epoch, **to_jsonable(values)}
+        with explain_disk_full(self.jsonl):
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
         self.lines += 1
         for key, value in values.items():
             if isinstance(value, int | float) and math.isfinite(value):
@@ -80,7 +66,7 @@ class RunLogger:
         """``metrics.json``: final and best values."""
         if self.enabled:
             atomic_write_text(
-                self.run_dir / "metrics.json", json.dumps(plain(summary), indent=2) + "\n"
+                self.run_dir / "metrics.json", json.dumps(to_jsonable(summary), indent=2) + "\n"
             )
 
     def close(self) -> None:

@@ -16,6 +16,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import explain_disk_full
+
 __all__ = ["load_state", "save_state"]
 
 _T, _A, _TUP, _MAP = "__tensor__", "__ndarray__", "__tuple__", "__items__"
@@ -75,10 +77,17 @@ def save_state(obj: Any, stem: str | Path) -> None:
     pid = os.getpid()
     tmp_t = stem.with_name(f".{stem.name}.safetensors.tmp{pid}")
     tmp_j = stem.with_name(f".{stem.name}.json.tmp{pid}")
-    save_file(tensors, str(tmp_t))
-    tmp_j.write_text(json.dumps(body))
-    os.replace(tmp_t, stem.with_name(stem.name + ".safetensors"))
-    os.replace(tmp_j, stem.with_name(stem.name + ".json"))
+    try:
+        with explain_disk_full(stem.with_name(stem.name + ".safetensors")):
+            save_file(tensors, str(tmp_t))
+        with explain_disk_full(stem.with_name(stem.name + ".json")):
+            tmp_j.write_text(json.dumps(body))
+        os.replace(tmp_t, stem.with_name(stem.name + ".safetensors"))
+        os.replace(tmp_j, stem.with_name(stem.name + ".json"))
+    except BaseException:
+        tmp_t.unlink(missing_ok=True)
+        tmp_j.unlink(missing_ok=True)
+        raise
 
 
 def load_state(stem: str | Path) -> Any:

@@ -31,7 +31,16 @@ from accelerate.utils import (
 from torch import nn
 
 from .. import get_adapter_parameters, list_adapters, load_adapter
-from .checkpoint import list_checkpoints, load_checkpoint, restore_best, save_best, save_checkpoint
+from .checkpoint import (
+    clean_run_leftovers,
+    load_checkpoint,
+    restore_best,
+    save_best,
+    save_checkpoint,
+    set_aside,
+    step_dirs,
+    verify_checkpoint,
+)
 from .config import TrainConfig
 from .data import (
     BatchPlan,
@@ -43,7 +52,7 @@ from .data import (
     make_loader,
     shard_indices,
 )
-from .errors import NonFiniteLossError, TrainingInterrupted
+from .errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
 from .evaluation import MetricFn, default_metric_fn, evaluation_loop, merge_payloads, split_loss
 from .optim import ParamGroups, build_optimizer, resolve_param_groups
 from .plots import plot_curves
@@ -311,32 +320,100 @@ class Trainer:
         if self.accelerator.is_main_process:
             try:
                 decision[0] = self._decide_resume()
-            except FileExistsError as err:
-                decision[1] = str(err)
+            except (FileExistsError, CheckpointError) as err:
+                decision[1] = (type(err).__name__, str(err))
         if self._world > 1:
             broadcast_object_list(decision)
         if decision[1]:
-            raise FileExistsError(decision[1])
+            kind, message = decision[1]
+            raise (CheckpointError if kind == "CheckpointError" else FileExistsError)(message)
         return Path(decision[0]) if decision[0] else None
+
+    def _earlier_results(self) -> list[str]:
+        """What an earlier run left that starting afresh would delete."""
+        run = self.run_dir
+        found = []
+        steps = step_dirs(run)
+        if steps:
+            found.append(f"{len(steps)} checkpoint folder(s) in checkpoints/")
+        if (run / "checkpoints").is_dir() and any((run / "checkpoints").glob("step_*.corrupt*")):
+            found.append("checkpoints set aside as corrupt")
+        jsonl = run / "metrics.jsonl"
+        if jsonl.is_file() and jsonl.stat().st_size > 0:
+            n = len(jsonl.read_text().splitlines())
+            found.append(f"metrics.jsonl with {n} record{'' if n == 1 else 's'}")
+        if (run / "best").exists():
+            found.append("best/")
+        return found
+
+    def _find_resumable(self) -> Path | None:
+        """The newest intact checkpoint; newer unusable ones are set aside (renamed, not deleted)
+        with a warning. ``CheckpointError`` when checkpoints exist but none is intact."""
+        problems: list[tuple[Path, str]] = []
+        for checkpoint in reversed(step_dirs(self.run_dir)):
+            problem = verify_checkpoint(checkpoint, self._world)
+            if problem is None:
+                for bad, why in problems:
+                    moved = set_aside(bad)
+                    log.warning(
+                        "checkpoint %s is unusable (%s): resuming from the older intact %s "
+                        "instead; the bad one is kept as %s",
+                        bad.name,
+                        why,
+                        checkpoint.name,
+                        moved.name,
+                    )
+                return checkpoint
+            problems.append((checkpoint, problem))
+        if problems:
+            listing = "; ".join(f"{p.name}: {why}" for p, why in problems)
+            raise CheckpointError(
+                f"resume=True but no checkpoint in {self.run_dir / 'checkpoints'} is intact "
+                f"({listing}); nothing was deleted. Pass overwrite=True to start the run again "
+                "(this deletes it), or choose another output_dir"
+            )
+        return None
 
     def _decide_resume(self) -> str | None:
         cfg, run = self.config, self.run_dir
-        checkpoints = list_checkpoints(run)
         existing = [name for name in _RUN_FILES if (run / name).exists()]
-        if cfg.resume and checkpoints:
-            log.info("resuming from %s", checkpoints[-1])
-            return str(checkpoints[-1])
-        if existing and not (cfg.overwrite or cfg.resume):
-            raise FileExistsError(
-                f"{run} already holds a run ({', '.join(existing)}); pass resume=True to continue "
-                "it, overwrite=True to replace it, or choose another output_dir"
-            )
+        if cfg.resume:
+            try:
+                checkpoint = self._find_resumable()
+            except CheckpointError:
+                if not cfg.overwrite:
+                    raise
+                checkpoint = None
+            if checkpoint is not None:
+                self._clean_leftovers()
+                log.info("resuming from %s", checkpoint)
+                return str(checkpoint)
+        if existing and not cfg.overwrite:
+            earlier = self._earlier_results() if cfg.resume else existing
+            if earlier:
+                why = "has no checkpoint to resume from and " if cfg.resume else ""
+                raise FileExistsError(
+                    f"{run} {why}already holds a run ({', '.join(earlier)}); nothing was deleted. "
+                    + ("Pass" if cfg.resume else "Pass resume=True to continue it,")
+                    + " overwrite=True to replace it, or choose another output_dir"
+                )
         if cfg.resume:
             log.warning("resume=True but %s has no checkpoint: starting a fresh run", run)
+        self._clean_leftovers()
         for name in existing:
             path = run / name
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         return None
+
+    def _clean_leftovers(self) -> None:
+        removed = clean_run_leftovers(self.run_dir)
+        if removed:
+            log.warning(
+                "removed %d leftover(s) of an interrupted write in %s: %s",
+                len(removed),
+                self.run_dir,
+                ", ".join(str(p.relative_to(self.run_dir)) for p in removed),
+            )
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self, state: _Progress) -> Path:
@@ -731,11 +808,21 @@ class Trainer:
         }
         return summary
 
+    def _finish_failed(self, summary: dict[str, Any]) -> None:
+        """Write the summary of a failed run without hiding the original error (a full disk may
+        make this write fail too)."""
+        try:
+            self._finish_files(summary)
+        except Exception as err:  # noqa: BLE001 - the original error is what the user must see
+            log.warning("could not write the run summary: %s", err)
+
     def _finish_files(self, summary: dict[str, Any]) -> None:
         if self.logger is None:
             return
-        self.logger.write_summary(summary)
-        self.logger.close()
+        try:
+            self.logger.write_summary(summary)
+        finally:
+            self.logger.close()
         jsonl = self.run_dir / "metrics.jsonl"
         if self.config.plots and self.accelerator.is_main_process and jsonl.exists():
             try:
@@ -775,13 +862,13 @@ class Trainer:
                     state.finished = True
                     self._save(state)
         except TrainingInterrupted:
-            self._finish_files(self._summary(state, "interrupted", None, gather=False))
+            self._finish_failed(self._summary(state, "interrupted", None, gather=False))
             raise
         except NonFiniteLossError:
-            self._finish_files(self._summary(state, "failed: non-finite loss", None, gather=False))
+            self._finish_failed(self._summary(state, "failed: non-finite loss", None, gather=False))
             raise
         except BaseException:
-            self._finish_files(self._summary(state, "failed", None, gather=False))
+            self._finish_failed(self._summary(state, "failed", None, gather=False))
             raise
         finally:
             self._stop = None
