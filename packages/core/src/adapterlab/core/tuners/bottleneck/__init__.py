@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import AdapterMethod, register_method
-from ..sublayer import inject_sublayer_adapters
+from ..sublayer import inject_bottleneck_like
 from .config import BottleneckConfig
 from .layer import BottleneckAdapter, make_activation
 
@@ -19,18 +19,9 @@ __all__ = ["BottleneckConfig", "BottleneckAdapter", "make_activation"]
 
 
 def _inject(model: nn.Module, config: BottleneckConfig, name: str) -> dict[str, nn.Module]:
-    def build(dim: int) -> BottleneckAdapter:
-        return BottleneckAdapter(
-            dim,
-            config.size(dim),
-            activation=config.activation,
-            placement=config.placement,
-            scaling=config.scaling,
-            dropout=config.dropout,
-            residual=config.use_residual(),
-        )
-
-    return inject_sublayer_adapters(model, config, name, build, "bottleneck")
+    return inject_bottleneck_like(
+        model, config, name, BottleneckAdapter, "bottleneck", activation=config.activation
+    )
 
 
 register_method(BottleneckConfig, AdapterMethod(inject=_inject))

@@ -5,6 +5,10 @@ every block the previous block's prompt outputs are replaced by fresh learned to
 Audio Spectrogram Transformer the study (Cappellazzo et al. 2024) lets the prompts *replace* the
 distillation token: ``position=1, replace=1``. The prompts are stripped after the last block
 (``strip_output``), so the model's own pooling and heads see a sequence of the usual layout.
+
+On a causal decoder LM (Llama, Qwen2, GPT-2, ...) prompt tuning follows Lester et al. 2021 and
+PEFT instead: the prompts go in front of the input embeddings (see :mod:`.decoder`); ``position``,
+``batch_first`` and ``target_modules`` do not apply, and ``deep``/``replace`` are refused.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ...config import AdapterConfig, register_config, register_preset
 from ...targeting import match_modules, resolve_module
 from ..base import AdapterControl, replace_submodule
 from ..registry import AdapterMethod, register_method
+from .decoder import DecoderPromptWrapper, find_decoder_base_models
 from .masks import splice_masks
 
 __all__ = ["PromptConfig", "PromptBlockWrapper", "PromptTokens"]
@@ -128,7 +133,42 @@ def _block_dim(block: nn.Module) -> int:
     raise ValueError(f"cannot infer the hidden size of block {type(block).__name__}")
 
 
+def _inject_decoder(
+    model: nn.Module, config: PromptConfig, name: str, decoders: list[str]
+) -> dict[str, nn.Module]:
+    """Prompt tuning on decoder LMs: prompts in front of the input embeddings (as PEFT)."""
+    if config.deep:
+        raise ValueError(
+            "prompt tuning: deep prompts are not supported on decoder LMs; use prefix tuning "
+            "(get_config('prefix')), which gives every layer its own keys and values"
+        )
+    if config.replace:
+        raise ValueError("prompt tuning: replace must be 0 on decoder LMs")
+    if config.target_modules is not None:
+        chosen = [clean for clean, _ in match_modules(model, config.target_modules)]
+        bad = [c for c in chosen if c not in decoders]
+        if bad:
+            raise ValueError(
+                f"prompt tuning on a decoder LM wraps its base model ({decoders}), not {bad}; "
+                "leave target_modules=None"
+            )
+        decoders = chosen
+    handles: dict[str, nn.Module] = {}
+    for clean in decoders:
+        path, module = resolve_module(model, clean)
+        if not isinstance(module, DecoderPromptWrapper):
+            module = DecoderPromptWrapper(module)
+            replace_submodule(model, path, module)
+        dim = module.base_layer.get_input_embeddings().embedding_dim
+        module.adapters[name] = PromptTokens(config.num_tokens, dim, config.init_range)
+        handles[f"{clean}.prompt" if clean else "prompt"] = module.adapters[name]
+    return handles
+
+
 def _inject(model: nn.Module, config: PromptConfig, name: str) -> dict[str, nn.Module]:
+    decoders = find_decoder_base_models(model)
+    if decoders:
+        return _inject_decoder(model, config, name, decoders)
     targets = config.target_modules
     if targets is None:
         targets = default_targets(model, ("blocks",), "prompt")

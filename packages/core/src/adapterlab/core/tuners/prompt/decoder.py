@@ -1,0 +1,145 @@
+"""Prompt tuning on decoder LMs (Lester et al. 2021, "The Power of Scale for Parameter-Efficient
+Prompt Tuning"), the way PEFT does it: ``n`` learned embeddings go in front of the input
+embeddings, the attention mask gets ``n`` ones in front, and the prompts take positions
+``0..n-1`` (the real tokens ``n..n+T-1``).
+
+The wrapper sits on the transformers base model (``LlamaModel``, ``GPT2Model``, ...), so the
+model's own mask, RoPE and KV cache see one longer sequence. Its outputs drop the prompt
+positions again, so logits and hidden states keep the caller's length (PEFT returns them with the
+prompt positions). With a KV cache, the first call (empty cache) adds the prompts and marks the
+cache; later calls (``generate``'s decoding steps) shift ``position_ids``/``cache_position`` by
+``n`` and extend the mask, and the prompts live in the cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..base import AdapterControl
+
+__all__ = ["DecoderPromptWrapper", "find_decoder_base_models"]
+
+_MARK = "_adapterlab_prompt_tokens"
+
+
+def find_decoder_base_models(model: nn.Module) -> list[str]:
+    """Names of the transformers base models of causal decoders inside ``model``."""
+    from transformers import PreTrainedModel
+
+    from ...architectures import is_causal_model
+
+    names = []
+    for name, module in model.named_modules():
+        base = module.base_layer if isinstance(module, DecoderPromptWrapper) else module
+        if (
+            isinstance(base, PreTrainedModel)
+            and getattr(base, "base_model", None) is base
+            and not base.config.is_encoder_decoder
+            and is_causal_model(base)
+        ):
+            names.append(name)
+    return names
+
+
+class DecoderPromptWrapper(nn.Module, AdapterControl):
+    """Wraps a decoder base model: learned prompt embeddings in front of the input."""
+
+    def __init__(self, base_layer: nn.Module) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self.adapters = nn.ModuleDict()
+        self._init_control()
+        self._signature = inspect.signature(base_layer.forward)
+
+    def adapter_names(self) -> list[str]:
+        return list(self.adapters.keys())
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("base_layer"), name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        names = self.running()
+        if not names:
+            return self.base_layer(*args, **kwargs)
+        if len(names) > 1:
+            raise ValueError(f"only one prompt adapter can run at a time, active: {names}")
+        prompts = self.adapters[names[0]].prompts
+        n = prompts.shape[0]
+        bound = self._signature.bind_partial(*args, **kwargs)
+        call = dict(bound.arguments)
+        call.update(call.pop("kwargs", {}))
+        cache = call.get("past_key_values")
+        seen = cache.get_seq_length() if cache is not None else 0
+        if seen:
+            if getattr(cache, _MARK, None) != n:
+                raise ValueError(
+                    "prompt tuning: the KV cache passed in was not built with this prompt; "
+                    "start generation from an empty cache"
+                )
+            self._shift(call, n)
+            self._extend_mask(call, n, next(iter(_tensors(call))).shape[0])
+            return self.base_layer(**call)
+        embeds = call.pop("inputs_embeds", None)
+        if embeds is None:
+            embeds = self.base_layer.get_input_embeddings()(call.pop("input_ids"))
+        else:
+            call.pop("input_ids", None)
+        batch = embeds.shape[0]
+        tokens = prompts.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
+        call["inputs_embeds"] = torch.cat([tokens, embeds], dim=1)
+        self._extend_mask(call, n, batch)
+        for key in ("position_ids", "cache_position"):
+            if call.get(key) is not None:
+                start = torch.arange(n, device=call[key].device, dtype=call[key].dtype)
+                start = start.expand(*call[key].shape[:-1], n)
+                call[key] = torch.cat([start, call[key] + n], dim=-1)
+        if call.get("token_type_ids") is not None:
+            ids = call["token_type_ids"]
+            call["token_type_ids"] = torch.cat([ids.new_zeros(ids.shape[0], n), ids], dim=1)
+        out = self.base_layer(**call)
+        if getattr(out, "past_key_values", None) is not None:
+            setattr(out.past_key_values, _MARK, n)
+        return _strip(out, n)
+
+    @staticmethod
+    def _shift(call: dict[str, Any], n: int) -> None:
+        for key in ("position_ids", "cache_position"):
+            if call.get(key) is not None:
+                call[key] = call[key] + n
+
+    @staticmethod
+    def _extend_mask(call: dict[str, Any], n: int, batch: int) -> None:
+        mask = call.get("attention_mask")
+        if mask is None:
+            return
+        if mask.dim() != 2:
+            raise ValueError(
+                "prompt tuning on a decoder needs a 2-D [batch, length] attention_mask"
+            )
+        call["attention_mask"] = torch.cat([mask.new_ones(batch, n), mask], dim=1)
+
+
+def _tensors(call: dict[str, Any]) -> list[torch.Tensor]:
+    return [
+        call[k] for k in ("input_ids", "inputs_embeds") if isinstance(call.get(k), torch.Tensor)
+    ]
+
+
+def _strip(out: Any, n: int) -> Any:
+    """Drop the prompt positions from every sequence output."""
+    if isinstance(out, torch.Tensor):
+        return out[:, n:]
+    if isinstance(out, tuple) and not hasattr(out, "keys"):
+        return tuple(_strip(o, n) if isinstance(o, torch.Tensor | tuple) else o for o in out)
+    if hasattr(out, "last_hidden_state"):
+        out.last_hidden_state = out.last_hidden_state[:, n:]
+        if getattr(out, "hidden_states", None) is not None:
+            out.hidden_states = tuple(h[:, n:] for h in out.hidden_states)
+    return out
