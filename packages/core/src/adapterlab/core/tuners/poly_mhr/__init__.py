@@ -183,7 +183,8 @@ def _merge(model: nn.Module, config: PolyConfig, name: str) -> None:
         a = torch.einsum("qs,qsdr->qdr", w, layer.poly_lora_A[name]).reshape(-1, config.r)
         b = torch.einsum("qs,qsrd->rqd", w, layer.poly_lora_B[name]).reshape(config.r, -1)
         base = layer.get_base_layer()
-        base.weight += ((a @ b) / config.r).T.to(base.weight.dtype)
+        with torch.no_grad():
+            base.weight += ((a @ b) / config.r).T.to(base.weight.dtype)
         replace_submodule(model, path, base)
 
 
