@@ -199,7 +199,9 @@ def test_invariants(method: str, kind: str, tmp_path) -> None:
             assert_no_future_leak(fresh, x, t=2)
 
 
-@pytest.mark.parametrize(("method", "kind"), [pytest.param(*k, id="-".join(k)) for k in UNSUPPORTED])
+@pytest.mark.parametrize(
+    ("method", "kind"), [pytest.param(*k, id="-".join(k)) for k in UNSUPPORTED]
+)
 def test_unsupported_pairs_refuse_clearly(method: str, kind: str) -> None:
     model, x = build_backbone(kind)
     before = {k: v.clone() for k, v in model.state_dict().items()}
