@@ -66,8 +66,6 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("mhr", "openclip"): _NOT_LINEAR,
     ("poly", "gpt2"): _NOT_LINEAR,  # GPT-2's c_attn is a Conv1D
     ("mhr", "gpt2"): _NOT_LINEAR,
-    ("prompt_deep", "llama"): "deep prompts are not supported on decoder LMs",
-    ("prompt_deep", "gpt2"): "deep prompts are not supported on decoder LMs",
 }
 
 CASES = [

@@ -112,7 +112,7 @@ def test_prefix_tuning_equals_peft(kind: str) -> None:
     assert not torch.allclose(plain, got)  # positions matter: the RoPE/wpe path is exercised
 
 
-@pytest.mark.parametrize("method", ["prefix", "prompt"])
+@pytest.mark.parametrize("method", ["prefix", "prompt", "prompt_deep"])
 @pytest.mark.parametrize("kind", ["llama", "qwen2", "gpt2"])
 def test_generate_with_kv_cache_equals_full_recompute(kind: str, method: str) -> None:
     model = _adapted(kind, method)
@@ -151,6 +151,30 @@ def test_eager_and_sdpa_agree_and_padding_is_masked(method: str) -> None:
         for model in (sdpa, eager):
             got = model(input_ids=padded, attention_mask=mask).logits[:, :6]
             torch.testing.assert_close(got, a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_deep_prompts_replace_the_prompt_positions_at_every_layer(kind: str) -> None:
+    model = _adapted(kind, "prompt_deep")
+    wrapper = model.model if kind != "gpt2" else model.transformer
+    tokens = wrapper.adapters["default"]
+    seen: dict[int, torch.Tensor] = {}
+    layers = _layers(model)
+    for index, layer in enumerate(layers):
+
+        def capture(module, args, kwargs, index=index):  # noqa: ANN001
+            seen[index] = (args[0] if args else kwargs["hidden_states"]).detach().clone()
+
+        # registered after the adapter's own hook, so it sees the replaced input
+        layer.register_forward_pre_hook(capture, with_kwargs=True)
+    with torch.no_grad():
+        model(input_ids=_ids())
+    embeds = wrapper.get_input_embeddings()(_ids())
+    if kind == "llama":  # GPT-2 adds position embeddings before the first layer
+        torch.testing.assert_close(seen[0][:, N:], embeds)
+        torch.testing.assert_close(seen[0][0, :N], tokens.prompts)
+    for index in range(1, len(layers)):
+        torch.testing.assert_close(seen[index][0, :N], tokens.deep_prompts[index - 1])
 
 
 def test_prefix_follows_gqa_head_count() -> None:

@@ -3,6 +3,10 @@ Prompt Tuning"), the way PEFT does it: ``n`` learned embeddings go in front of t
 embeddings, the attention mask gets ``n`` ones in front, and the prompts take positions
 ``0..n-1`` (the real tokens ``n..n+T-1``).
 
+Deep prompts (``deep=True``; VPT-deep, or P-Tuning v2's deep prompts as embeddings): before every
+later layer the prompt positions' hidden states are replaced by that layer's own learned tokens,
+during the pass that adds the prompts (later cached steps reuse their keys and values).
+
 The wrapper sits on the transformers base model (``LlamaModel``, ``GPT2Model``, ...), so the
 model's own mask, RoPE and KV cache see one longer sequence. Its outputs drop the prompt
 positions again, so logits and hidden states keep the caller's length (PEFT returns them with the
@@ -21,7 +25,7 @@ from torch import nn
 
 from ..base import AdapterControl
 
-__all__ = ["DecoderPromptWrapper", "find_decoder_base_models"]
+__all__ = ["DecoderPromptWrapper", "DeepPromptTokens", "decoder_layers", "find_decoder_base_models"]
 
 _MARK = "_adapterlab_prompt_tokens"
 
@@ -45,6 +49,26 @@ def find_decoder_base_models(model: nn.Module) -> list[str]:
     return names
 
 
+def decoder_layers(base: nn.Module) -> nn.ModuleList:
+    """The decoder's list of layers (``layers`` in Llama/Qwen2, ``h`` in GPT-2)."""
+    count = getattr(base.config, "num_hidden_layers", None)
+    for child in base.children():
+        if isinstance(child, nn.ModuleList) and len(child) == count:
+            return child
+    raise ValueError(f"cannot find the {count} decoder layers of {type(base).__name__}")
+
+
+class DeepPromptTokens(nn.Module):
+    """``prompts`` for the input and ``deep_prompts[i]`` for decoder layer ``i + 1``."""
+
+    def __init__(self, layers: int, num_tokens: int, dim: int, init_range: float) -> None:
+        super().__init__()
+        self.prompts = nn.Parameter(torch.empty(num_tokens, dim).uniform_(-init_range, init_range))
+        self.deep_prompts = nn.Parameter(
+            torch.empty(layers - 1, num_tokens, dim).uniform_(-init_range, init_range)
+        )
+
+
 class DecoderPromptWrapper(nn.Module, AdapterControl):
     """Wraps a decoder base model: learned prompt embeddings in front of the input."""
 
@@ -54,6 +78,31 @@ class DecoderPromptWrapper(nn.Module, AdapterControl):
         self.adapters = nn.ModuleDict()
         self._init_control()
         self._signature = inspect.signature(base_layer.forward)
+        self._deep: torch.Tensor | None = None  # [layers - 1, n, D] during a prompt-adding pass
+        self._hooked = False
+
+    def enable_deep(self) -> None:
+        """Hook the decoder layers once, so deep prompts can replace the prompt positions."""
+        if self._hooked:
+            return
+        for index, layer in enumerate(decoder_layers(self.base_layer)):
+            if index:
+                layer.register_forward_pre_hook(self._deep_hook(index), with_kwargs=True)
+        self._hooked = True
+
+    def _deep_hook(self, index: int) -> Any:
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+            deep = self._deep
+            if deep is None:
+                return None
+            hidden = args[0] if args else kwargs["hidden_states"]
+            tokens = deep[index - 1].to(hidden.dtype).expand(hidden.shape[0], -1, -1)
+            hidden = torch.cat([tokens, hidden[:, tokens.shape[1] :]], dim=1)
+            if args:
+                return (hidden, *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": hidden}
+
+        return hook
 
     def adapter_names(self) -> list[str]:
         return list(self.adapters.keys())
@@ -103,7 +152,11 @@ class DecoderPromptWrapper(nn.Module, AdapterControl):
         if call.get("token_type_ids") is not None:
             ids = call["token_type_ids"]
             call["token_type_ids"] = torch.cat([ids.new_zeros(ids.shape[0], n), ids], dim=1)
-        out = self.base_layer(**call)
+        self._deep = getattr(self.adapters[names[0]], "deep_prompts", None)
+        try:
+            out = self.base_layer(**call)
+        finally:
+            self._deep = None
         if getattr(out, "past_key_values", None) is not None:
             setattr(out.past_key_values, _MARK, n)
         return _strip(out, n)

@@ -7,8 +7,9 @@ distillation token: ``position=1, replace=1``. The prompts are stripped after th
 (``strip_output``), so the model's own pooling and heads see a sequence of the usual layout.
 
 On a causal decoder LM (Llama, Qwen2, GPT-2, ...) prompt tuning follows Lester et al. 2021 and
-PEFT instead: the prompts go in front of the input embeddings (see :mod:`.decoder`); ``position``,
-``batch_first`` and ``target_modules`` do not apply, and ``deep``/``replace`` are refused.
+PEFT instead: the prompts go in front of the input embeddings (see :mod:`.decoder`), and with
+``deep`` each later layer's prompt positions are overwritten by fresh tokens; ``position``,
+``batch_first`` and ``target_modules`` do not apply, and ``replace`` is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from ...config import AdapterConfig, register_config, register_preset
 from ...targeting import match_modules, resolve_module
 from ..base import AdapterControl, replace_submodule
 from ..registry import AdapterMethod, register_method
-from .decoder import DecoderPromptWrapper, find_decoder_base_models
+from .decoder import (
+    DecoderPromptWrapper,
+    DeepPromptTokens,
+    decoder_layers,
+    find_decoder_base_models,
+)
 from .masks import splice_masks
 
 __all__ = ["PromptConfig", "PromptBlockWrapper", "PromptTokens"]
@@ -137,11 +143,6 @@ def _inject_decoder(
     model: nn.Module, config: PromptConfig, name: str, decoders: list[str]
 ) -> dict[str, nn.Module]:
     """Prompt tuning on decoder LMs: prompts in front of the input embeddings (as PEFT)."""
-    if config.deep:
-        raise ValueError(
-            "prompt tuning: deep prompts are not supported on decoder LMs; use prefix tuning "
-            "(get_config('prefix')), which gives every layer its own keys and values"
-        )
     if config.replace:
         raise ValueError("prompt tuning: replace must be 0 on decoder LMs")
     if config.target_modules is not None:
@@ -160,7 +161,13 @@ def _inject_decoder(
             module = DecoderPromptWrapper(module)
             replace_submodule(model, path, module)
         dim = module.base_layer.get_input_embeddings().embedding_dim
-        module.adapters[name] = PromptTokens(config.num_tokens, dim, config.init_range)
+        if config.deep:
+            layers = len(decoder_layers(module.base_layer))
+            tokens = DeepPromptTokens(layers, config.num_tokens, dim, config.init_range)
+            module.enable_deep()
+        else:
+            tokens = PromptTokens(config.num_tokens, dim, config.init_range)
+        module.adapters[name] = tokens
         handles[f"{clean}.prompt" if clean else "prompt"] = module.adapters[name]
     return handles
 
