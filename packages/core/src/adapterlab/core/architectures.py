@@ -26,6 +26,7 @@ __all__ = [
     "default_targets",
     "default_parallel_sources",
     "is_causal_model",
+    "match_targets",
 ]
 
 _ANY = r"(?:.*\.)?"
@@ -143,6 +144,18 @@ def default_targets(model: nn.Module, slots: tuple[str, ...], method: str) -> st
         )
     patterns = [spec.slots[s] for spec in specs for s in slots]
     return "|".join(f"(?:{p})" for p in patterns)
+
+
+def match_targets(
+    model: nn.Module, target_modules: str | list[str] | None, slots: tuple[str, ...], method: str
+) -> list[tuple[str, nn.Module]]:
+    """``(clean name, module)`` for ``target_modules``, or for the architecture's default
+    ``slots`` when it is None."""
+    from .targeting import match_modules
+
+    if target_modules is None:
+        target_modules = default_targets(model, slots, method)
+    return match_modules(model, target_modules)
 
 
 def default_parallel_sources(model: nn.Module) -> dict[str, str]:

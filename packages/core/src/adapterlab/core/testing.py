@@ -65,6 +65,10 @@ class Classifier(nn.Module):
         return self.head(feats)
 
 
+def _token_ids() -> torch.Tensor:
+    return torch.randint(3, 50, (4, 7), generator=torch.Generator().manual_seed(123))
+
+
 def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
     """A seeded tiny classifier of ``kind`` and a matching input batch."""
     torch.manual_seed(seed)
@@ -85,7 +89,7 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
             attention_probs_dropout_prob=0.0,
         )
         model = Classifier(RobertaModel(cfg, add_pooling_layer=False), 16, "hf")
-        x = torch.randint(3, 50, (4, 7), generator=torch.Generator().manual_seed(123))
+        x = _token_ids()
     elif kind == "ast":
         from transformers import ASTConfig, ASTModel
 
@@ -130,7 +134,7 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
             max_position_embeddings=64,
         )
         model = Classifier(LlamaModel(cfg), 16, "causal")
-        x = torch.randint(3, 50, (4, 7), generator=torch.Generator().manual_seed(123))
+        x = _token_ids()
     elif kind == "gpt2":
         from transformers import GPT2Config, GPT2Model
 
@@ -147,7 +151,7 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
             eos_token_id=2,
         )
         model = Classifier(GPT2Model(cfg), 16, "causal")
-        x = torch.randint(3, 50, (4, 7), generator=torch.Generator().manual_seed(123))
+        x = _token_ids()
     else:  # pragma: no cover
         raise ValueError(kind)
     return model.eval(), x

@@ -4,11 +4,13 @@ with torch's ``attn_mask``/``key_padding_mask`` conventions (True = blocked) and
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["mha_projections", "mha_attention", "to_batch_first", "from_batch_first"]
+__all__ = ["MHAWrapper", "mha_attention", "mha_projections"]
 
 Projection = tuple[torch.Tensor, torch.Tensor | None]
 
@@ -23,13 +25,13 @@ def mha_projections(mha: nn.MultiheadAttention) -> tuple[Projection, Projection,
     return tuple(zip(weights, biases))  # type: ignore[return-value]
 
 
-def to_batch_first(mha: nn.MultiheadAttention, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _to_batch_first(mha: nn.MultiheadAttention, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """``[T, B, D]`` inputs of a sequence-first module as ``[B, T, D]`` (others unchanged)."""
     return tensors if mha.batch_first else tuple(t.transpose(0, 1) for t in tensors)
 
 
-def from_batch_first(mha: nn.MultiheadAttention, out: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_batch_first` for the output."""
+def _from_batch_first(mha: nn.MultiheadAttention, out: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_to_batch_first` for the output."""
     return out if mha.batch_first else out.transpose(0, 1)
 
 
@@ -73,3 +75,48 @@ def mha_attention(
         is_causal=is_causal and mask is None,
     )
     return mha.out_proj(out.transpose(1, 2).reshape(batch, q.shape[1], -1))
+
+
+class MHAWrapper(nn.Module):
+    """Stands in for ``base_layer`` (an ``nn.MultiheadAttention``) with the same forward.
+
+    When :meth:`intercepts` is False the module runs unchanged; otherwise :meth:`attend`
+    computes the output from batch-first query/key/value (no attention weights are returned).
+    """
+
+    def intercepts(self) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **masks: Any
+    ) -> torch.Tensor:  # pragma: no cover - abstract
+        """Batch-first output; ``masks``: ``attn_mask``, ``key_padding_mask``, ``is_causal``."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        mha: nn.MultiheadAttention = self.base_layer
+        if not self.intercepts():
+            return mha(
+                query,
+                key,
+                value,
+                key_padding_mask=key_padding_mask,
+                need_weights=need_weights,
+                attn_mask=attn_mask,
+                average_attn_weights=average_attn_weights,
+                is_causal=is_causal,
+            )
+        query, key, value = _to_batch_first(mha, query, key, value)
+        masks = {"attn_mask": attn_mask, "key_padding_mask": key_padding_mask}
+        out = self.attend(query, key, value, **masks, is_causal=is_causal)
+        return _from_batch_first(mha, out), None

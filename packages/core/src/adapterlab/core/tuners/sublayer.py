@@ -8,9 +8,9 @@ from typing import Any
 
 from torch import nn
 
-from ..architectures import default_parallel_sources, default_targets
+from ..architectures import default_parallel_sources, match_targets
 from ..config import AdapterConfig
-from ..targeting import TargetError, match_modules, resolve_module
+from ..targeting import TargetError, resolve_module
 from .base import OutputAdapterWrapper, SublayerAdapter, replace_submodule
 
 __all__ = [
@@ -53,29 +53,26 @@ def _unwrap(module: nn.Module) -> nn.Module:
             return module
 
 
+def _size(module: nn.Module, side: int, what: str) -> int:
+    module = _unwrap(module)
+    sizes = _linear_sizes(module)
+    if sizes is None:
+        inner = [s for m in module.modules() if m is not module and (s := _linear_sizes(m))]
+        if not inner:
+            raise TargetError(f"cannot infer the {what} of {type(module).__name__}")
+        sizes = inner[-1] if side else inner[0]  # output: the last one, input: the first
+    return sizes[side]
+
+
 def feature_dim(module: nn.Module) -> int:
     """The output feature size of a sublayer: a Linear (or GPT-2 ``Conv1D``), an
     ``nn.MultiheadAttention``, or else the last Linear-like module inside it."""
-    module = _unwrap(module)
-    sizes = _linear_sizes(module)
-    if sizes is not None:
-        return sizes[1]
-    inner = [s for m in module.modules() if m is not module and (s := _linear_sizes(m))]
-    if inner:
-        return inner[-1][1]
-    raise TargetError(f"cannot infer the feature size of {type(module).__name__}")
+    return _size(module, 1, "feature size")
 
 
 def input_dim(module: nn.Module) -> int:
     """The input feature size of a layer: as :func:`feature_dim`, from its first Linear-like."""
-    module = _unwrap(module)
-    sizes = _linear_sizes(module)
-    if sizes is not None:
-        return sizes[0]
-    inner = [s for m in module.modules() if m is not module and (s := _linear_sizes(m))]
-    if inner:
-        return inner[0][0]
-    raise TargetError(f"cannot infer the input feature size of {type(module).__name__}")
+    return _size(module, 0, "input feature size")
 
 
 def inject_sublayer_adapters(
@@ -91,10 +88,7 @@ def inject_sublayer_adapters(
     and ``parallel_sources`` (regex -> replacement naming the module whose input a parallel
     adapter reads; defaults come from the architecture table).
     """
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, tuple(config.locations), config.method)
-    matches = match_modules(model, targets)
+    matches = match_targets(model, config.target_modules, tuple(config.locations), config.method)
     sources: dict[str, str] = {}
     if config.placement == "parallel":
         rules = dict(config.parallel_sources) or default_parallel_sources(model)

@@ -16,7 +16,8 @@ import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
-from ..mha import from_batch_first, mha_attention, mha_projections, to_batch_first
+from ..mha import MHAWrapper, mha_attention, mha_projections
+from ..wrapping import BaseLayerProxy
 
 __all__ = ["SplitMultiheadAttention"]
 
@@ -29,7 +30,7 @@ def _view_linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
     return linear
 
 
-class SplitMultiheadAttention(nn.Module):
+class SplitMultiheadAttention(BaseLayerProxy, MHAWrapper):
     """Wraps ``base_layer`` (an ``nn.MultiheadAttention``) and adds ``q_proj``/``k_proj``/``v_proj``."""
 
     def __init__(self, base_layer: nn.MultiheadAttention) -> None:
@@ -44,13 +45,8 @@ class SplitMultiheadAttention(nn.Module):
         # the views alias in_proj_weight/in_proj_bias: keep them out of the state dict
         self._register_state_dict_hook(_drop_views)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base_layer"), name)
-
-    def _lora_running(self) -> bool:
+    def intercepts(self) -> bool:
+        """True while a LoRA on q/k/v runs unmerged."""
         for proj in (self.q_proj, self.k_proj, self.v_proj):
             if (
                 isinstance(proj, BaseTunerLayer)
@@ -72,40 +68,11 @@ class SplitMultiheadAttention(nn.Module):
                 if base.weight.data_ptr() != target.data_ptr():
                     target.copy_(base.weight)
 
-    def forward(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        key_padding_mask: torch.Tensor | None = None,
-        need_weights: bool = True,
-        attn_mask: torch.Tensor | None = None,
-        average_attn_weights: bool = True,
-        is_causal: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        mha = self.base_layer
-        if not self._lora_running():
-            return mha(
-                query,
-                key,
-                value,
-                key_padding_mask=key_padding_mask,
-                need_weights=need_weights,
-                attn_mask=attn_mask,
-                average_attn_weights=average_attn_weights,
-                is_causal=is_causal,
-            )
-        query, key, value = to_batch_first(mha, query, key, value)
-        out = mha_attention(
-            mha,
-            self.q_proj(query),
-            self.k_proj(key),
-            self.v_proj(value),
-            attn_mask=attn_mask,
-            key_padding_mask=key_padding_mask,
-            is_causal=is_causal,
-        )
-        return from_batch_first(mha, out), None
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **masks: Any
+    ) -> torch.Tensor:
+        q, k, v = self.q_proj(query), self.k_proj(key), self.v_proj(value)
+        return mha_attention(self.base_layer, q, k, v, **masks)
 
 
 def _drop_views(module: nn.Module, state: dict, prefix: str, local_metadata: Any) -> None:

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...architectures import default_targets, is_causal_model
-from ...targeting import match_modules, resolve_module
+from ...architectures import is_causal_model, match_targets
+from ...targeting import resolve_module
 from ..base import OutputAdapterWrapper, replace_submodule
 from ..registry import AdapterMethod, register_method
 from ..sublayer import feature_dim, input_dim
@@ -57,10 +57,7 @@ def _inject(model: nn.Module, config: MixDAConfig, name: str) -> dict[str, nn.Mo
             f"mixda: gate_pool={config.gate_pool!r} lets every position see later tokens on a "
             "causal decoder; use gate_pool='token' there"
         )
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, tuple(config.locations), config.method)
-    matches = match_modules(model, targets)
+    matches = match_targets(model, config.target_modules, tuple(config.locations), config.method)
     handles: dict[str, nn.Module] = {}
     for clean, _ in matches:
         path, module = resolve_module(model, clean)

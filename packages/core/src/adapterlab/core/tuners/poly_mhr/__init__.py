@@ -19,10 +19,10 @@ import torch
 from peft.tuners.poly.layer import PolyLayer
 from torch import nn
 
-from ...architectures import default_targets
+from ...architectures import match_targets
 from ...config import register_preset
 from ...model import adapter_state
-from ...targeting import clean_name, match_modules, resolve_module
+from ...targeting import clean_name, resolve_module
 from ..registry import AdapterMethod, register_method
 from .config import ROUTINGS, PolyConfig
 from .layer import (
@@ -83,10 +83,7 @@ def _check_target(clean: str, module: nn.Module, config: PolyConfig) -> None:
 
 
 def _inject(model: nn.Module, config: PolyConfig, name: str) -> dict[str, nn.Module]:
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, ("qv",), "poly")
-    matches = match_modules(model, targets)
+    matches = match_targets(model, config.target_modules, ("qv",), "poly")
     for clean, module in matches:
         _check_target(clean, module, config)
     real = [resolve_module(model, clean)[0] for clean, _ in matches]

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..base import AdapterControl
+from ..wrapping import AdapterCarrier
 
 __all__ = ["DecoderPromptWrapper", "DeepPromptTokens", "decoder_layers", "find_decoder_base_models"]
 
@@ -69,14 +69,11 @@ class DeepPromptTokens(nn.Module):
         )
 
 
-class DecoderPromptWrapper(nn.Module, AdapterControl):
+class DecoderPromptWrapper(AdapterCarrier):
     """Wraps a decoder base model: learned prompt embeddings in front of the input."""
 
     def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__()
-        self.base_layer = base_layer
-        self.adapters = nn.ModuleDict()
-        self._init_control()
+        super().__init__(base_layer)
         self._signature = inspect.signature(base_layer.forward)
         self._deep: torch.Tensor | None = None  # [layers - 1, n, D] during a prompt-adding pass
         self._hooked = False
@@ -103,15 +100,6 @@ class DecoderPromptWrapper(nn.Module, AdapterControl):
             return args, {**kwargs, "hidden_states": hidden}
 
         return hook
-
-    def adapter_names(self) -> list[str]:
-        return list(self.adapters.keys())
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base_layer"), name)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         names = self.running()

@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...architectures import default_targets
+from ...architectures import match_targets
 from ...config import AdapterConfig, register_config, register_preset
-from ...targeting import match_modules, resolve_module
-from ..base import AdapterControl, replace_submodule
-from ..mha import from_batch_first, mha_attention, mha_projections, to_batch_first
+from ...targeting import resolve_module
+from ..base import replace_submodule
+from ..mha import MHAWrapper, mha_attention, mha_projections
 from ..registry import AdapterMethod, register_method
+from ..wrapping import AdapterCarrier
 from .hf_attention import run_with_prefix, uses_attention_interface
 from .masks import splice_mask
 
@@ -65,22 +66,7 @@ class PrefixKV(nn.Module):
         self.value = nn.Parameter(torch.randn(num_tokens, dim) * init_std)
 
 
-class _PrefixBase(nn.Module, AdapterControl):
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__()
-        self.base_layer = base_layer
-        self.adapters = nn.ModuleDict()
-        self._init_control()
-
-    def adapter_names(self) -> list[str]:
-        return list(self.adapters.keys())
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base_layer"), name)
-
+class _PrefixBase(AdapterCarrier):
     def prefixes(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Concatenated key/value prefixes of the running adapters (None when none run)."""
         names = self.running()
@@ -91,34 +77,18 @@ class _PrefixBase(nn.Module, AdapterControl):
         return keys, values
 
 
-class PrefixMHA(_PrefixBase):
+class PrefixMHA(_PrefixBase, MHAWrapper):
     """``nn.MultiheadAttention`` with key/value prefixes (attention recomputed from its weights)."""
 
-    def forward(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        key_padding_mask: torch.Tensor | None = None,
-        need_weights: bool = True,
-        attn_mask: torch.Tensor | None = None,
-        average_attn_weights: bool = True,
-        is_causal: bool = False,
-    ) -> tuple[torch.Tensor, None]:
-        kv = self.prefixes()
+    def intercepts(self) -> bool:
+        return bool(self.running())
+
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **masks: Any
+    ) -> torch.Tensor:
+        attn_mask, key_padding_mask = masks["attn_mask"], masks["key_padding_mask"]
         mha: nn.MultiheadAttention = self.base_layer
-        if kv is None:
-            return mha(
-                query,
-                key,
-                value,
-                key_padding_mask=key_padding_mask,
-                need_weights=need_weights,
-                attn_mask=attn_mask,
-                average_attn_weights=average_attn_weights,
-                is_causal=is_causal,
-            )
-        query, key, value = to_batch_first(mha, query, key, value)
+        kv = self.prefixes()
         (w_q, b_q), (w_k, b_k), (w_v, b_v) = mha_projections(mha)
         q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
         batch, n, length = q.shape[0], kv[0].shape[0], key.shape[1]
@@ -128,10 +98,9 @@ class PrefixMHA(_PrefixBase):
             attn_mask = splice_mask(attn_mask, length, 0, 0, n, torch_style=True)
         if key_padding_mask is not None:
             key_padding_mask = splice_mask(key_padding_mask, length, 0, 0, n, torch_style=True)
-        if is_causal and attn_mask is None:
+        if masks["is_causal"] and attn_mask is None:
             raise ValueError("prefix tuning on nn.MultiheadAttention needs an explicit attn_mask")
-        out = mha_attention(mha, q, k, v, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
-        return from_batch_first(mha, out), None
+        return mha_attention(mha, q, k, v, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
 
 
 class PrefixAttention(_PrefixBase):
@@ -222,10 +191,7 @@ def _kv_width(attn: nn.Module, names: tuple[str, str, str] | None) -> int:
 
 
 def _inject(model: nn.Module, config: PrefixConfig, name: str) -> dict[str, nn.Module]:
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, ("attention",), "prefix")
-    matches = match_modules(model, targets)
+    matches = match_targets(model, config.target_modules, ("attention",), "prefix")
     plan = []
     for clean, _ in matches:
         path, module = resolve_module(model, clean)

@@ -20,11 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...architectures import default_targets
+from ...architectures import match_targets
 from ...config import AdapterConfig, register_config, register_preset
 from ...targeting import match_modules, resolve_module
-from ..base import AdapterControl, replace_submodule
+from ..base import replace_submodule
 from ..registry import AdapterMethod, register_method
+from ..wrapping import AdapterCarrier
 from .decoder import (
     DecoderPromptWrapper,
     DeepPromptTokens,
@@ -84,24 +85,15 @@ class _Role:
     config: PromptConfig
 
 
-class PromptBlockWrapper(nn.Module, AdapterControl):
+class PromptBlockWrapper(AdapterCarrier):
     """Wraps one transformer block: inserts/replaces prompts before it, strips them after it."""
 
     def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__()
-        self.base_layer = base_layer
-        self.adapters = nn.ModuleDict()
+        super().__init__(base_layer)
         self.roles: dict[str, _Role] = {}
-        self._init_control()
 
     def adapter_names(self) -> list[str]:
         return list(self.roles)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base_layer"), name)
 
     def forward(self, hidden: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         names = self.running()
@@ -176,10 +168,7 @@ def _inject(model: nn.Module, config: PromptConfig, name: str) -> dict[str, nn.M
     decoders = find_decoder_base_models(model)
     if decoders:
         return _inject_decoder(model, config, name, decoders)
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, ("blocks",), "prompt")
-    matches = match_modules(model, targets)
+    matches = match_targets(model, config.target_modules, ("blocks",), "prompt")
     handles: dict[str, nn.Module] = {}
     for index, (clean, _) in enumerate(matches):
         path, block = resolve_module(model, clean)
