@@ -26,6 +26,8 @@ __all__ = [
     "detect_architectures",
     "default_targets",
     "default_parallel_sources",
+    "is_causal_model",
+    "match_targets",
 ]
 
 _ANY = r"(?:.*\.)?"
@@ -68,6 +70,30 @@ _AST_LIKE = ArchitectureSpec(
     },
 )
 
+# Decoder LMs with ``model.layers.N.{self_attn,mlp}`` (Llama, Qwen2, Mistral, SmolLM, ...).
+_LLAMA_LIKE = ArchitectureSpec(
+    name="llama-like",
+    slots={
+        "ffn": _ANY + r"layers\.\d+\.mlp",
+        "attn": _ANY + r"layers\.\d+\.self_attn",
+        "qv": _ANY + r"layers\.\d+\.self_attn\.(?:q_proj|v_proj)",
+        "blocks": _ANY + r"layers\.\d+",
+        "attention": _ANY + r"layers\.\d+\.self_attn",
+    },
+)
+
+# GPT-2 style: ``h.N.{attn,mlp}`` with packed ``c_attn`` (transformers ``Conv1D``).
+_GPT2_LIKE = ArchitectureSpec(
+    name="gpt2-like",
+    slots={
+        "ffn": _ANY + r"h\.\d+\.mlp",
+        "attn": _ANY + r"h\.\d+\.attn",
+        "qv": _ANY + r"h\.\d+\.attn\.c_attn",
+        "blocks": _ANY + r"h\.\d+",
+        "attention": _ANY + r"h\.\d+\.attn",
+    },
+)
+
 # open_clip (VisionTransformer / TextTransformer) and any model built from blocks with an
 # ``attn`` nn.MultiheadAttention and an ``mlp`` child inside ``resblocks``.
 _RESBLOCKS = ArchitectureSpec(
@@ -87,6 +113,11 @@ HF_MODEL_TYPES: dict[str, ArchitectureSpec] = {
     "xlm-roberta": _BERT_LIKE,
     "camembert": _BERT_LIKE,
     "audio-spectrogram-transformer": _AST_LIKE,
+    "llama": _LLAMA_LIKE,
+    "qwen2": _LLAMA_LIKE,
+    "qwen3": _LLAMA_LIKE,
+    "mistral": _LLAMA_LIKE,
+    "gpt2": _GPT2_LIKE,
 }
 
 
@@ -129,9 +160,33 @@ def default_targets(
     return "|".join(f"(?:{p})" for p in patterns)
 
 
+def match_targets(
+    model: nn.Module, target_modules: str | list[str] | None, slots: tuple[str, ...], method: str
+) -> list[tuple[str, nn.Module]]:
+    """``(clean name, module)`` for ``target_modules``, or for the architecture's default
+    ``slots`` when it is None."""
+    from .targeting import match_modules
+
+    if target_modules is None:
+        target_modules = default_targets(model, slots, method)
+    return match_modules(model, target_modules)
+
+
 def default_parallel_sources(model: nn.Module) -> dict[str, str]:
     """Parallel-input remapping for every detected family."""
     out: dict[str, str] = {}
     for spec in detect_architectures(model):
         out.update(spec.parallel_sources)
     return out
+
+
+def is_causal_model(model: nn.Module) -> bool:
+    """True when ``model`` holds causal self-attention (a decoder LM): some module inside has
+    ``is_causal=True`` (transformers attention modules set it), or an HF config says
+    ``is_decoder``."""
+    for module in model.modules():
+        if getattr(module, "is_causal", False) is True:
+            return True
+        if getattr(getattr(module, "config", None), "is_decoder", False) is True:
+            return True
+    return False

@@ -1,4 +1,5 @@
-"""Tiny, seeded backbones for tests: a toy transformer, RoBERTa, AST and an open_clip ViT.
+"""Tiny, seeded backbones for tests: a toy transformer, RoBERTa, AST, an open_clip ViT and two
+decoder LMs (Llama with grouped KV heads and RoPE; GPT-2 with ``Conv1D`` layers).
 
 Shared by the test suites of every adapterlab package (all randomly initialised; no downloads).
 """
@@ -55,11 +56,17 @@ class Classifier(nn.Module):
         out = self.backbone(x)
         if self.pool == "hf":
             feats = out.last_hidden_state.mean(1)
+        elif self.pool == "causal":  # per-position logits [B, T, classes]
+            feats = out.last_hidden_state
         elif self.pool == "tokens":
             feats = out.mean(1)
         else:
             feats = out
         return self.head(feats)
+
+
+def _token_ids() -> torch.Tensor:
+    return torch.randint(3, 50, (4, 7), generator=torch.Generator().manual_seed(123))
 
 
 def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
@@ -82,7 +89,7 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
             attention_probs_dropout_prob=0.0,
         )
         model = Classifier(RobertaModel(cfg, add_pooling_layer=False), 16, "hf")
-        x = torch.randint(3, 50, (4, 7), generator=torch.Generator().manual_seed(123))
+        x = _token_ids()
     elif kind == "ast":
         from transformers import ASTConfig, ASTModel
 
@@ -114,9 +121,41 @@ def build_backbone(kind: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
         )
         model = Classifier(clip.visual, 16, "pooled")
         x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(123))
+    elif kind == "llama":
+        from transformers import LlamaConfig, LlamaModel
+
+        cfg = LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+        )
+        model = Classifier(LlamaModel(cfg), 16, "causal")
+        x = _token_ids()
+    elif kind == "gpt2":
+        from transformers import GPT2Config, GPT2Model
+
+        cfg = GPT2Config(
+            vocab_size=50,
+            n_embd=16,
+            n_layer=2,
+            n_head=2,
+            n_positions=64,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            bos_token_id=1,
+            eos_token_id=2,
+        )
+        model = Classifier(GPT2Model(cfg), 16, "causal")
+        x = _token_ids()
     else:  # pragma: no cover
         raise ValueError(kind)
     return model.eval(), x
 
 
-BACKBONES = ["toy", "roberta", "ast", "openclip"]
+BACKBONES = ["toy", "roberta", "ast", "openclip", "llama", "gpt2"]
+DECODERS = ("llama", "gpt2")

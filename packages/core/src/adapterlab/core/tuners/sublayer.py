@@ -4,35 +4,75 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
-from ..architectures import default_parallel_sources, default_targets
+from ..architectures import default_parallel_sources, match_targets
 from ..config import AdapterConfig
-from ..targeting import TargetError, match_modules, resolve_module
+from ..targeting import TargetError, resolve_module
 from .base import OutputAdapterWrapper, SublayerAdapter, replace_submodule
 
-__all__ = ["feature_dim", "inject_sublayer_adapters", "SLOT_NAMES"]
+__all__ = [
+    "SLOT_NAMES",
+    "adapter_kwargs",
+    "feature_dim",
+    "inject_bottleneck_like",
+    "inject_sublayer_adapters",
+    "input_dim",
+]
 
 SLOT_NAMES = {"ffn": "ffn", "attn": "attn"}
 
 
-def feature_dim(module: nn.Module) -> int:
-    """The output feature size of a sublayer (Linear, MultiheadAttention, or its last Linear)."""
-    if isinstance(module, OutputAdapterWrapper):
-        return feature_dim(module.base_layer)
-    if hasattr(module, "get_base_layer"):  # a PEFT tuner layer
-        return feature_dim(module.get_base_layer())
+def _is_conv1d(module: nn.Module) -> bool:
+    """transformers' ``Conv1D`` (GPT-2): a Linear with a transposed ``[in, out]`` weight."""
+    return type(module).__name__ == "Conv1D" and getattr(module, "nf", None) is not None
+
+
+def _linear_sizes(module: nn.Module) -> tuple[int, int] | None:
+    """``(in_features, out_features)`` of a Linear-like module, else None."""
     if isinstance(module, nn.Linear):
-        return module.out_features
+        return module.in_features, module.out_features
+    if _is_conv1d(module):
+        return module.weight.shape[0], module.nf
     if isinstance(module, nn.MultiheadAttention):
-        return module.embed_dim
+        return module.embed_dim, module.embed_dim
     if isinstance(module, nn.Conv1d):
-        return module.out_channels
-    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
-    if linears:
-        return linears[-1].out_features
-    raise TargetError(f"cannot infer the feature size of {type(module).__name__}")
+        return module.in_channels, module.out_channels
+    return None
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    while True:
+        if isinstance(module, OutputAdapterWrapper):
+            module = module.base_layer
+        elif hasattr(module, "get_base_layer"):  # a PEFT tuner layer
+            module = module.get_base_layer()
+        else:
+            return module
+
+
+def _size(module: nn.Module, side: int, what: str) -> int:
+    module = _unwrap(module)
+    sizes = _linear_sizes(module)
+    if sizes is None:
+        inner = [s for m in module.modules() if m is not module and (s := _linear_sizes(m))]
+        if not inner:
+            raise TargetError(f"cannot infer the {what} of {type(module).__name__}")
+        sizes = inner[-1] if side else inner[0]  # output: the last one, input: the first
+    return sizes[side]
+
+
+def feature_dim(module: nn.Module) -> int:
+    """The output feature size of a sublayer: a Linear (or GPT-2 ``Conv1D``), an
+    ``nn.MultiheadAttention``, or else the last Linear-like module inside it."""
+    return _size(module, 1, "feature size")
+
+
+def input_dim(module: nn.Module) -> int:
+    """The input feature size of a layer: as :func:`feature_dim`, from its first Linear-like."""
+    return _size(module, 0, "input feature size")
 
 
 def inject_sublayer_adapters(
@@ -48,10 +88,7 @@ def inject_sublayer_adapters(
     and ``parallel_sources`` (regex -> replacement naming the module whose input a parallel
     adapter reads; defaults come from the architecture table).
     """
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, tuple(config.locations), config.method)
-    matches = match_modules(model, targets)
+    matches = match_targets(model, config.target_modules, tuple(config.locations), config.method)
     sources: dict[str, str] = {}
     if config.placement == "parallel":
         rules = dict(config.parallel_sources) or default_parallel_sources(model)
@@ -78,3 +115,30 @@ def inject_sublayer_adapters(
             wrapper._uses_source = True
         handles[f"{clean}.{handle_suffix}"] = adapter
     return handles
+
+
+def adapter_kwargs(config: AdapterConfig) -> dict[str, Any]:
+    """The keyword arguments every bottleneck-style adapter takes from its config."""
+    return {
+        "placement": config.placement,
+        "scaling": config.scaling,
+        "dropout": config.dropout,
+        "residual": config.use_residual(),
+    }
+
+
+def inject_bottleneck_like(
+    model: nn.Module,
+    config: AdapterConfig,
+    name: str,
+    adapter_cls: Callable[..., SublayerAdapter],
+    handle_suffix: str,
+    **extra: Any,
+) -> dict[str, nn.Module]:
+    """:func:`inject_sublayer_adapters` with ``adapter_cls(dim, config.size(dim), **kwargs)``:
+    the shared placement/scaling/dropout/residual fields plus ``extra``."""
+
+    def build(dim: int) -> SublayerAdapter:
+        return adapter_cls(dim, config.size(dim), **adapter_kwargs(config), **extra)
+
+    return inject_sublayer_adapters(model, config, name, build, handle_suffix)

@@ -17,7 +17,7 @@ from ...architectures import default_targets
 from ...targeting import match_modules, resolve_module
 from ..base import OutputAdapterWrapper, replace_submodule
 from ..registry import AdapterMethod, register_method
-from ..sublayer import inject_sublayer_adapters
+from ..sublayer import adapter_kwargs, inject_bottleneck_like, inject_sublayer_adapters
 from .config import BottleneckConfig
 from .layer import BottleneckAdapter, make_activation
 
@@ -25,19 +25,16 @@ __all__ = ["BottleneckConfig", "BottleneckAdapter", "make_activation"]
 
 
 def _inject(model: nn.Module, config: BottleneckConfig, name: str) -> dict[str, nn.Module]:
-    def build(dim: int) -> BottleneckAdapter:
-        return BottleneckAdapter(
-            dim,
-            config.size(dim),
-            activation=config.activation,
-            placement=config.placement,
-            scaling=config.scaling,
-            dropout=config.dropout,
-            residual=config.use_residual(),
+    if not config.original_ln_before:
+        return inject_bottleneck_like(
+            model, config, name, BottleneckAdapter, "bottleneck", activation=config.activation
         )
 
-    if not config.original_ln_before:
-        return inject_sublayer_adapters(model, config, name, build, "bottleneck")
+    def build(dim: int) -> BottleneckAdapter:
+        return BottleneckAdapter(
+            dim, config.size(dim), activation=config.activation, **adapter_kwargs(config)
+        )
+
     targets = config.target_modules
     if targets is None:
         slots = tuple(f"{loc}_norm" for loc in config.locations)

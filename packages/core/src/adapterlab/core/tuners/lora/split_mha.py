@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
+
+from ..mha import MHAWrapper, mha_attention, mha_projections
+from ..wrapping import BaseLayerProxy
 
 __all__ = ["SplitMultiheadAttention"]
 
@@ -28,7 +30,7 @@ def _view_linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
     return linear
 
 
-class SplitMultiheadAttention(nn.Module):
+class SplitMultiheadAttention(BaseLayerProxy, MHAWrapper):
     """Wraps ``base_layer`` (an ``nn.MultiheadAttention``) and adds ``q_proj``/``k_proj``/``v_proj``."""
 
     def __init__(self, base_layer: nn.MultiheadAttention) -> None:
@@ -36,25 +38,15 @@ class SplitMultiheadAttention(nn.Module):
         if not base_layer._qkv_same_embed_dim:
             raise ValueError("SplitMultiheadAttention needs a packed in_proj_weight")
         self.base_layer = base_layer
-        weights = base_layer.in_proj_weight.detach().chunk(3)
-        biases = (
-            base_layer.in_proj_bias.detach().chunk(3)
-            if base_layer.in_proj_bias is not None
-            else (None,) * 3
-        )
-        self.q_proj = _view_linear(weights[0], biases[0])
-        self.k_proj = _view_linear(weights[1], biases[1])
-        self.v_proj = _view_linear(weights[2], biases[2])
+        (w_q, b_q), (w_k, b_k), (w_v, b_v) = mha_projections(base_layer)
+        self.q_proj = _view_linear(w_q.detach(), None if b_q is None else b_q.detach())
+        self.k_proj = _view_linear(w_k.detach(), None if b_k is None else b_k.detach())
+        self.v_proj = _view_linear(w_v.detach(), None if b_v is None else b_v.detach())
         # the views alias in_proj_weight/in_proj_bias: keep them out of the state dict
         self._register_state_dict_hook(_drop_views)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base_layer"), name)
-
-    def _lora_running(self) -> bool:
+    def intercepts(self) -> bool:
+        """True while a LoRA on q/k/v runs unmerged."""
         for proj in (self.q_proj, self.k_proj, self.v_proj):
             if (
                 isinstance(proj, BaseTunerLayer)
@@ -76,54 +68,11 @@ class SplitMultiheadAttention(nn.Module):
                 if base.weight.data_ptr() != target.data_ptr():
                     target.copy_(base.weight)
 
-    def forward(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        key_padding_mask: torch.Tensor | None = None,
-        need_weights: bool = True,
-        attn_mask: torch.Tensor | None = None,
-        average_attn_weights: bool = True,
-        is_causal: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        mha = self.base_layer
-        if not self._lora_running():
-            return mha(
-                query,
-                key,
-                value,
-                key_padding_mask=key_padding_mask,
-                need_weights=need_weights,
-                attn_mask=attn_mask,
-                average_attn_weights=average_attn_weights,
-                is_causal=is_causal,
-            )
-        if not mha.batch_first:
-            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **masks: Any
+    ) -> torch.Tensor:
         q, k, v = self.q_proj(query), self.k_proj(key), self.v_proj(value)
-        batch, heads = q.shape[0], mha.num_heads
-
-        def split(t: torch.Tensor) -> torch.Tensor:
-            return t.reshape(batch, t.shape[1], heads, -1).transpose(1, 2)
-
-        mask = None
-        if attn_mask is not None:
-            mask = ~attn_mask if attn_mask.dtype == torch.bool else attn_mask
-        if key_padding_mask is not None:
-            pad = key_padding_mask[:, None, None, :]
-            pad = ~pad if pad.dtype == torch.bool else pad
-            mask = pad if mask is None else (mask & pad if mask.dtype == torch.bool else mask + pad)
-        out = F.scaled_dot_product_attention(
-            split(q),
-            split(k),
-            split(v),
-            attn_mask=mask,
-            dropout_p=mha.dropout if self.training else 0.0,
-            is_causal=is_causal and mask is None,
-        )
-        out = mha.out_proj(out.transpose(1, 2).reshape(batch, q.shape[1], -1))
-        return (out if mha.batch_first else out.transpose(0, 1)), None
+        return mha_attention(self.base_layer, q, k, v, **masks)
 
 
 def _drop_views(module: nn.Module, state: dict, prefix: str, local_metadata: Any) -> None:

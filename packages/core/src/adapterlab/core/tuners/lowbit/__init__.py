@@ -19,7 +19,7 @@ from torch import nn
 from ..plain_merge import match_base_device, replace_with_bottleneck
 from ..registry import AdapterMethod, register_method
 from ..state import adapter_state
-from ..sublayer import inject_sublayer_adapters
+from ..sublayer import inject_bottleneck_like
 from .config import LowBitConfig
 from .layer import LowBitAdapter, QuantLinear
 from .quant import STD_EPS, normal_codebook, pack_bits, quantise_indices, unpack_bits
@@ -30,19 +30,15 @@ _STATS, _CODES, _SHAPE, _WEIGHT = "qstats", "qcodes", "qshape", "weight"
 
 
 def _inject(model: nn.Module, config: LowBitConfig, name: str) -> dict[str, nn.Module]:
-    def build(dim: int) -> LowBitAdapter:
-        return LowBitAdapter(
-            dim,
-            config.size(dim),
-            bits=config.bits,
-            activation=config.activation,
-            placement=config.placement,
-            scaling=config.scaling,
-            dropout=config.dropout,
-            residual=config.use_residual(),
-        )
-
-    handles = inject_sublayer_adapters(model, config, name, build, "lowbit")
+    handles = inject_bottleneck_like(
+        model,
+        config,
+        name,
+        LowBitAdapter,
+        "lowbit",
+        bits=config.bits,
+        activation=config.activation,
+    )
     match_base_device(model, handles, "lowbit")
     return handles
 

@@ -26,12 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...architectures import default_targets
-from ...targeting import TargetError, match_modules, resolve_module
+from ...architectures import is_causal_model, match_targets
+from ...targeting import resolve_module
 from ..base import OutputAdapterWrapper, replace_submodule
 from ..registry import AdapterMethod, register_method
 from ..state import adapter_state
-from ..sublayer import feature_dim
+from ..sublayer import feature_dim, input_dim
 from .config import MixDAConfig
 from .layer import DomainAdapter, MixDAAdapter, MixDAGate
 
@@ -50,29 +50,13 @@ __all__ = [
 _SUFFIX = "mixda"
 
 
-def input_dim(module: nn.Module) -> int:
-    """The input feature size of a layer (Linear, MultiheadAttention, or its first Linear)."""
-    if isinstance(module, OutputAdapterWrapper):
-        return input_dim(module.base_layer)
-    if hasattr(module, "get_base_layer"):  # a PEFT tuner layer
-        return input_dim(module.get_base_layer())
-    if isinstance(module, nn.Linear):
-        return module.in_features
-    if isinstance(module, nn.MultiheadAttention):
-        return module.embed_dim
-    if isinstance(module, nn.Conv1d):
-        return module.in_channels
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            return m.in_features
-    raise TargetError(f"cannot infer the input feature size of {type(module).__name__}")
-
-
 def _inject(model: nn.Module, config: MixDAConfig, name: str) -> dict[str, nn.Module]:
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, tuple(config.locations), config.method)
-    matches = match_modules(model, targets)
+    if config.gate_pool != "token" and is_causal_model(model):
+        raise ValueError(
+            f"mixda: gate_pool={config.gate_pool!r} lets every position see later tokens on a "
+            "causal decoder; use gate_pool='token' there"
+        )
+    matches = match_targets(model, config.target_modules, tuple(config.locations), config.method)
     handles: dict[str, nn.Module] = {}
     for clean, _ in matches:
         path, module = resolve_module(model, clean)

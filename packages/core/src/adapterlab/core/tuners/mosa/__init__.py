@@ -17,7 +17,7 @@ from torch import nn
 from ..plain_merge import match_base_device, replace_with_bottleneck
 from ..registry import AdapterMethod, register_method
 from ..state import adapter_state
-from ..sublayer import inject_sublayer_adapters
+from ..sublayer import inject_bottleneck_like
 from .config import MoSAConfig
 from .experts import SparseExpertLinear, random_partition
 from .layer import MoSAAdapter
@@ -40,23 +40,18 @@ def _inject(model: nn.Module, config: MoSAConfig, name: str) -> dict[str, nn.Mod
     generator = None
     if config.seed is not None:
         generator = torch.Generator().manual_seed(config.seed)
-
-    def build(dim: int) -> MoSAAdapter:
-        return MoSAAdapter(
-            dim,
-            config.size(dim),
-            num_experts=config.num_experts,
-            share=config.share,
-            merge_mode=config.merge_mode,
-            generator=generator,
-            activation=config.activation,
-            placement=config.placement,
-            scaling=config.scaling,
-            dropout=config.dropout,
-            residual=config.use_residual(),
-        )
-
-    handles = inject_sublayer_adapters(model, config, name, build, _SUFFIX)
+    handles = inject_bottleneck_like(
+        model,
+        config,
+        name,
+        MoSAAdapter,
+        _SUFFIX,
+        num_experts=config.num_experts,
+        share=config.share,
+        merge_mode=config.merge_mode,
+        generator=generator,
+        activation=config.activation,
+    )
     match_base_device(model, handles, _SUFFIX)
     return handles
 

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ...architectures import default_targets
+from ...architectures import match_targets
 from ...config import register_preset
-from ...targeting import clean_name, match_modules, resolve_module
+from ...targeting import clean_name, resolve_module
 from ..registry import AdapterMethod, register_method
 from ..state import adapter_state
 from .config import ROUTINGS, PolyConfig
@@ -100,10 +100,7 @@ def _inject(model: nn.Module, config: PolyConfig, name: str) -> dict[str, nn.Mod
 
     from .layer import attach
 
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, ("qv",), "poly")
-    matches = match_modules(model, targets)
+    matches = match_targets(model, config.target_modules, ("qv",), "poly")
     for clean, module in matches:
         _check_target(clean, module, config)
     real = [resolve_module(model, clean)[0] for clean, _ in matches]
@@ -205,7 +202,8 @@ def _merge(model: nn.Module, config: PolyConfig, name: str) -> None:
         a = torch.einsum("qs,qsdr->qdr", w, layer.poly_lora_A[name]).reshape(-1, config.r)
         b = torch.einsum("qs,qsrd->rqd", w, layer.poly_lora_B[name]).reshape(config.r, -1)
         base = layer.get_base_layer()
-        base.weight += ((a @ b) / config.r).T.to(base.weight.dtype)
+        with torch.no_grad():
+            base.weight += ((a @ b) / config.r).T.to(base.weight.dtype)
         replace_submodule(model, path, base)
 
 

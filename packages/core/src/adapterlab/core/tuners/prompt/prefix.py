@@ -1,11 +1,16 @@
 """Prefix tuning (Li & Liang 2021, "Prefix-Tuning: Optimizing Continuous Prompts for
 Generation"): learned key and value vectors prepended to every attention layer's projected K/V.
 
-Works on ``nn.MultiheadAttention`` (open_clip) by recomputing attention from the module's own
-weights, and on attention modules with separate q/k/v projections (HF: ``q_proj``/``k_proj``/``v_proj``
-or ``query``/``key``/``value``) by recomputing attention from those projections. PETL-AST inserts the prefixes after CLS; with
-no positional information in projected K/V and the masks extended to match, the position does not
-change the result, so they go first here.
+- transformers attention modules (Llama, Qwen2, GPT-2, RoBERTa, AST, ...): the prefixes are
+  prepended inside the module's attention function, after RoPE and the KV-cache update, with
+  grouped key/value heads and the causal mask respected (see :mod:`.hf_attention`);
+- ``nn.MultiheadAttention`` (open_clip): attention is recomputed from the module's own weights;
+- other modules with separate q/k/v projections (``q_proj``/``k_proj``/``v_proj`` or
+  ``query``/``key``/``value``) and no positional encoding inside: attention is recomputed from
+  those projections.
+
+PETL-AST inserts the prefixes after CLS; with no positional information in projected K/V and the
+masks extended to match, the position does not change the result, so they go first here.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...architectures import default_targets
+from ...architectures import match_targets
 from ...config import AdapterConfig, register_preset
-from ...targeting import match_modules, resolve_module
-from ..base import AdapterControl, replace_submodule
+from ...targeting import resolve_module
+from ..base import replace_submodule
+from ..mha import MHAWrapper, mha_attention, mha_projections
 from ..registry import AdapterMethod, register_method
+from ..wrapping import AdapterCarrier
+from .hf_attention import run_with_prefix, uses_attention_interface
 from .masks import splice_mask
 
 __all__ = ["PrefixConfig", "PrefixMHA", "PrefixAttention"]
@@ -57,22 +65,7 @@ class PrefixKV(nn.Module):
         self.value = nn.Parameter(torch.randn(num_tokens, dim) * init_std)
 
 
-class _PrefixBase(nn.Module, AdapterControl):
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__()
-        self.base_layer = base_layer
-        self.adapters = nn.ModuleDict()
-        self._init_control()
-
-    def adapter_names(self) -> list[str]:
-        return list(self.adapters.keys())
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base_layer"), name)
-
+class _PrefixBase(AdapterCarrier):
     def prefixes(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Concatenated key/value prefixes of the running adapters (None when none run)."""
         names = self.running()
@@ -83,90 +76,61 @@ class _PrefixBase(nn.Module, AdapterControl):
         return keys, values
 
 
-class PrefixMHA(_PrefixBase):
+class PrefixMHA(_PrefixBase, MHAWrapper):
     """``nn.MultiheadAttention`` with key/value prefixes (attention recomputed from its weights)."""
 
-    def forward(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        key_padding_mask: torch.Tensor | None = None,
-        need_weights: bool = True,
-        attn_mask: torch.Tensor | None = None,
-        average_attn_weights: bool = True,
-        is_causal: bool = False,
-    ) -> tuple[torch.Tensor, None]:
-        kv = self.prefixes()
+    def intercepts(self) -> bool:
+        return bool(self.running())
+
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **masks: Any
+    ) -> torch.Tensor:
+        attn_mask, key_padding_mask = masks["attn_mask"], masks["key_padding_mask"]
         mha: nn.MultiheadAttention = self.base_layer
-        if kv is None:
-            return mha(
-                query,
-                key,
-                value,
-                key_padding_mask=key_padding_mask,
-                need_weights=need_weights,
-                attn_mask=attn_mask,
-                average_attn_weights=average_attn_weights,
-                is_causal=is_causal,
-            )
-        if not mha.batch_first:
-            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        if mha._qkv_same_embed_dim:
-            w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
-        else:
-            w_q, w_k, w_v = mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight
-        b_q = b_k = b_v = None
-        if mha.in_proj_bias is not None:
-            b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
+        kv = self.prefixes()
+        (w_q, b_q), (w_k, b_k), (w_v, b_v) = mha_projections(mha)
         q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
-        batch, n = q.shape[0], kv[0].shape[0]
+        batch, n, length = q.shape[0], kv[0].shape[0], key.shape[1]
         k = torch.cat([kv[0].to(k.dtype).expand(batch, -1, -1), k], dim=1)
         v = torch.cat([kv[1].to(v.dtype).expand(batch, -1, -1), v], dim=1)
-        heads, length = mha.num_heads, key.shape[1]
-
-        def split(t: torch.Tensor) -> torch.Tensor:
-            return t.reshape(batch, t.shape[1], heads, -1).transpose(1, 2)
-
-        mask = None
         if attn_mask is not None:
-            mask = splice_mask(attn_mask, length, 0, 0, n, torch_style=True)
-            mask = ~mask if mask.dtype == torch.bool else mask
+            attn_mask = splice_mask(attn_mask, length, 0, 0, n, torch_style=True)
         if key_padding_mask is not None:
-            pad = splice_mask(key_padding_mask, length, 0, 0, n, torch_style=True)
-            pad = (~pad if pad.dtype == torch.bool else pad)[:, None, None, :]
-            mask = pad if mask is None else (mask & pad if mask.dtype == torch.bool else mask + pad)
-        out = F.scaled_dot_product_attention(
-            split(q),
-            split(k),
-            split(v),
-            attn_mask=mask,
-            dropout_p=mha.dropout if self.training else 0.0,
-            is_causal=False,
-        )
-        out = out.transpose(1, 2).reshape(batch, q.shape[1], -1)
-        out = mha.out_proj(out)
-        return (out if mha.batch_first else out.transpose(0, 1)), None
+            key_padding_mask = splice_mask(key_padding_mask, length, 0, 0, n, torch_style=True)
+        if masks["is_causal"] and attn_mask is None:
+            raise ValueError("prefix tuning on nn.MultiheadAttention needs an explicit attn_mask")
+        return mha_attention(mha, q, k, v, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
 
 
 class PrefixAttention(_PrefixBase):
-    """An HF attention module (q/k/v projections, optional ``o_proj``) with key/value prefixes.
+    """An attention module with q/k/v projections, with key/value prefixes.
 
-    With prefixes running, attention is recomputed from the module's own projections (so LoRA on
-    them still applies) with the prefixes prepended to the projected keys and values and the
-    mask extended to match; otherwise the module runs unchanged.
+    transformers modules keep their own forward (RoPE, KV cache, masks, grouped heads) and get the
+    prefixes inside their attention function (:func:`.hf_attention.run_with_prefix`). Other
+    modules are recomputed from their projections (so LoRA on them still applies) with the mask
+    extended to match, and an ``o_proj`` when they have one. With no prefix running, the module
+    runs unchanged.
     """
 
-    def __init__(self, base_layer: nn.Module, names: tuple[str, str, str]) -> None:
+    def __init__(self, base_layer: nn.Module, names: tuple[str, str, str] | None) -> None:
         super().__init__(base_layer)
         self.proj_names = names
 
-    def forward(self, hidden: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         kv = self.prefixes()
         attn = self.base_layer
         if kv is None:
-            return attn(hidden, *args, **kwargs)
-        mask = kwargs.get("attention_mask", args[0] if args else None)
+            return attn(*args, **kwargs)
+        if uses_attention_interface(attn):
+            return run_with_prefix(attn, kv[0], kv[1], args, kwargs)
+        return self._recompute(kv, *args, **kwargs)
+
+    def _recompute(
+        self, kv: tuple[torch.Tensor, torch.Tensor], *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, None]:
+        attn = self.base_layer
+        hidden = args[0] if args else kwargs["hidden_states"]
+        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
         q_proj, k_proj, v_proj = (getattr(attn, n) for n in self.proj_names)
         batch, length, n = hidden.shape[0], hidden.shape[1], kv[0].shape[0]
         head_dim = getattr(attn, "head_dim", None) or attn.attention_head_size
@@ -213,11 +177,20 @@ def _qkv_names(module: nn.Module) -> tuple[str, str, str] | None:
     return None
 
 
+def _kv_width(attn: nn.Module, names: tuple[str, str, str] | None) -> int:
+    """Width of one key (all key/value heads) of a transformers attention module."""
+    if names is not None and hasattr(getattr(attn, names[1]), "out_features"):
+        return getattr(attn, names[1]).out_features
+    config = attn.config
+    head_dim = getattr(attn, "head_dim", None) or getattr(attn, "attention_head_size", None)
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    if head_dim is None:
+        head_dim = config.hidden_size // config.num_attention_heads
+    return int(heads * head_dim)
+
+
 def _inject(model: nn.Module, config: PrefixConfig, name: str) -> dict[str, nn.Module]:
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, ("attention",), "prefix")
-    matches = match_modules(model, targets)
+    matches = match_targets(model, config.target_modules, ("attention",), "prefix")
     plan = []
     for clean, _ in matches:
         path, module = resolve_module(model, clean)
@@ -226,16 +199,21 @@ def _inject(model: nn.Module, config: PrefixConfig, name: str) -> dict[str, nn.M
             plan.append((clean, path, module, None, base.embed_dim))
             continue
         names = _qkv_names(base)
+        if uses_attention_interface(base):
+            plan.append((clean, path, module, names, _kv_width(base, names)))
+            continue
         if names is None:
             raise ValueError(
-                f"prefix tuning: {clean} ({type(base).__name__}) is neither nn.MultiheadAttention "
-                "nor an attention module with q_proj/k_proj/v_proj or query/key/value projections"
+                f"prefix tuning: {clean} ({type(base).__name__}) is neither nn.MultiheadAttention, "
+                "a transformers attention module, nor a module with q_proj/k_proj/v_proj or "
+                "query/key/value projections"
             )
         plan.append((clean, path, module, names, getattr(base, names[1]).out_features))
     handles: dict[str, nn.Module] = {}
     for clean, path, module, names, dim in plan:
         if not isinstance(module, _PrefixBase):
-            module = PrefixMHA(module) if names is None else PrefixAttention(module, names)
+            mha = isinstance(module, nn.MultiheadAttention)
+            module = PrefixMHA(module) if mha else PrefixAttention(module, names)
             replace_submodule(model, path, module)
         module.adapters[name] = PrefixKV(config.num_tokens, dim, config.init_std)
         handles[f"{clean}.prefix"] = module.adapters[name]

@@ -5,6 +5,11 @@ every block the previous block's prompt outputs are replaced by fresh learned to
 Audio Spectrogram Transformer the study (Cappellazzo et al. 2024) lets the prompts *replace* the
 distillation token: ``position=1, replace=1``. The prompts are stripped after the last block
 (``strip_output``), so the model's own pooling and heads see a sequence of the usual layout.
+
+On a causal decoder LM (Llama, Qwen2, GPT-2, ...) prompt tuning follows Lester et al. 2021 and
+PEFT instead: the prompts go in front of the input embeddings (see :mod:`.decoder`), and with
+``deep`` each later layer's prompt positions are overwritten by fresh tokens; ``position``,
+``batch_first`` and ``target_modules`` do not apply, and ``replace`` is refused.
 """
 
 from __future__ import annotations
@@ -15,11 +20,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...architectures import default_targets
+from ...architectures import match_targets
 from ...config import AdapterConfig, register_preset
 from ...targeting import match_modules, resolve_module
-from ..base import AdapterControl, replace_submodule
+from ..base import replace_submodule
 from ..registry import AdapterMethod, register_method
+from ..wrapping import AdapterCarrier
+from .decoder import (
+    DecoderPromptWrapper,
+    DeepPromptTokens,
+    decoder_layers,
+    find_decoder_base_models,
+)
 from .masks import splice_masks
 
 __all__ = ["PromptConfig", "PromptBlockWrapper", "PromptTokens"]
@@ -72,24 +84,15 @@ class _Role:
     config: PromptConfig
 
 
-class PromptBlockWrapper(nn.Module, AdapterControl):
+class PromptBlockWrapper(AdapterCarrier):
     """Wraps one transformer block: inserts/replaces prompts before it, strips them after it."""
 
     def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__()
-        self.base_layer = base_layer
-        self.adapters = nn.ModuleDict()
+        super().__init__(base_layer)
         self.roles: dict[str, _Role] = {}
-        self._init_control()
 
     def adapter_names(self) -> list[str]:
         return list(self.roles)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base_layer"), name)
 
     def forward(self, hidden: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         names = self.running()
@@ -127,11 +130,44 @@ def _block_dim(block: nn.Module) -> int:
     raise ValueError(f"cannot infer the hidden size of block {type(block).__name__}")
 
 
+def _inject_decoder(
+    model: nn.Module, config: PromptConfig, name: str, decoders: list[str]
+) -> dict[str, nn.Module]:
+    """Prompt tuning on decoder LMs: prompts in front of the input embeddings (as PEFT)."""
+    if config.replace:
+        raise ValueError("prompt tuning: replace must be 0 on decoder LMs")
+    if config.target_modules is not None:
+        chosen = [clean for clean, _ in match_modules(model, config.target_modules)]
+        bad = [c for c in chosen if c not in decoders]
+        if bad:
+            raise ValueError(
+                f"prompt tuning on a decoder LM wraps its base model ({decoders}), not {bad}; "
+                "leave target_modules=None"
+            )
+        decoders = chosen
+    handles: dict[str, nn.Module] = {}
+    for clean in decoders:
+        path, module = resolve_module(model, clean)
+        if not isinstance(module, DecoderPromptWrapper):
+            module = DecoderPromptWrapper(module)
+            replace_submodule(model, path, module)
+        dim = module.base_layer.get_input_embeddings().embedding_dim
+        if config.deep:
+            layers = len(decoder_layers(module.base_layer))
+            tokens = DeepPromptTokens(layers, config.num_tokens, dim, config.init_range)
+            module.enable_deep()
+        else:
+            tokens = PromptTokens(config.num_tokens, dim, config.init_range)
+        module.adapters[name] = tokens
+        handles[f"{clean}.prompt" if clean else "prompt"] = module.adapters[name]
+    return handles
+
+
 def _inject(model: nn.Module, config: PromptConfig, name: str) -> dict[str, nn.Module]:
-    targets = config.target_modules
-    if targets is None:
-        targets = default_targets(model, ("blocks",), "prompt")
-    matches = match_modules(model, targets)
+    decoders = find_decoder_base_models(model)
+    if decoders:
+        return _inject_decoder(model, config, name, decoders)
+    matches = match_targets(model, config.target_modules, ("blocks",), "prompt")
     handles: dict[str, nn.Module] = {}
     for index, (clean, _) in enumerate(matches):
         path, block = resolve_module(model, clean)
