@@ -32,8 +32,10 @@ METHODS = {
     "bitfit": (True, True, True),
     "linear_probe": (True, False, False),
     "full": (True, False, False),
+    "p_adapter": (True, True, False),
 }
-UNSUPPORTED: set[tuple[str, str]] = set()
+# p-adapter needs BERT-layout attention (query/key/value + output.dense)
+UNSUPPORTED: set[tuple[str, str]] = {("p_adapter", b) for b in ("toy", "ast", "openclip")}
 
 CASES = [
     pytest.param(m, b, id=f"{m}-{b}")
@@ -56,6 +58,7 @@ def _config(method: str):
         "houlsby_parallel",
         "conformer",
         "conformer_sequential",
+        "p_adapter",
     ):
         extra["bottleneck_dim"] = 8  # tiny dims: a 2-unit ReLU bottleneck can die entirely
     return get_config(method, **extra)

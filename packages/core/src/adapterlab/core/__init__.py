@@ -115,3 +115,8 @@ __all__ += [
     "set_task_ids",
     "use_task_ids",
 ]
+
+# vl: p-adapter (p-Laplacian adaptation)
+from .tuners.p_adapter import PAdapterConfig, p_adapter_modules  # noqa: E402
+
+__all__ += ["PAdapterConfig", "p_adapter_modules"]

@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (each registers its methods)
     lowbit,  # methods A
     mixda,  # methods A
     mosa,  # methods A
+    p_adapter,  # vl
     poly_mhr,  # methods B
     prompt,
 )
