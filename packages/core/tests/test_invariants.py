@@ -53,6 +53,7 @@ METHODS = {
     "prompt": Promise(identity=False),
     "prompt_deep": Promise(identity=False),
     "prefix": Promise(identity=False),
+    "p_adapter": BOTTLENECK,
     "bitfit": Promise(merge="base"),
     "linear_probe": Promise(disable_is_base=False),
     "full": Promise(disable_is_base=False),
@@ -66,6 +67,11 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("mhr", "openclip"): _NOT_LINEAR,
     ("poly", "gpt2"): _NOT_LINEAR,  # GPT-2's c_attn is a Conv1D
     ("mhr", "gpt2"): _NOT_LINEAR,
+    # p-adapter needs BERT-layout attention (self.query/key/value + output.dense)
+    **{
+        ("p_adapter", b): "no BERT-layout attention module"
+        for b in ("toy", "ast", "openclip", "llama", "gpt2")
+    },
 }
 
 CASES = [
@@ -82,7 +88,15 @@ def _config(method: str, kind: str):
         extra["modules_to_save"] = ["head"]
     if method in ("prompt", "prompt_deep", "prefix"):
         extra["num_tokens"] = 3
-    if method in ("pfeiffer", "houlsby", "parallel", "houlsby_parallel", "mosa", "lowbit"):
+    if method in (
+        "pfeiffer",
+        "houlsby",
+        "parallel",
+        "houlsby_parallel",
+        "mosa",
+        "lowbit",
+        "p_adapter",
+    ):
         extra["bottleneck_dim"] = 8  # tiny dims: a 2-unit ReLU bottleneck can die entirely
     if method.startswith("conformer"):
         extra.update(bottleneck_dim=8, kernel_size=3)

@@ -120,3 +120,8 @@ __all__ = [
     "trainable_summary",
     "use_task_ids",
 ]
+
+# vl: p-adapter (p-Laplacian adaptation)
+from .tuners.p_adapter import PAdapterConfig, p_adapter_modules  # noqa: E402
+
+__all__ += ["PAdapterConfig", "p_adapter_modules"]

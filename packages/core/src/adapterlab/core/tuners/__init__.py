@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (each registers its methods)
     lowbit,
     mixda,
     mosa,
+    p_adapter,
     poly_mhr,
     prompt,
 )

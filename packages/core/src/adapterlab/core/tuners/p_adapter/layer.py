@@ -1,0 +1,312 @@
+"""p-adapter layer (Wu et al., "p-Laplacian Adaptation for Generative Pre-trained
+Vision-Language Models", AAAI 2024, arXiv:2312.10613).
+
+The paper reads attention followed by an adapter as one step of message passing on the bipartite
+attention graph of each head h: query nodes i carry Q^_i = q_i W_o^h, value nodes j carry
+V^_j = v_j W_o^h (``q``/``v`` the head's query/value projections, ``W_o^h`` its slice of the
+output projection) and the edges are the softmax attention M_ij. p-Laplacian message passing
+(pGNN, Fu et al. 2022) re-weights the edges and aggregates (one step, p learned per layer):
+
+    Mbar_ij = M_ij * || sqrt(M_ij / D_ii) Q^_i - sqrt(M_ij / D_jj) V^_j || ^ (p - 2)
+    alpha_i = (sum_j Mbar_ij / D_ii + 2 mu / p) ^ -1,     beta_i = (2 mu / p) * alpha_i
+    U_i     = sum_h [ alpha_i * (D^-1/2 Mbar D^-1/2 V^)_i + beta_i * Q^_i ]   (+ the output bias)
+    out     = sigma(U W_down) W_up + U
+
+Only query rows are kept; the residual and LayerNorm of the host layer follow unchanged.
+
+Computation. The attention probabilities and the query/value projections are the ones the
+attention module computed in this very forward pass (captured with forward hooks on its own
+``query``/``key``/``value`` Linears and its output; when the module does not return its
+probabilities, e.g. SDPA kernels, they are recomputed from the captured q and k): the model runs
+once and ``output_attentions`` stays off. The norm never materialises the [n, m, d] differences:
+||a x - b y||^2 = a^2 ||x||^2 + b^2 ||y||^2 - 2ab x.y, with x.y = q G_h v^T and
+G_h = W_o^h^T W_o^h (d_h x d_h), so memory stays O(heads * n * m) like attention itself.
+
+Design choices where the paper is silent (ours, listed in the vl README):
+- degrees: D_ii is the row sum of M (1 under softmax; not 1 on pooled or masked graphs). A value
+  node's literal bipartite degree is its column sum over *all* queries, which in a causal
+  decoder depends on later tokens (a leak) and is unknown during generation; by default
+  (``value_degree="unit"``) each value node keeps the degree 1 its token has as a query row.
+  ``value_degree="column"`` gives the literal column sums (encoders only).
+- ``U`` is computed as the attention output plus the change the re-weighting makes:
+  U = attn_out + [alpha D^-1/2 Mbar D^-1/2 V^ + beta Q^ - M V^] (identical without pooling).
+  With cross-attention pooling (the code's option) the bracket is evaluated on the pooled graph,
+  so pooling approximates only the re-weighting, and p = 2, mu = 0 is still exactly the plain
+  adapter on the attention output.
+- ``p = lo + (hi - lo) * sigmoid(raw)`` keeps p in ``p_range`` with finite gradients; mu is
+  clamped at 0; eps sits inside the norm; all adapter arithmetic runs in float32.
+
+``variant="code"`` reproduces the released code (wuhy68/p-Adapter, ``eff_modeling_blip.py``):
+node features F = W_down(W_o v) split into heads, edge weights
+M_ij * (M_ij ||F_j - F_i||^2 + eps)^((p-2)/2) with no D^-1/2, F' = alpha Mbar F + beta F,
+output W_up(GELU(W_gate h) * F') added to the attention output h, mu = mu0 (2 + tanh(m)),
+beta = 0 in cross-attention. For a cross-attention query (a text token, with no value feature)
+F_i = W_down(h_i), our reading of code that cannot run as released.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..base import SublayerAdapter
+from ..bottleneck.layer import make_activation
+
+__all__ = [
+    "PAdapterBranch",
+    "dense_reference",
+    "pool_assignment",
+    "is_bert_attention",
+]
+
+
+def is_bert_attention(module: nn.Module) -> bool:
+    """True for a BERT-layout attention module: ``self.{query,key,value}`` and ``output.dense``."""
+    inner = getattr(module, "self", None)
+    out = getattr(module, "output", None)
+    if not isinstance(inner, nn.Module) or not isinstance(out, nn.Module):
+        return False
+    projections = [getattr(inner, k, None) for k in ("query", "key", "value")]
+    dense = getattr(out, "dense", None)
+    dense = getattr(dense, "base_layer", dense)
+    return all(isinstance(p, nn.Linear) for p in projections) and isinstance(dense, nn.Linear)
+
+
+def pool_assignment(m: int, k: int, device: torch.device) -> torch.Tensor:
+    """[m, k] 0/1 matrix putting ``m`` tokens into ``k`` contiguous, near-equal groups."""
+    k = min(k, m)
+    group = torch.div(torch.arange(m, device=device) * k, m, rounding_mode="floor")
+    return F.one_hot(group, k).float()
+
+
+def dense_reference(
+    M: torch.Tensor,
+    q_nodes: torch.Tensor,
+    v_nodes: torch.Tensor,
+    p: float,
+    mu: float,
+    eps: float,
+    value_degree: str = "unit",
+) -> torch.Tensor:
+    """The paper's equations for one head, written out densely: ``U`` for the query rows.
+
+    ``M`` [n, m] attention, ``q_nodes`` [n, d] query-node features, ``v_nodes`` [m, d] value-node
+    features. Slow (it materialises every pairwise difference); for tests.
+    """
+    n, m = M.shape
+    d_q = M.sum(1)
+    d_v = M.sum(0) if value_degree == "column" else torch.ones(m, dtype=M.dtype)
+    m_bar = torch.zeros_like(M)
+    for i in range(n):
+        for j in range(m):
+            diff = (M[i, j] / d_q[i]).sqrt() * q_nodes[i] - (M[i, j] / d_v[j]).sqrt() * v_nodes[j]
+            m_bar[i, j] = M[i, j] * (diff.pow(2).sum() + eps) ** ((p - 2) / 2)
+    alpha = 1.0 / (m_bar.sum(1) / d_q + 2 * mu / p)
+    beta = (2 * mu / p) * alpha
+    prop = torch.diag(d_q.rsqrt()) @ m_bar @ torch.diag(d_v.rsqrt())
+    return alpha[:, None] * (prop @ v_nodes) + beta[:, None] * q_nodes
+
+
+class PAdapterBranch(SublayerAdapter):
+    """The p-adapter on one attention module's output projection (see the module docstring).
+
+    Installed in an ``OutputAdapterWrapper`` around ``<attention>.output.dense``:
+    ``forward(ctx, attn_out)`` gets the concatenated head contexts and the projected attention
+    output, and reads the head-level tensors that :meth:`attach` hooks captured.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        bottleneck: int,
+        *,
+        variant: str = "paper",
+        activation: str = "gelu",
+        p_init: float = 2.0,
+        p_range: tuple[float, float] = (1.0, 3.0),
+        mu_init: float = 0.0,
+        mu0: float = 0.1,
+        eps: float = 1e-6,
+        value_degree: str = "unit",
+        cross_pool_nodes: int | None = None,
+    ) -> None:
+        super().__init__()
+        if variant == "code" and bottleneck % num_heads:
+            raise ValueError(
+                f"p-adapter variant='code' splits the bottleneck ({bottleneck}) into "
+                f"{num_heads} heads; pick a bottleneck size divisible by the head count"
+            )
+        self.variant = variant
+        self.num_heads = num_heads
+        self.p_range = (float(p_range[0]), float(p_range[1]))
+        self.mu0 = mu0
+        self.eps = eps
+        self.value_degree = value_degree
+        self.cross_pool_nodes = cross_pool_nodes
+        self.down = nn.Linear(dim, bottleneck)
+        self.act = make_activation(activation)
+        self.up = nn.Linear(bottleneck, dim)
+        nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.down.bias)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+        if variant == "code":
+            self.gate = nn.Linear(dim, bottleneck)
+        lo, hi = self.p_range
+        frac = (p_init - lo) / (hi - lo)
+        self.p_raw = nn.Parameter(torch.tensor(math.log(frac / (1 - frac))))
+        self.mu_raw = nn.Parameter(torch.tensor(float(mu_init) if variant == "paper" else 0.0))
+        self._captured: dict[str, Any] = {}
+        self._dense: list[nn.Linear] = []  # the host's output projection (not a submodule)
+
+    # ------------------------------------------------------------------ parameters
+    def p(self) -> torch.Tensor:
+        """The current p (inside ``p_range``)."""
+        lo, hi = self.p_range
+        return lo + (hi - lo) * torch.sigmoid(self.p_raw)
+
+    def mu(self) -> torch.Tensor:
+        """The current mu (paper: clamped at 0; code: mu0 * (2 + tanh(m)))."""
+        if self.variant == "code":
+            return self.mu0 * (2 + torch.tanh(self.mu_raw))
+        return self.mu_raw.clamp(min=0.0)
+
+    # ------------------------------------------------------------------ capture
+    def attach(self, attn_self: nn.Module, dense: nn.Linear) -> list[Any]:
+        """Hook ``attn_self`` (the module with query/key/value) to capture this pass's tensors."""
+        self._dense = [dense]
+        cap = self._captured
+
+        def pre(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            cap.clear()
+            enc = kwargs.get("encoder_hidden_states")
+            cap["cross"] = enc is not None
+            if enc is not None and "encoder_attention_mask" in kwargs:
+                cap["mask"] = kwargs.get("encoder_attention_mask")
+            else:
+                cap["mask"] = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+
+        def post(module: nn.Module, args: tuple, output: Any) -> None:
+            probs = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+            cap["probs"] = probs if isinstance(probs, torch.Tensor) and probs.dim() == 4 else None
+
+        def grab(key: str):
+            def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+                cap[key] = output
+
+            return hook
+
+        handles = [
+            attn_self.register_forward_pre_hook(pre, with_kwargs=True),
+            attn_self.register_forward_hook(post),
+        ]
+        for key in ("query", "key", "value"):
+            handles.append(getattr(attn_self, key).register_forward_hook(grab(key)))
+        return handles
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, width = t.shape
+        return t.float().view(b, n, self.num_heads, width // self.num_heads).transpose(1, 2)
+
+    def _probs(self, cap: dict[str, Any], q: torch.Tensor) -> torch.Tensor:
+        probs = cap.get("probs")
+        if probs is not None:
+            return probs.float()
+        k = self._heads(cap["key"])
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        mask = cap.get("mask")
+        if mask is not None:
+            if mask.dtype == torch.bool:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            else:
+                scores = scores + mask.float()
+        return scores.softmax(-1)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        cap = dict(self._captured)
+        self._captured.clear()
+        if "query" not in cap or "value" not in cap:
+            raise RuntimeError(
+                "p-adapter: the attention module's projections were not captured in this pass "
+                "(is the output projection called without its attention module?)"
+            )
+        q, v = self._heads(cap["query"]), self._heads(cap["value"])
+        probs = self._probs(cap, q)
+        if probs.shape[-1] != v.shape[-2] or probs.shape[-2] != q.shape[-2]:
+            raise RuntimeError(
+                f"p-adapter: attention over {probs.shape[-1]} keys but {v.shape[-2]} values were "
+                "projected in this pass (a key/value cache?); p-adapter needs every value: run "
+                "generation with use_cache=False"
+            )
+        cross = bool(cap.get("cross"))
+        if self.variant == "code":
+            return y + self._code(probs, v, y, cross).to(y.dtype)
+        u = y + self._paper_delta(probs, q, v, cross).to(y.dtype)
+        return u + self.up(self.act(self.down(u.to(self.down.weight.dtype)))).to(y.dtype)
+
+    def _pool(self, probs: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assign = pool_assignment(probs.shape[-1], self.cross_pool_nodes, probs.device)
+        counts = assign.sum(0)
+        return probs @ assign, (assign.T @ nodes) / counts[:, None]
+
+    def _paper_delta(
+        self, M: torch.Tensor, q: torch.Tensor, v: torch.Tensor, cross: bool
+    ) -> torch.Tensor:
+        """alpha D^-1/2 Mbar D^-1/2 V^ + beta Q^ - M V^, projected by W_o (no bias): [B, n, d]."""
+        if cross and self.cross_pool_nodes:
+            M, v = self._pool(M, v)
+        weight = self._dense[0].weight.float()  # [d, H * dh]
+        heads, dh = self.num_heads, q.shape[-1]
+        w_h = weight.view(weight.shape[0], heads, dh).permute(1, 0, 2)  # [H, d, dh]
+        gram = w_h.transpose(1, 2) @ w_h  # [H, dh, dh]
+        q_gram = torch.einsum("bhnd,hde->bhne", q, gram)
+        qq = (q_gram * q).sum(-1)  # ||Q^_i||^2
+        vv = (torch.einsum("bhmd,hde->bhme", v, gram) * v).sum(-1)  # ||V^_j||^2
+        qv = q_gram @ v.transpose(-1, -2)  # Q^_i . V^_j
+        eps = self.eps
+        d_q = M.sum(-1).clamp_min(eps)
+        if self.value_degree == "column":
+            d_v = M.sum(-2).clamp_min(eps)
+        else:
+            d_v = torch.ones_like(vv)
+        sq = M * (
+            (qq / d_q)[..., None]
+            + (vv / d_v)[..., None, :]
+            - 2 * qv / (d_q[..., None] * d_v[..., None, :]).sqrt()
+        )
+        p, mu = self.p(), self.mu()
+        m_bar = M * (sq.clamp_min(0) + eps) ** ((p - 2) / 2)
+        alpha = 1.0 / (m_bar.sum(-1) / d_q + 2 * mu / p).clamp_min(eps)
+        beta = (2 * mu / p) * alpha
+        coef = (alpha / d_q.sqrt())[..., None] * m_bar / d_v.sqrt()[..., None, :] - M
+        delta = coef @ v + beta[..., None] * q  # [B, H, n, dh]
+        b, _, n, _ = delta.shape
+        return delta.transpose(1, 2).reshape(b, n, heads * dh) @ weight.T
+
+    def _code(self, M: torch.Tensor, v: torch.Tensor, y: torch.Tensor, cross: bool) -> torch.Tensor:
+        """The released code's branch: W_up(GELU(W_gate h) * F')."""
+        b, m = v.shape[0], v.shape[2]
+        weight = self._dense[0].weight.float()
+        v_tokens = v.transpose(1, 2).reshape(b, m, -1)
+        dt = self.down.weight.dtype
+        f_v = self._heads(self.down((v_tokens @ weight.T).to(dt)))  # [B, H, m, r/H]
+        f_q = self._heads(self.down(y.to(dt))) if cross else f_v
+        if cross and self.cross_pool_nodes:
+            M, f_v = self._pool(M, f_v)
+        qq = (f_q * f_q).sum(-1)
+        vv = (f_v * f_v).sum(-1)
+        sq = M * (qq[..., None] + vv[..., None, :] - 2 * f_q @ f_v.transpose(-1, -2))
+        p, mu = self.p(), self.mu()
+        m_bar = M * (sq.clamp_min(0) + self.eps) ** ((p - 2) / 2)
+        alpha = 1.0 / (m_bar.sum(-1) + 2 * mu / p).clamp_min(self.eps)
+        beta = torch.zeros_like(alpha) if cross else (2 * mu / p) * alpha
+        f_new = alpha[..., None] * (m_bar @ f_v) + beta[..., None] * f_q
+        f_new = f_new.transpose(1, 2).reshape(b, f_new.shape[2], -1)
+        gate = F.gelu(self.gate(y.to(dt)))
+        return self.up(gate * f_new.to(dt))

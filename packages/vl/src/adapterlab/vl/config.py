@@ -1,0 +1,135 @@
+"""The dataclass configs of ``adapterlab-vl`` (every field's docstring is its ``--help``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .methods import METHODS, spec
+
+__all__ = ["CommonConfig", "EvalConfig", "RunConfig", "SweepConfig", "SynthConfig", "TASKS"]
+
+TASKS = ("vqa", "caption")
+DEFAULT_METHODS = ",".join(METHODS)
+
+
+@dataclass
+class CommonConfig:
+    """Data, model and recipe settings shared by ``train`` and ``sweep``."""
+
+    data: str | None = None
+    """Root holding vqav2/ (VQAv2 json files) and coco/ (COCO images + annotations/dataset_coco.json).
+    None: write the embedded synthetic scenes to <out>/data and use a tiny BLIP pre-trained on them."""
+    vqa_model: str | None = None
+    """VQA checkpoint (hub id or folder). None: Salesforce/blip-vqa-base with --data, else the tiny BLIP."""
+    caption_model: str | None = None
+    """Captioning checkpoint. None: Salesforce/blip-image-captioning-base with --data, else the tiny BLIP."""
+    out: str = "runs/vl"
+    """Output folder: run directories, the pre-trained tiny BLIP, the embedded data."""
+    epochs: int | None = None
+    """Training epochs per run. None: the embedded default (VQA 8, captioning 5) or the paper's (VQA 5, captioning 2)."""
+    batch_size: int | None = None
+    """Batch size. None: 32 embedded, the paper's 8 (VQA) / 16 (captioning) otherwise."""
+    lr: float | None = None
+    """Learning rate. None: the method's (see methods.py)."""
+    weight_decay: float = 0.05
+    """AdamW weight decay (the released configs: 0.05); linear decay schedule."""
+    reduction: float = 8.0
+    """Bottleneck reduction of adapters and p-adapters (paper: 768 -> 96)."""
+    lora_r: int = 8
+    """LoRA rank (alpha = 2r)."""
+    prefix_tokens: int = 8
+    """Prefix vectors per self-attention layer."""
+    max_train: int | None = None
+    """Use at most this many training examples (seeded; for quick runs)."""
+    pretrain_epochs: int = 30
+    """Embedded data only: epochs of full captioning pre-training of the tiny BLIP."""
+    seed: int = 0
+    """Seed of data order and initialisation."""
+    skip_bad_samples: bool = False
+    """Skip and count unreadable images instead of stopping."""
+    threads: int | None = None
+    """torch CPU threads. None: 1 on the embedded data (the tiny model's small matrices only lose time
+    to thread synchronisation, badly on a busy machine), torch's default otherwise."""
+    progress: bool = True
+    """Progress bars (never off a TTY or under CI)."""
+
+    @property
+    def embedded(self) -> bool:
+        return self.data is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RunConfig(CommonConfig):
+    """Train one method on one task (adapterlab-vl train)."""
+
+    method: str = "p_adapter"
+    """Method: full, adapter, lora, prefix, p_adapter, p_adapter_code."""
+    task: str = "vqa"
+    """Task: vqa (VQAv2) or caption (COCO Karpathy)."""
+
+    def __post_init__(self) -> None:
+        spec(self.method)
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+
+
+@dataclass
+class SweepConfig(CommonConfig):
+    """Compare methods on VQA and captioning with the same data (adapterlab-vl sweep)."""
+
+    methods: str = DEFAULT_METHODS
+    """Comma-separated methods."""
+    tasks: str = "vqa,caption"
+    """Comma-separated tasks."""
+    out: str = "runs/vl-sweep"
+    """Output folder: one run directory per task and method, sweep.md, sweep.json."""
+
+    def method_list(self) -> list[str]:
+        names = [m.strip() for m in self.methods.split(",") if m.strip()]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"--methods must list distinct methods, got {self.methods!r}")
+        for m in names:
+            spec(m)
+        return names
+
+    def task_list(self) -> list[str]:
+        names = [t.strip() for t in self.tasks.split(",") if t.strip()]
+        bad = [t for t in names if t not in TASKS]
+        if bad or not names:
+            raise ValueError(f"--tasks must be a subset of {TASKS}, got {self.tasks!r}")
+        return names
+
+
+@dataclass
+class EvalConfig:
+    """Evaluate a finished run's best checkpoint on a split (adapterlab-vl eval)."""
+
+    run: str = "runs/vl/vqa-p_adapter"
+    """Run directory written by adapterlab-vl train or sweep."""
+    split: str = "test"
+    """Split: val or test."""
+    batch_size: int = 32
+    """Evaluation batch size."""
+
+
+@dataclass
+class SynthConfig:
+    """Write the embedded synthetic scenes in the VQAv2 and COCO Karpathy layouts."""
+
+    out: str = "data/vl-synth"
+    """Destination folder (coco/ and vqav2/ are written inside)."""
+    restval: int = 800
+    """Images for the captioning pre-training (Karpathy restval, caption style A)."""
+    train: int = 500
+    """Karpathy train images (3 questions and style-B captions each)."""
+    val: int = 100
+    """Karpathy val images."""
+    test: int = 150
+    """Karpathy test images."""
+    seed: int = 0
+    """Random seed."""

@@ -1,0 +1,178 @@
+"""Task metrics: official VQA accuracy, SNLI-VE accuracy, BLEU-4 and CIDEr-D.
+
+- VQA accuracy follows the official evaluation (``vqaEval.py`` of the VQA API): answers are
+  normalised (punctuation, number words -> digits, articles, contractions), and an answer scores
+  min(#matching humans / 3, 1) averaged over the 10 leave-one-out subsets of 9 humans.
+- BLEU-4 and CIDEr-D come from ``pycocoevalcap`` (the COCO caption evaluation code). Its
+  PTBTokenizer needs Java; we tokenise with :func:`caption_tokens` (lower case, punctuation
+  removed, as PTBTokenizer does for COCO captions) instead, a documented deviation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "bleu4",
+    "caption_scores",
+    "caption_tokens",
+    "cider",
+    "normalize_answer",
+    "snli_ve_accuracy",
+    "vqa_accuracy",
+    "vqa_score",
+]
+
+# from the official VQA evaluation (vqaEval.py)
+_CONTRACTIONS = {
+    "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've",
+    "couldnt": "couldn't", "couldn'tve": "couldn't've", "couldnt've": "couldn't've",
+    "didnt": "didn't", "doesnt": "doesn't", "dont": "don't", "hadnt": "hadn't",
+    "hadnt've": "hadn't've", "hadn'tve": "hadn't've", "hasnt": "hasn't", "havent": "haven't",
+    "hed": "he'd", "hed've": "he'd've", "he'dve": "he'd've", "hes": "he's", "howd": "how'd",
+    "howll": "how'll", "hows": "how's", "Id've": "I'd've", "I'dve": "I'd've", "Im": "I'm",
+    "Ive": "I've", "isnt": "isn't", "itd": "it'd", "itd've": "it'd've", "it'dve": "it'd've",
+    "itll": "it'll", "let's": "let's", "maam": "ma'am", "mightnt": "mightn't",
+    "mightnt've": "mightn't've", "mightn'tve": "mightn't've", "mightve": "might've",
+    "mustnt": "mustn't", "mustve": "must've", "neednt": "needn't", "notve": "not've",
+    "oclock": "o'clock", "oughtnt": "oughtn't", "ow's'at": "'ow's'at", "'ows'at": "'ow's'at",
+    "'ow'sat": "'ow's'at", "shant": "shan't", "shed've": "she'd've", "she'dve": "she'd've",
+    "she's": "she's", "shouldve": "should've", "shouldnt": "shouldn't",
+    "shouldnt've": "shouldn't've", "shouldn'tve": "shouldn't've", "somebody'd": "somebodyd",
+    "somebodyd've": "somebody'd've", "somebody'dve": "somebody'd've",
+    "somebodyll": "somebody'll", "somebodys": "somebody's", "someoned": "someone'd",
+    "someoned've": "someone'd've", "someone'dve": "someone'd've", "someonell": "someone'll",
+    "someones": "someone's", "somethingd": "something'd", "somethingd've": "something'd've",
+    "something'dve": "something'd've", "somethingll": "something'll", "thats": "that's",
+    "thered": "there'd", "thered've": "there'd've", "there'dve": "there'd've",
+    "therere": "there're", "theres": "there's", "theyd": "they'd", "theyd've": "they'd've",
+    "they'dve": "they'd've", "theyll": "they'll", "theyre": "they're", "theyve": "they've",
+    "twas": "'twas", "wasnt": "wasn't", "wed've": "we'd've", "we'dve": "we'd've",
+    "weve": "we've", "werent": "weren't", "whatll": "what'll", "whatre": "what're",
+    "whats": "what's", "whatve": "what've", "whens": "when's", "whered": "where'd",
+    "wheres": "where's", "whereve": "where've", "whod": "who'd", "whod've": "who'd've",
+    "who'dve": "who'd've", "wholl": "who'll", "whos": "who's", "whove": "who've",
+    "whyll": "why'll", "whyre": "why're", "whys": "why's", "wont": "won't",
+    "wouldve": "would've", "wouldnt": "wouldn't", "wouldnt've": "wouldn't've",
+    "wouldn'tve": "wouldn't've", "yall": "y'all", "yall'll": "y'all'll",
+    "y'allll": "y'all'll", "yall'd've": "y'all'd've", "y'alld've": "y'all'd've",
+    "y'all'dve": "y'all'd've", "youd": "you'd", "youd've": "you'd've", "you'dve": "you'd've",
+    "youll": "you'll", "youre": "you're", "youve": "you've",
+}  # fmt: skip
+_NUMBERS = {
+    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+}  # fmt: skip
+_ARTICLES = {"a", "an", "the"}
+_PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
+_COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
+_PUNCT = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@",
+          "`", ",", "?", "!"]  # fmt: skip
+
+
+def _process_punctuation(text: str) -> str:
+    out = text
+    for p in _PUNCT:
+        if (p + " " in text or " " + p in text) or re.search(_COMMA_STRIP, text) is not None:
+            out = out.replace(p, "")
+        else:
+            out = out.replace(p, " ")
+    return _PERIOD_STRIP.sub("", out, re.UNICODE)
+
+
+def _process_digit_article(text: str) -> str:
+    words = []
+    for word in text.lower().split():
+        word = _NUMBERS.setdefault(word, word) if word in _NUMBERS else word
+        if word not in _ARTICLES:
+            words.append(word)
+    return " ".join(_CONTRACTIONS.get(w, w) for w in words)
+
+
+def normalize_answer(answer: str) -> str:
+    """The official VQA answer normalisation (whitespace, punctuation, digits, articles)."""
+    answer = answer.replace("\n", " ").replace("\t", " ").strip()
+    return _process_digit_article(_process_punctuation(answer))
+
+
+def vqa_score(prediction: str, answers: Sequence[str]) -> float:
+    """Accuracy of one predicted answer against the human answers (usually 10).
+
+    min(#humans that gave the answer / 3, 1), averaged over every subset that leaves one human
+    out, exactly as the official evaluation does (gt answers are normalised only when the humans
+    disagree, as there).
+    """
+    if not answers:
+        raise ValueError("a VQA question needs at least one human answer")
+    pred = normalize_answer(prediction)
+    gts = [a.replace("\n", " ").replace("\t", " ").strip() for a in answers]
+    if len(set(gts)) > 1:
+        gts = [normalize_answer(a) for a in gts]
+    accs = []
+    for i in range(len(gts)):
+        others = gts[:i] + gts[i + 1 :]
+        matches = sum(1 for a in others if a == pred)
+        accs.append(min(1.0, matches / 3.0))
+    return sum(accs) / len(accs)
+
+
+def vqa_accuracy(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> float:
+    """Mean :func:`vqa_score` over questions (0..1)."""
+    if len(predictions) != len(answers):
+        raise ValueError(f"{len(predictions)} predictions for {len(answers)} questions")
+    if not predictions:
+        return float("nan")
+    return sum(vqa_score(p, a) for p, a in zip(predictions, answers)) / len(predictions)
+
+
+def snli_ve_accuracy(predictions: Sequence[str], labels: Sequence[str]) -> float:
+    """Share of predictions equal to the gold label (entailment / neutral / contradiction)."""
+    if len(predictions) != len(labels):
+        raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
+    if not labels:
+        return float("nan")
+    return sum(p.strip().lower() == y.strip().lower() for p, y in zip(predictions, labels)) / len(
+        labels
+    )
+
+
+def caption_tokens(text: str) -> str:
+    """Lower-cased words without punctuation, space-joined (PTBTokenizer-like for captions)."""
+    return " ".join(re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower()))
+
+
+def _prepare(predictions: Sequence[str], references: Sequence[Iterable[str]]) -> tuple[dict, dict]:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} captions for {len(references)} reference sets")
+    res = {i: [caption_tokens(p)] for i, p in enumerate(predictions)}
+    gts = {i: [caption_tokens(r) for r in refs] for i, refs in enumerate(references)}
+    if any(not g for g in gts.values()):
+        raise ValueError("every image needs at least one reference caption")
+    return gts, res
+
+
+def bleu4(predictions: Sequence[str], references: Sequence[Iterable[str]]) -> float:
+    """Corpus BLEU-4 as the COCO caption evaluation computes it (0..1)."""
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    gts, res = _prepare(predictions, references)
+    score, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    return float(score[3])
+
+
+def cider(predictions: Sequence[str], references: Sequence[Iterable[str]]) -> float:
+    """CIDEr-D as the COCO caption evaluation computes it (idf from the references; x10 scale
+    as printed by the library, e.g. 1.287 for the paper's "128.7")."""
+    from pycocoevalcap.cider.cider import Cider
+
+    gts, res = _prepare(predictions, references)
+    score, _ = Cider().compute_score(gts, res)
+    return float(score)
+
+
+def caption_scores(
+    predictions: Sequence[str], references: Sequence[Iterable[str]]
+) -> dict[str, float]:
+    """``{"bleu4": ..., "cider": ...}``."""
+    return {"bleu4": bleu4(predictions, references), "cider": cider(predictions, references)}

@@ -1,0 +1,247 @@
+"""The main job: pre-train the tiny BLIP on captions (embedded data only), then transfer it to
+VQA and to a new captioning style with every method, and write one comparison table.
+
+Why the pre-training: an adapter on a frozen *random* backbone has nothing to adapt. The tiny
+BLIP first learns, with every weight training, to caption the Karpathy ``restval`` scenes
+(caption style A). It is then frozen and each method adapts it to (a) VQAv2-format questions,
+with the question encoder initialised from the caption decoder, and (b) captions in style B.
+Frozen baselines: the question prior (the most frequent training answer per question type)
+and the frozen captioner itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from adapterlab.core import add_adapter, get_config
+from adapterlab.core.engine import (
+    TrainConfig,
+    Trainer,
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    evaluate,
+)
+
+from .config import CommonConfig, RunConfig, SweepConfig
+from .data import SynthSpec, load_coco_captions, load_vqav2, read_json, synthesize
+from .methods import METHODS
+from .metrics import vqa_accuracy
+from .models import tiny_backbone
+from .task import CaptionDataset, GenerationMetrics, collate, encode_images, loss_fn, make_eval_step
+from .train import MAX_NEW, Prepared, prepare_task, resolve_sources, train
+
+__all__ = ["prepare", "pretrain_tiny", "question_prior", "run_sweep", "markdown_table"]
+
+
+def _texts(root: Path) -> list[str]:
+    texts = []
+    for img in read_json(root / "coco" / "annotations" / "dataset_coco.json")["images"]:
+        texts += [s["raw"] for s in img["sentences"]]
+    for sub in ("train2014", "val2014"):
+        qs = read_json(root / "vqav2" / f"v2_OpenEnded_mscoco_{sub}_questions.json")
+        anns = read_json(root / "vqav2" / f"v2_mscoco_{sub}_annotations.json")
+        texts += [q["question"] for q in qs["questions"]]
+        texts += [a["answer"] for ann in anns["annotations"] for a in ann["answers"]]
+    return texts
+
+
+def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
+    """Fully train the tiny BLIP captioner on the ``restval`` captions; returns its folder
+    (reused when it was written by the same settings)."""
+    out = Path(cfg.out) / "pretrained-blip"
+    key = {"data": read_json(root / "synth.json"), "epochs": cfg.pretrain_epochs, "seed": cfg.seed}
+    marker = out / "pretrain.json"
+    if marker.is_file() and json.loads(marker.read_text()).get("key") == key:
+        return out
+    start = time.perf_counter()
+    backbone = tiny_backbone("caption", _texts(root), Path(cfg.out) / "tokenizer", seed=cfg.seed)
+    examples = load_coco_captions(root / "coco", "restval")
+    cut = max(1, len(examples) // 10)
+    images = encode_images([e.image for e in examples], backbone.image_processor)
+    train_ds = CaptionDataset(examples[cut:], backbone, images, "train", expand=True)
+    val_ds = CaptionDataset(examples[:cut], backbone, images, "val", expand=False)
+    add_adapter(backbone.model, get_config("full"))
+    tcfg = TrainConfig(
+        output_dir=str(Path(cfg.out) / "pretrain"),
+        epochs=cfg.pretrain_epochs,
+        batch_size=32,
+        lr=1e-3,
+        weight_decay=0.05,
+        scheduler="cosine",
+        warmup_steps=min(20, cfg.pretrain_epochs * len(train_ds) // 32 // 10),
+        metric="cider",
+        eval_every_epochs=max(1, cfg.pretrain_epochs // 3),
+        keep_last=1,
+        seed=cfg.seed,
+        overwrite=True,
+        progress=cfg.progress,
+        log_every=max(1, min(50, cfg.pretrain_epochs * len(train_ds) // 32 // 10)),
+    )
+    result = Trainer(
+        backbone.model,
+        tcfg,
+        train_data=train_ds,
+        eval_data=val_ds,
+        loss_fn=loss_fn,
+        eval_step=make_eval_step(backbone, MAX_NEW["caption"]),
+        metric_fn=GenerationMetrics(backbone, {"val": val_ds}, "caption"),
+        collate_fn=functools.partial(collate, pad_id=backbone.pad_id),
+        run_config={"vl_pretrain": {**cfg.to_dict(), "data_root": str(root)}},
+    ).fit()
+    info = {
+        "key": key,
+        "val_cider": result.best_metric,
+        "seconds": time.perf_counter() - start,
+    }
+
+    def write(tmp: Path) -> None:
+        backbone.save(tmp)
+        (tmp / "pretrain.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    atomic_directory(out, write)
+    print(f"[vl] pre-trained the tiny BLIP captioner: val CIDEr {result.best_metric:.3f}")
+    return out
+
+
+def prepare(cfg: CommonConfig) -> Prepared:
+    """Resolve data roots and model sources (embedded: synthesise + pre-train first)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    elif cfg.embedded:
+        torch.set_num_threads(1)  # the tiny model's small matrices only lose time to threads
+    if cfg.embedded:
+        root = synthesize(Path(cfg.out) / "data", SynthSpec(seed=cfg.seed))
+        pretrained = pretrain_tiny(cfg, root)
+        return Prepared(root / "vqav2", root / "coco", resolve_sources(cfg, pretrained))
+    root = Path(cfg.data)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data {root}: no such folder")
+    return Prepared(root / "vqav2", root / "coco", resolve_sources(cfg, None))
+
+
+def question_prior(vqa_root: Path, coco_root: Path) -> float:
+    """VQA accuracy on test of answering every question with the most frequent training answer
+    of its question type (the frozen-backbone floor)."""
+    train = load_vqav2(vqa_root, "train", coco_root=coco_root)
+    test = load_vqav2(vqa_root, "test", coco_root=coco_root)
+    by_type: dict[str, Counter] = {}
+    for ex in train:
+        by_type.setdefault(ex.question_type, Counter())[ex.answer] += 1
+    overall = Counter(ex.answer for ex in train).most_common(1)[0][0]
+    preds = [
+        by_type[ex.question_type].most_common(1)[0][0] if ex.question_type in by_type else overall
+        for ex in test
+    ]
+    return vqa_accuracy(preds, [ex.answers for ex in test])
+
+
+def frozen_captioner(cfg: CommonConfig, prep: Prepared) -> dict[str, float]:
+    """Test BLEU-4 / CIDEr of the captioning backbone with no adaptation."""
+    data = prepare_task(cfg, prep, "caption")
+    backbone = data.backbone()
+    metrics = evaluate(
+        backbone.model,
+        data.datasets["test"],
+        make_eval_step(backbone, MAX_NEW["caption"]),
+        GenerationMetrics(backbone, data.datasets, "caption"),
+        batch_size=64,
+        collate_fn=functools.partial(collate, pad_id=backbone.pad_id),
+        progress=False,
+    )
+    return {k: v for k, v in metrics.items() if k != "num_samples"}
+
+
+def _fmt(x: float | None, scale: float = 100.0) -> str:
+    return "-" if x is None else f"{scale * x:.2f}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """Method | trainable % | VQA accuracy | CIDEr | BLEU-4 | learned p | seconds."""
+    lines = [
+        "| method | trainable % | VQA acc % | caption CIDEr | caption BLEU-4 | mean learned p (VQA) | train s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        pct = "-" if r.get("percent") is None else f"{r['percent']:.2f}"
+        p = r.get("p_mean")
+        lines.append(
+            f"| {r['method']} | {pct} | {_fmt(r.get('vqa'))} | {_fmt(r.get('cider'), 1.0)} | "
+            f"{_fmt(r.get('bleu4'))} | {'-' if p is None else f'{p:.3f}'} | "
+            f"{r.get('seconds', 0):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
+    """Run every method on every task; write sweep.md / sweep.json under ``cfg.out``."""
+    methods, tasks = cfg.method_list(), cfg.task_list()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    prep = prepare(cfg)
+    common = {f: getattr(cfg, f) for f in CommonConfig.__dataclass_fields__}
+    rows: list[dict[str, Any]] = []
+    if "vqa" in tasks:
+        prior = question_prior(prep.vqa_root, prep.coco_root)
+        rows.append({"method": "frozen: question prior", "percent": 0.0, "vqa": prior})
+    if "caption" in tasks:
+        frozen = frozen_captioner(cfg, prep)
+        row = {"method": "frozen: captioner as is", "percent": 0.0, **frozen}
+        if rows:
+            rows[0].update({k: v for k, v in row.items() if k in ("cider", "bleu4")})
+            rows[0]["method"] = "frozen (question prior; captioner as is)"
+        else:
+            rows.append(row)
+    runs = []
+    for method in methods:
+        row: dict[str, Any] = {"method": method, "seconds": 0.0}
+        for task in tasks:
+            print(f"[vl] {task} / {method}: {METHODS[method].description}", flush=True)
+            res = train(
+                RunConfig(method=method, task=task, **common), prep, out / f"{task}-{method}"
+            )
+            runs.append(res)
+            row["seconds"] += res["train_seconds"]
+            if task == "vqa":
+                row["vqa"] = res["test"].get("vqa_accuracy")
+                row["percent"] = res["percent_trainable"]
+                if res["p_values"]:
+                    row["p_mean"] = sum(res["p_values"]) / len(res["p_values"])
+            else:
+                row["cider"], row["bleu4"] = res["test"].get("cider"), res["test"].get("bleu4")
+                row.setdefault("percent", res["percent_trainable"])
+            print(f"[vl] {task} / {method}: test {res['test']}", flush=True)
+        rows.append(row)
+    table = markdown_table(rows)
+    total = time.perf_counter() - start
+    result = {
+        "embedded": cfg.embedded,
+        "sources": prep.sources,
+        "sizes": {t: {s: len(d) for s, d in prep.tasks[t].datasets.items()} for t in prep.tasks},
+        "config": cfg.to_dict(),
+        "rows": rows,
+        "runs": runs,
+        "total_seconds": total,
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+    }
+    header = (
+        "# adapterlab-vl sweep\n\n"
+        f"Models: {prep.sources}. Test scores of the best-validation checkpoint; trainable % of "
+        "the VQA model (captioning model where only captioning ran). CIDEr is CIDEr-D (x1, as "
+        "pycocoevalcap prints it).\n\n"
+    )
+    atomic_write_text(out / "sweep.md", header + table + "\n")
+    atomic_write_json(out / "sweep.json", result)
+    print()
+    print(table)
+    print(f"\nWrote {out / 'sweep.md'} and {out / 'sweep.json'} ({total:.0f}s total).")
+    return result

@@ -1,0 +1,284 @@
+"""What the engine needs per task: datasets, collate, ``loss_fn``, ``eval_step``, metrics.
+
+Answers and captions are generated (BLIP is generative): greedy decoding with no key/value
+cache, so attention-graph adapters see every value in every step. ``eval_step`` returns the
+generated ids padded to a fixed length plus each sample's index and split code;
+:class:`GenerationMetrics` decodes them and scores them against that split's references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from .data import CaptionExample, DataError, VEExample, VQAExample, load_image
+from .metrics import caption_scores, snli_ve_accuracy, vqa_accuracy
+from .models import Backbone
+
+__all__ = [
+    "CaptionDataset",
+    "EncodedImages",
+    "GenerationMetrics",
+    "QADataset",
+    "collate",
+    "encode_images",
+    "generate",
+    "loss_fn",
+    "make_eval_step",
+]
+
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+@dataclass
+class EncodedImages:
+    """Preprocessed pixel tensors by image path; ``bad`` lists skipped files and why."""
+
+    pixels: dict[Path, torch.Tensor]
+    bad: list[tuple[Path, str]]
+
+
+def encode_images(
+    paths: Sequence[Path], image_processor: Any, *, skip_bad: bool = False, batch: int = 64
+) -> EncodedImages:
+    """Load and preprocess every distinct image once (bad files raise, or are skipped and
+    counted with ``skip_bad``)."""
+    unique = list(dict.fromkeys(paths))
+    pixels: dict[Path, torch.Tensor] = {}
+    bad: list[tuple[Path, str]] = []
+    for start in range(0, len(unique), batch):
+        chunk, images = [], []
+        for path in unique[start : start + batch]:
+            try:
+                images.append(load_image(path))
+                chunk.append(path)
+            except DataError as err:
+                if not skip_bad:
+                    raise
+                bad.append((path, str(err)))
+        if images:
+            out = image_processor(images=images, return_tensors="pt")["pixel_values"]
+            pixels.update(zip(chunk, out))
+    return EncodedImages(pixels, bad)
+
+
+def _ids(tokenizer: Any, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+class QADataset(Dataset):
+    """VQA (or SNLI-VE, answer = label) items: image, question ids, answer ids."""
+
+    def __init__(
+        self,
+        examples: Sequence[VQAExample | VEExample],
+        backbone: Backbone,
+        images: EncodedImages,
+        split: str,
+        max_question: int = 30,
+    ) -> None:
+        self.examples = [e for e in examples if e.image in images.pixels]
+        self.skipped = len(examples) - len(self.examples)
+        self.backbone, self.images, self.split = backbone, images, split
+        self.max_question = max_question
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def describe(self, index: int) -> str:
+        return str(self.examples[index].image)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ex, bb = self.examples[index], self.backbone
+        text = ex.question if isinstance(ex, VQAExample) else ex.hypothesis
+        answer = ex.answer if isinstance(ex, VQAExample) else ex.label
+        q = bb.tokenizer(text, truncation=True, max_length=self.max_question)["input_ids"]
+        a = [bb.bos_id, *_ids(bb.tokenizer, answer), bb.sep_id]
+        return {
+            "pixel_values": self.images.pixels[ex.image],
+            "question": q,
+            "target": a,
+            "index": index,
+            "split": SPLIT_CODES[self.split],
+        }
+
+
+class CaptionDataset(Dataset):
+    """Captioning items; training expands every (image, caption) pair, evaluation has one
+    item per image."""
+
+    def __init__(
+        self,
+        examples: Sequence[CaptionExample],
+        backbone: Backbone,
+        images: EncodedImages,
+        split: str,
+        *,
+        expand: bool,
+        captions_per_image: int | None = None,
+        max_caption: int = 30,
+    ) -> None:
+        self.examples = [e for e in examples if e.image in images.pixels]
+        self.skipped = len(examples) - len(self.examples)
+        self.backbone, self.images, self.split = backbone, images, split
+        self.items = []
+        for i, ex in enumerate(self.examples):
+            caps = ex.captions[:captions_per_image] if expand else ex.captions[:1]
+            self.items.extend((i, c) for c in caps)
+        self.max_caption = max_caption
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def describe(self, index: int) -> str:
+        return str(self.examples[self.items[index][0]].image)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        i, caption = self.items[index]
+        bb, ex = self.backbone, self.examples[i]
+        ids = _ids(bb.tokenizer, caption)[: self.max_caption - 2]
+        return {
+            "pixel_values": self.images.pixels[ex.image],
+            "target": [bb.bos_id, *ids, bb.sep_id],
+            "index": i,
+            "split": SPLIT_CODES[self.split],
+        }
+
+
+def _pad(seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), value, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, s in enumerate(seqs):
+        ids[row, : len(s)] = torch.tensor(s)
+        mask[row, : len(s)] = 1
+    return ids, mask
+
+
+def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """Stack pixels, pad token ids (labels use -100 on padding)."""
+    batch: dict[str, torch.Tensor] = {
+        "pixel_values": torch.stack([it["pixel_values"] for it in items]),
+        "index": torch.tensor([it["index"] for it in items]),
+        "split": torch.tensor([it["split"] for it in items]),
+    }
+    target, tmask = _pad([it["target"] for it in items], pad_id)
+    batch["target_ids"], batch["target_mask"] = target, tmask
+    batch["labels"] = target.masked_fill(tmask == 0, -100)
+    if "question" in items[0]:
+        batch["input_ids"], batch["attention_mask"] = _pad([it["question"] for it in items], pad_id)
+    return batch
+
+
+def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """BLIP's language-modelling loss on the answer / caption (label smoothing 0.1, BLIP's)."""
+    if "input_ids" in batch:
+        out = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            pixel_values=batch["pixel_values"],
+            decoder_input_ids=batch["target_ids"],
+            decoder_attention_mask=batch["target_mask"],
+            labels=batch["labels"],
+        )
+    else:
+        out = model(
+            pixel_values=batch["pixel_values"],
+            input_ids=batch["target_ids"],
+            attention_mask=batch["target_mask"],
+            labels=batch["labels"],
+        )
+    return out.loss
+
+
+def _memory(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    image = model.vision_model(pixel_values=batch["pixel_values"])[0]
+    image_mask = torch.ones(image.shape[:2], dtype=torch.long, device=image.device)
+    if "input_ids" not in batch:
+        return image, image_mask
+    question = model.text_encoder(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        encoder_hidden_states=image,
+        encoder_attention_mask=image_mask,
+    )[0]
+    return question, batch["attention_mask"]
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module, batch: dict[str, torch.Tensor], *, bos: int, sep: int, pad: int, max_new: int
+) -> torch.Tensor:
+    """Greedy decoding without a key/value cache: ``[B, max_new]`` ids, ``pad`` after [SEP]."""
+    memory, memory_mask = _memory(model, batch)
+    b = memory.shape[0]
+    ids = torch.full((b, 1), bos, dtype=torch.long, device=memory.device)
+    done = torch.zeros(b, dtype=torch.bool, device=memory.device)
+    out = torch.full((b, max_new), pad, dtype=torch.long, device=memory.device)
+    for step in range(max_new):
+        logits = model.text_decoder(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            encoder_hidden_states=memory,
+            encoder_attention_mask=memory_mask,
+            use_cache=False,
+        ).logits[:, -1]
+        nxt = logits.argmax(-1).masked_fill(done, pad)
+        out[:, step] = nxt
+        done |= nxt == sep
+        ids = torch.cat([ids, nxt[:, None]], 1)
+        if bool(done.all()):
+            break
+    return out
+
+
+def make_eval_step(backbone: Backbone, max_new: int):
+    """``eval_step(model, batch)`` for the engine: generated ids + index + split."""
+
+    def eval_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        ids = generate(
+            model,
+            batch,
+            bos=backbone.bos_id,
+            sep=backbone.sep_id,
+            pad=backbone.pad_id,
+            max_new=max_new,
+        )
+        return {"generated": ids, "index": batch["index"], "split": batch["split"]}
+
+    return eval_step
+
+
+class GenerationMetrics:
+    """``metric_fn``: decode generated ids and score them against the split's references."""
+
+    def __init__(self, backbone: Backbone, datasets: dict[str, Dataset], task: str) -> None:
+        self.backbone, self.datasets, self.task = backbone, datasets, task
+        self.last_predictions: list[str] = []
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        return [
+            self.backbone.tokenizer.decode(row, skip_special_tokens=True).strip()
+            for row in ids.tolist()
+        ]
+
+    def __call__(self, outputs: dict[str, torch.Tensor]) -> dict[str, float]:
+        if "generated" not in outputs or not len(outputs["generated"]):
+            return {}
+        codes = {v: k for k, v in SPLIT_CODES.items()}
+        split = codes[int(outputs["split"][0])]
+        ds = self.datasets[split]
+        preds = self.decode(outputs["generated"])
+        self.last_predictions = preds
+        index = outputs["index"].tolist()
+        if self.task == "vqa":
+            return {"vqa_accuracy": vqa_accuracy(preds, [ds.examples[i].answers for i in index])}
+        if self.task == "snli_ve":
+            return {"accuracy": snli_ve_accuracy(preds, [ds.examples[i].label for i in index])}
+        return caption_scores(preds, [ds.examples[i].captions for i in index])

@@ -1,0 +1,111 @@
+"""Loaders read the real layouts (written by the synthesiser) and name the file on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from adapterlab.vl.data import (
+    DataError,
+    load_coco_captions,
+    load_dataset,
+    load_image,
+    load_snli_ve,
+    load_vizwiz,
+    load_vqav2,
+)
+from adapterlab.vl.data.synth import COLORS, SHAPES
+
+
+def test_synthetic_vqav2_and_karpathy_splits(synth_root) -> None:
+    train = load_vqav2(synth_root / "vqav2", "train")
+    test = load_dataset("vqav2", synth_root / "vqav2", "test")
+    assert len(train) == 24 * 3 and len(test) == 8 * 3
+    assert not {e.image for e in train} & {e.image for e in test}
+    for ex in train[:20]:
+        assert len(ex.answers) == 10 and ex.image.is_file()
+        if ex.question_type == "what color is the":
+            assert ex.answer in COLORS and ex.question.split()[-1].rstrip("?") in SHAPES
+    assert all("val2014" in str(e.image) for e in test)  # Karpathy test comes from val2014
+    pre = load_coco_captions(synth_root / "coco", "restval")
+    down = load_coco_captions(synth_root / "coco", "train")
+    assert len(pre) == 24 and len(down) == 24
+    assert all(c.captions[0].startswith("a ") for c in pre)
+    assert all(c.captions[0].startswith("there ") for c in down)
+    assert load_image(down[0].image).size == (48, 48)
+
+
+def test_answers_describe_the_drawn_scene(synth_root) -> None:
+    import numpy as np
+
+    for ex in load_vqav2(synth_root / "vqav2", "train"):
+        if ex.question_type == "what color is the" and ex.answers.count(ex.answer) >= 5:
+            pixels = np.asarray(load_image(ex.image)).reshape(-1, 3).astype(int)
+            dist = np.abs(pixels - np.array(COLORS[ex.answer])).sum(1)
+            assert (dist < 60).sum() > 10  # the answer's colour is really painted
+            break
+    else:  # pragma: no cover
+        pytest.fail("no colour question")
+
+
+def test_bad_vqa_files_name_the_file(synth_root, tmp_path) -> None:
+    root = tmp_path / "vqa"
+    shutil.copytree(synth_root / "vqav2", root)
+    ann = root / "v2_mscoco_train2014_annotations.json"
+    data = json.loads(ann.read_text())
+    data["annotations"][3]["answers"] = []
+    ann.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"annotations\.json: question \d+ has no answers"):
+        load_vqav2(root, "train", coco_root=synth_root / "coco")
+    ann.write_text("{not json")
+    with pytest.raises(DataError, match="train2014_annotations.json: malformed JSON"):
+        load_vqav2(root, "train", coco_root=synth_root / "coco")
+    with pytest.raises(DataError, match="no VQAv2 files"):
+        load_vqav2(tmp_path, "train")
+
+
+def test_missing_and_corrupt_images(tmp_path) -> None:
+    with pytest.raises(DataError, match="nope.jpg: image not found"):
+        load_image(tmp_path / "nope.jpg")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(DataError, match="bad.jpg: unreadable image"):
+        load_image(bad)
+
+
+def test_vizwiz_layout(tmp_path) -> None:
+    (tmp_path / "annotations").mkdir()
+    items = [
+        {"image": "VizWiz_val_00000000.jpg", "question": "what is this?",
+         "answers": [{"answer": "soup", "answer_confidence": "yes"}] * 10,
+         "answerable": 1, "answer_type": "other"},
+    ]  # fmt: skip
+    (tmp_path / "annotations" / "val.json").write_text(json.dumps(items))
+    got = load_vizwiz(tmp_path, "val")
+    assert got[0].answers == ["soup"] * 10 and got[0].image == tmp_path / "val" / items[0]["image"]
+    items[0]["answers"] = []
+    (tmp_path / "annotations" / "val.json").write_text(json.dumps(items))
+    with pytest.raises(
+        DataError, match="val.json: question VizWiz_val_00000000.jpg has no answers"
+    ):
+        load_vizwiz(tmp_path, "val")
+
+
+def test_snli_ve_jsonl(tmp_path) -> None:
+    rows = [
+        {"Flickr30K_ID": "3123", "sentence2": "A dog runs.", "gold_label": "entailment",
+         "pairID": "3123.jpg#0r1e"},
+        {"Flickr30K_ID": "77", "sentence2": "Nobody.", "gold_label": "contradiction"},
+    ]  # fmt: skip
+    path = tmp_path / "snli_ve_dev.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    got = load_snli_ve(tmp_path, "val")
+    assert [e.label for e in got] == ["entailment", "contradiction"]
+    assert got[0].image == tmp_path / "flickr30k_images" / "3123.jpg"
+    path.write_text(json.dumps(rows[0]) + "\n{broken\n")
+    with pytest.raises(DataError, match=r"snli_ve_dev.jsonl:2: malformed JSON line"):
+        load_snli_ve(tmp_path, "dev")
+    path.write_text(json.dumps({**rows[0], "gold_label": "maybe"}) + "\n")
+    with pytest.raises(DataError, match="gold_label 'maybe'"):
+        load_snli_ve(tmp_path, "dev")

@@ -1,0 +1,66 @@
+"""Metrics: the official VQA accuracy, SNLI-VE accuracy, BLEU-4 and CIDEr-D."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from adapterlab.vl.metrics import (
+    bleu4,
+    caption_tokens,
+    cider,
+    normalize_answer,
+    snli_ve_accuracy,
+    vqa_accuracy,
+    vqa_score,
+)
+
+
+@pytest.mark.parametrize(
+    ("matching", "expected"),
+    # the VQA evaluation's rule: min(#humans/3, 1) averaged over the 10 choose 9 subsets
+    [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)],
+)
+def test_vqa_score_averages_over_leave_one_out_subsets(matching: int, expected: float) -> None:
+    answers = ["2"] * matching + ["3"] * (10 - matching)
+    assert vqa_score("2", answers) == pytest.approx(expected)
+
+
+def test_vqa_normalisation_as_the_official_evaluation() -> None:
+    assert normalize_answer("Two") == "2"
+    assert normalize_answer("the dog.") == "dog"
+    assert normalize_answer("isnt") == "isn't"
+    assert normalize_answer("yes!") == "yes"
+    assert normalize_answer("red, white") == "red white"
+    assert vqa_score("Two dogs", ["2 dogs"] * 5 + ["3 dogs"] * 5) == pytest.approx(1.0)
+    # identical gt answers are compared unnormalised, exactly as vqaEval.py does
+    assert vqa_score("two", ["two"] * 10) == 0.0
+    assert vqa_accuracy(["yes", "no"], [["yes"] * 10, ["yes"] * 10]) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="at least one"):
+        vqa_score("yes", [])
+
+
+def test_snli_ve_accuracy() -> None:
+    assert snli_ve_accuracy(["entailment", "Neutral "], ["entailment", "contradiction"]) == 0.5
+
+
+def test_bleu4_matches_the_definition_on_a_hand_computed_sentence() -> None:
+    # Papineni et al. 2002: clipped n-gram precisions 5/6, 3/5, 2/4, 1/3, equal lengths (BP = 1)
+    got = bleu4(["the cat sat on the mat"], [["the cat sat on a mat"]])
+    assert got == pytest.approx((5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25, rel=1e-6)
+    # brevity penalty: 4-word candidate, 6-word reference -> exp(1 - 6/4)
+    got = bleu4(["the cat sat on"], [["the cat sat on the mat"]])
+    assert got == pytest.approx(math.exp(1 - 6 / 4), rel=1e-6)
+    assert bleu4(["a b c d"], [["a b c d"]]) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_cider_d_values() -> None:
+    refs = [["a red circle left of a blue square"], ["there is one green triangle"]]
+    # a candidate equal to its only reference: every n-gram cosine is 1 -> 10 (CIDEr-D x 10)
+    assert cider([r[0] for r in refs], refs) == pytest.approx(10.0, rel=1e-6)
+    assert cider(["nothing alike here", "zzz"], refs) == pytest.approx(0.0, abs=1e-9)
+    partial = cider(["a red circle", "there is one green triangle"], refs)
+    assert 0.0 < partial < 10.0
+    assert caption_tokens("A Red circle, left!") == "a red circle left"
+    with pytest.raises(ValueError, match="reference"):
+        cider(["x"], [[]])
