@@ -27,7 +27,7 @@ from adapterlab.core.engine import atomic_write_json, progress
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-__all__ = ["CacheSpec", "LLMCache", "build_cache", "CacheError"]
+__all__ = ["CacheError", "CacheSpec", "LLMCache", "build_cache", "cache_fingerprint"]
 
 META = "meta.json"
 
@@ -49,7 +49,7 @@ class CacheSpec:
     batch_size: int = 16
 
 
-def _fingerprint(spec: CacheSpec, texts: list[str]) -> str:
+def cache_fingerprint(spec: CacheSpec, texts: list[str]) -> str:
     h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
@@ -77,31 +77,36 @@ def _sequences(spec: CacheSpec, tokenizer, texts: list[str]) -> list[tuple[list[
 def _run_chunk(
     model: nn.Module, seqs: list[tuple[list[int], int, int]], pad_id: int, batch_size: int, dtype
 ) -> dict[str, np.ndarray]:
+    """LLM states of one chunk of nodes (batched by length to cut padding; node order kept)."""
     device = next(model.parameters()).device
-    states, labels, counts, feats, prompts = [], [], [], [], []
-    for start in range(0, len(seqs), batch_size):
-        batch = seqs[start : start + batch_size]
-        width = max(len(s[0]) for s in batch)
+    order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i][0]), i))
+    per_node: dict[int, tuple[torch.Tensor, ...]] = {}
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        width = max(len(seqs[i][0]) for i in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, (tokens, _, _) in enumerate(batch):
-            ids[i, : len(tokens)] = torch.tensor(tokens)
-            mask[i, : len(tokens)] = 1
+        for row, i in enumerate(batch):
+            ids[row, : len(seqs[i][0])] = torch.tensor(seqs[i][0])
+            mask[row, : len(seqs[i][0])] = 1
         hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device))
         hidden = hidden.last_hidden_state.float().cpu()
-        for i, (tokens, n_prefix, n_text) in enumerate(batch):
+        for row, i in enumerate(batch):
+            tokens, n_prefix, n_text = seqs[i]
             positions = torch.arange(n_prefix, n_prefix + n_text)
-            states.append(hidden[i, positions - 1])
-            labels.append(torch.tensor(tokens[n_prefix : n_prefix + n_text]))
-            counts.append(n_text)
-            feats.append(hidden[i, n_prefix + n_text - 1])
-            prompts.append(hidden[i, len(tokens) - 1])
+            per_node[i] = (
+                hidden[row, positions - 1],
+                torch.tensor(tokens[n_prefix : n_prefix + n_text]),
+                hidden[row, n_prefix + n_text - 1],
+                hidden[row, len(tokens) - 1],
+            )
+    nodes = [per_node[i] for i in range(len(seqs))]
     return {
-        "states": torch.cat(states).numpy().astype(dtype),
-        "labels": torch.cat(labels).numpy().astype(np.int64),
-        "counts": np.asarray(counts, dtype=np.int64),
-        "features": torch.stack(feats).numpy().astype(dtype),
-        "prompts": torch.stack(prompts).numpy().astype(dtype),
+        "states": torch.cat([n[0] for n in nodes]).numpy().astype(dtype),
+        "labels": torch.cat([n[1] for n in nodes]).numpy().astype(np.int64),
+        "counts": np.asarray([len(n[1]) for n in nodes], dtype=np.int64),
+        "features": torch.stack([n[2] for n in nodes]).numpy().astype(dtype),
+        "prompts": torch.stack([n[3] for n in nodes]).numpy().astype(dtype),
     }
 
 
@@ -175,7 +180,7 @@ def build_cache(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     n = len(texts)
-    fingerprint = _fingerprint(spec, texts)
+    fingerprint = cache_fingerprint(spec, texts)
     meta_path = root / META
     dtype = np.float16 if spec.dtype == "float16" else np.float32
     hidden = int(model.get_output_embeddings().in_features)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from adapterlab.core import LinearProbeConfig, add_adapter, trainable_summary
 from adapterlab.core.engine import TrainConfig, Trainer, seed_everything
 from safetensors.torch import load_file, save_file
@@ -30,7 +31,7 @@ from .task import (
     pretrain_metrics,
 )
 
-__all__ = ["StageResult", "finetune", "pretrain", "ADAPTER_FILE"]
+__all__ = ["ADAPTER_FILE", "StageResult", "describe", "finetune", "pretrain", "train_lora"]
 
 ADAPTER_FILE = "graphadapter.safetensors"
 
@@ -155,7 +156,7 @@ def finetune(
         run_config={"stage": "finetune", "method": method, "finetune": cfg.__dict__},
     )  # fmt: skip
     result = trainer.fit()
-    val = {k: v for k, v in result.final_metrics.items()}
+    val = {"accuracy": result.best_metric, "best_step": result.best_step}
     return StageResult(
         method, cfg.seed, val, dict(result.test_metrics or {}),
         trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
@@ -169,3 +170,96 @@ def describe(result: StageResult) -> dict[str, Any]:
         "trainable_params": result.trainable_params, "seconds": result.seconds,
         "run_dir": str(result.run_dir),
     }  # fmt: skip
+
+
+class _TokenisedNodes(torch.utils.data.Dataset):
+    """(token ids, label) per node: template + text + question, as in the cache."""
+
+    def __init__(self, seqs: list[list[int]], labels: list[int]) -> None:
+        self.seqs, self.labels = seqs, labels
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def __getitem__(self, index: int) -> tuple[list[int], int]:
+        return self.seqs[index], self.labels[index]
+
+
+def _pad_collate(pad_id: int):
+    def collate(items: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
+        width = max(len(s) for s, _ in items)
+        ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        for i, (s, _) in enumerate(items):
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+        return {"input_ids": ids, "attention_mask": mask,
+                "target": torch.tensor([y for _, y in items])}  # fmt: skip
+
+    return collate
+
+
+def _lora_loss(model: nn.Module, batch: dict) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(
+        model(batch["input_ids"], batch["attention_mask"]), batch["target"]
+    )
+
+
+def _lora_eval(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+    return {"logits": model(batch["input_ids"], batch["attention_mask"]), "target": batch["target"]}
+
+
+def train_lora(
+    llm: nn.Module,
+    tokenizer,
+    data: Data,
+    spec,
+    run_dir: str | Path,
+    *,
+    train_nodes: int,
+    steps: int,
+    last_layers: int = 4,
+    lr: float = 1e-3,
+    batch_size: int = 8,
+    seed: int = 0,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> StageResult:
+    """LoRA (core ``LoraConfig``, r=8) on the LLM's last ``last_layers`` attention layers plus a
+    linear head, on a budget: the first ``train_nodes`` training nodes, ``steps`` steps."""
+    from adapterlab.core import LoraConfig
+
+    from .cache import _sequences
+    from .models.llm_classifier import LLMClassifier, lora_targets
+
+    run_dir = Path(run_dir)
+    seed_everything(seed)
+    model = LLMClassifier(llm, len(data.label_names))
+    targets = lora_targets(llm, last_layers)
+    add_adapter(model, LoraConfig(r=8, alpha=16, target_modules=[f"llm.{t}" for t in targets],
+                                  modules_to_save=["head"]))  # fmt: skip
+    seqs = [s for s, _, _ in _sequences(spec, tokenizer, data.texts)]
+    y = data.y.tolist()
+
+    def subset(mask: torch.Tensor, limit: int | None = None) -> _TokenisedNodes:
+        ids = mask.nonzero().view(-1).tolist()[:limit]
+        return _TokenisedNodes([seqs[i] for i in ids], [y[i] for i in ids])
+
+    train_cfg = TrainConfig(
+        output_dir=str(run_dir), max_steps=steps, batch_size=batch_size, eval_batch_size=32,
+        lr=lr, eval_every_steps=max(1, steps // 2), metric="accuracy", keep_last=1, seed=seed,
+        log_every=max(1, steps // 6), overwrite=overwrite, progress=show_progress,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer = Trainer(
+        model, train_cfg, train_data=subset(data.train_mask, train_nodes),
+        eval_data=subset(data.val_mask), test_data=subset(data.test_mask),
+        loss_fn=_lora_loss, eval_step=_lora_eval, metric_fn=classification_metrics,
+        collate_fn=_pad_collate(tokenizer.pad_token_id),
+        run_config={"stage": "lora", "targets": targets, "train_nodes": train_nodes},
+    )  # fmt: skip
+    result = trainer.fit()
+    return StageResult(
+        "lora", seed, {"accuracy": result.best_metric}, dict(result.test_metrics or {}),
+        trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
+    )  # fmt: skip
