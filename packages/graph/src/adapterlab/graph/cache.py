@@ -45,6 +45,7 @@ class CacheSpec:
     question: str = '.\n\nQuestion: Which category does this text belong to?\nAnswer: "'
     max_text_tokens: int = 48
     dtype: str = "float16"
+    llm_dtype: str = "float32"
     chunk_nodes: int = 128
     batch_size: int = 16
 

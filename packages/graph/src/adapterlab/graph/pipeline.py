@@ -41,7 +41,7 @@ def load_data(cfg: PrepareConfig) -> Data:
 def cache_spec(cfg: PrepareConfig, data: Data) -> CacheSpec:
     """The cache settings (WordNet gets its own short template and question)."""
     spec = CacheSpec(
-        model=cfg.model, max_text_tokens=cfg.max_text_tokens, dtype=cfg.dtype,
+        model=cfg.model, llm_dtype=cfg.llm_dtype, max_text_tokens=cfg.max_text_tokens, dtype=cfg.dtype,
         chunk_nodes=cfg.chunk_nodes, batch_size=cfg.llm_batch_size,
     )  # fmt: skip
     if not cfg.data:
@@ -72,7 +72,7 @@ def prepare(cfg: PrepareConfig, *, llm: Any = None, show_progress: bool = True) 
     except Exception:
         t0 = time.perf_counter()
         if llm is None:
-            llm = load_llm(cfg.model, vocab_words=_words(data))
+            llm = load_llm(cfg.model, vocab_words=_words(data), dtype=cfg.llm_dtype)
         info["llm"] = llm
         info["load_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -213,7 +213,9 @@ def run_all(cfg: RunAllConfig, *, show_progress: bool = True) -> dict[str, Any]:
         from .models.llm import load_llm
 
         t0, c0 = time.perf_counter(), time.process_time()
-        model, tok = info["llm"] or load_llm(cfg.model, vocab_words=_words(data))
+        model, tok = info["llm"] or load_llm(
+            cfg.model, vocab_words=_words(data), dtype=cfg.llm_dtype
+        )
         res = train_lora(model, tok, data, spec, out / "lora" / f"seed{cfg.seeds[0]}",
                          train_nodes=cfg.lora_nodes, steps=cfg.lora_steps,
                          last_layers=cfg.lora_layers, seed=cfg.seeds[0], overwrite=True,

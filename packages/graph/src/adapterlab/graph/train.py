@@ -247,7 +247,7 @@ def train_lora(
 
     train_cfg = TrainConfig(
         output_dir=str(run_dir), max_steps=steps, batch_size=batch_size, eval_batch_size=32,
-        lr=lr, eval_every_steps=max(1, steps // 2), metric="accuracy", keep_last=1, seed=seed,
+        lr=lr, eval_every_steps=steps, metric="accuracy", keep_last=1, seed=seed,
         log_every=max(1, steps // 6), overwrite=overwrite, progress=show_progress,
     )  # fmt: skip
     start = time.perf_counter()
