@@ -121,5 +121,8 @@ class RunAllConfig(PrepareConfig):
     """LoRA optimiser steps."""
     lora_layers: int = 4
     """LoRA on q_proj/v_proj of the last N transformer layers (budget)."""
+    pretrained: str | None = None
+    """Reuse this graphadapter.safetensors (from an earlier run's pretrain/) instead of
+    pre-training again (hidden and gnn must match)."""
     overwrite: bool = False
     """Replace an existing run in --out (never done silently)."""

@@ -185,14 +185,22 @@ def run_all(cfg: RunAllConfig, *, show_progress: bool = True) -> dict[str, Any]:
     log.info("cache: %s (%.1f MB)", info["cache_dir"], info["cache_bytes"] / 1e6)
 
     t0, c0 = time.perf_counter(), time.process_time()
-    pre_cfg = PretrainConfig(hidden=cfg.hidden, gnn=cfg.gnn, epochs=cfg.pretrain_epochs,
-                             lr=cfg.pretrain_lr, seed=cfg.seed)  # fmt: skip
-    pre = pretrain(
-        cache, data, pre_cfg, out / "pretrain", overwrite=True, show_progress=show_progress
-    )
+    if cfg.pretrained:
+        adapter_path = Path(cfg.pretrained)
+        if not adapter_path.is_file():
+            raise FileNotFoundError(f"--pretrained {adapter_path}: no such file")
+        pre_record: dict[str, Any] = {"reused": str(adapter_path)}
+        pretrain_dir = adapter_path.parent
+    else:
+        pre_cfg = PretrainConfig(hidden=cfg.hidden, gnn=cfg.gnn, epochs=cfg.pretrain_epochs,
+                                 lr=cfg.pretrain_lr, seed=cfg.seed)  # fmt: skip
+        pre = pretrain(cache, data, pre_cfg, out / "pretrain", overwrite=True,
+                       show_progress=show_progress)  # fmt: skip
+        pre_record = describe(pre)
+        pretrain_dir = out / "pretrain"
+        adapter_path = pretrain_dir / ADAPTER_FILE
     timings["pretrain_s"] = time.perf_counter() - t0
     timings["pretrain_cpu_s"] = time.process_time() - c0
-    adapter_path = out / "pretrain" / ADAPTER_FILE
 
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS if m != "lora"}
     t0, c0 = time.perf_counter(), time.process_time()
@@ -238,10 +246,10 @@ def run_all(cfg: RunAllConfig, *, show_progress: bool = True) -> dict[str, Any]:
                   "bytes_per_1k_nodes": info["bytes_per_1k_nodes"], "reused": info["cache_reused"],
                   "seconds": info["cache_seconds"],
                   "nodes_per_s": (data.num_nodes / info["cache_seconds"]) if info["cache_seconds"] else None},
-        "pretrain": describe(pre),
+        "pretrain": pre_record,
         "runs": runs, "lora": lora, "summary": rows, "timings": timings,
     }  # fmt: skip
     atomic_write_json(out / "metrics.json", metrics)
     atomic_write_text(out / "summary.md", table + "\n")
-    _plot(out, runs, out / "pretrain")
+    _plot(out, runs, pretrain_dir)
     return metrics
