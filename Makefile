@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= egl
 
 TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
 
-.PHONY: help setup test lint format train-clip2point train-ast train-vl bench bench-core bench-render bench-audio bench-vl
+.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter bench bench-core bench-render bench-audio bench-vl bench-graph
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ setup:  ## install uv if missing, then sync the locked workspace
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --all-packages --locked
 
-test: setup  ## run the test suite (PKG=core|pointclip|audio|vl for one package)
+test: setup  ## run the test suite (PKG=core|pointclip|audio|vl|graph for one package)
 	$(UV) run --all-packages --locked pytest $(TEST_PATHS)
 
 lint: setup  ## ruff check + format check
@@ -44,7 +44,11 @@ train-vl: setup  ## p-adapter on BLIP: pre-train a tiny BLIP, sweep methods on V
 	$(UV) run --all-packages --locked adapterlab-vl sweep \
 		$(if $(DATA),--data "$(DATA)") $(if $(OUT),--out "$(OUT)")
 
-bench: bench-core bench-render bench-audio bench-vl  ## all benchmarks
+train-graphadapter: setup  ## GraphAdapter: WordNet TAG + SmolLM2-135M, pre-train, fine-tune, baselines (DATA=, MODEL=, OUT=)
+	$(UV) run --all-packages --locked adapterlab-graph run-all \
+		$(if $(DATA),--data "$(DATA)") $(if $(MODEL),--model "$(MODEL)") --out "$(if $(OUT),$(OUT),runs/graphadapter-$$(date +%Y%m%d-%H%M%S))"
+
+bench: bench-core bench-render bench-audio bench-vl bench-graph  ## all benchmarks
 
 bench-core: setup  ## core: LoRA vs PEFT, bottleneck vs AdapterHub, adapter vs full FT, MoSA/low-bit
 	$(UV) run --all-packages --locked python bench/bench_core.py
@@ -57,3 +61,6 @@ bench-audio: setup  ## audio: batched fbank vs ASTFeatureExtractor per clip
 
 bench-vl: setup  ## vl: p-adapter vs adapter vs LoRA step time / peak memory at BLIP-base size; cross-attn pooling
 	$(UV) run --all-packages --locked python bench/bench_vl.py
+
+bench-graph: setup  ## graph: LLM cache throughput/memory vs nodes, GraphAdapter vs LoRA step time
+	$(UV) run --all-packages --locked python bench/bench_graph.py

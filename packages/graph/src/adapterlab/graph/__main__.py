@@ -1,0 +1,7 @@
+"""``python -m adapterlab.graph`` = ``adapterlab-graph``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

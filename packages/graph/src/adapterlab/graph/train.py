@@ -1,0 +1,265 @@
+"""Training of every stage through the core engine's ``Trainer``; evaluation through it too."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from adapterlab.core import LinearProbeConfig, add_adapter, trainable_summary
+from adapterlab.core.engine import TrainConfig, Trainer, seed_everything
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import DataLoader
+from torch_geometric.data import Data
+
+from .cache import LLMCache
+from .config import FinetuneConfig, PretrainConfig
+from .models.baselines import FeatureMLP, GraphSAGE
+from .models.graphadapter import GraphAdapter, GraphAdapterClassifier, GraphAdapterPretrainer
+from .task import (
+    ClassificationBatches,
+    NodeIds,
+    PretrainBatches,
+    classification_eval_step,
+    classification_loss,
+    classification_metrics,
+    pretrain_eval_step,
+    pretrain_loss,
+    pretrain_metrics,
+)
+
+__all__ = ["ADAPTER_FILE", "StageResult", "describe", "finetune", "pretrain", "train_lora"]
+
+ADAPTER_FILE = "graphadapter.safetensors"
+
+
+@dataclass
+class StageResult:
+    """Outcome of one training stage."""
+
+    method: str
+    seed: int
+    val: dict[str, float]
+    test: dict[str, float]
+    trainable_params: int
+    seconds: float
+    run_dir: Path
+
+
+def _fanouts(values: list[int]) -> list[int | None]:
+    return [None if v <= 0 else int(v) for v in values]
+
+
+def pretrain(
+    cache: LLMCache,
+    data: Data,
+    cfg: PretrainConfig,
+    run_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> StageResult:
+    """Pre-train GraphAdapter on all nodes (first 90 % of each node's tokens; the last 10 % are
+    the evaluation set); writes the adapter to ``run_dir/graphadapter.safetensors``."""
+    run_dir = Path(run_dir)
+    seed_everything(cfg.seed)
+    adapter = GraphAdapter(cache.hidden_size, cfg.hidden, cfg.gnn)
+    model = GraphAdapterPretrainer(adapter, cache.lm_head())
+    add_adapter(model, LinearProbeConfig(modules_to_save=["adapter"]))
+    nodes = NodeIds(range(cache.num_nodes))
+    fanouts = _fanouts(cfg.fanouts)
+    steps_per_epoch = -(-len(nodes) // cfg.batch_size)
+    train_cfg = TrainConfig(
+        output_dir=str(run_dir), epochs=cfg.epochs, max_steps=cfg.max_steps,
+        batch_size=cfg.batch_size, eval_batch_size=cfg.batch_size * 4, lr=cfg.lr,
+        weight_decay=cfg.weight_decay, scheduler="linear_warmup", warmup_steps=cfg.warmup_steps,
+        eval_every_epochs=1, metric="loss", metric_mode="min", keep_last=1, seed=cfg.seed,
+        log_every=max(1, steps_per_epoch // 4), overwrite=overwrite, progress=show_progress,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer = Trainer(
+        model, train_cfg, train_data=nodes,
+        eval_data=DataLoader(nodes, collate_fn=PretrainBatches(cache, data.edge_index, fanouts, "eval")),
+        loss_fn=lambda m, b: pretrain_loss(m, b, cfg.smoothing),
+        eval_step=lambda m, b: pretrain_eval_step(m, b, cfg.smoothing),
+        metric_fn=pretrain_metrics,
+        collate_fn=PretrainBatches(cache, data.edge_index, fanouts, "train"),
+        run_config={"stage": "pretrain", "pretrain": cfg.__dict__},
+    )  # fmt: skip
+    result = trainer.fit()
+    save_file(
+        {k: v.contiguous() for k, v in adapter.state_dict().items()}, str(run_dir / ADAPTER_FILE)
+    )
+    return StageResult(
+        "pretrain", cfg.seed, result.final_metrics, result.final_metrics,
+        trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
+    )  # fmt: skip
+
+
+def build_classifier(
+    method: str, cache: LLMCache, num_classes: int, cfg: FinetuneConfig, pretrained: Path | None
+) -> nn.Module:
+    """The model of a classification method, with its trainable part declared to the core."""
+    if method in ("graphadapter", "graphadapter_nopretrain"):
+        adapter = GraphAdapter(cache.hidden_size, cfg.hidden, cfg.gnn)
+        if method == "graphadapter":
+            if pretrained is None or not Path(pretrained).is_file():
+                raise FileNotFoundError(f"pre-trained GraphAdapter weights not found: {pretrained}")
+            adapter.load_state_dict(load_file(str(pretrained)))
+        model: nn.Module = GraphAdapterClassifier(adapter, num_classes)
+        add_adapter(model, LinearProbeConfig(modules_to_save=["adapter", "head"]))
+    elif method == "graphsage":
+        model = GraphSAGE(cache.hidden_size, 2 * cfg.hidden, num_classes)
+        add_adapter(model, LinearProbeConfig(modules_to_save=["conv1", "conv2"]))
+    elif method == "mlp":
+        model = FeatureMLP(cache.hidden_size, 2 * cfg.hidden, num_classes)
+        add_adapter(model, LinearProbeConfig(modules_to_save=["net"]))
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    return model
+
+
+def finetune(
+    method: str,
+    cache: LLMCache,
+    data: Data,
+    cfg: FinetuneConfig,
+    run_dir: str | Path,
+    *,
+    pretrained: Path | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> StageResult:
+    """Train a node classifier (GraphAdapter with or without pre-training, GraphSAGE, MLP) on the
+    train split; the test metrics come from the checkpoint with the best validation accuracy."""
+    run_dir = Path(run_dir)
+    seed_everything(cfg.seed)
+    model = build_classifier(method, cache, len(data.label_names), cfg, pretrained)
+    collate = ClassificationBatches(cache, data.edge_index, data.y, _fanouts(cfg.fanouts))
+    train_ids = NodeIds(data.train_mask.nonzero().view(-1))
+    val_ids = NodeIds(data.val_mask.nonzero().view(-1))
+    test_ids = NodeIds(data.test_mask.nonzero().view(-1))
+    train_cfg = TrainConfig(
+        output_dir=str(run_dir), max_steps=cfg.steps, batch_size=min(cfg.batch_size, len(train_ids)),
+        eval_batch_size=4096, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        eval_every_steps=cfg.eval_every, metric="accuracy", metric_mode="max", keep_last=1,
+        seed=cfg.seed, log_every=cfg.eval_every, overwrite=overwrite, progress=show_progress,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer = Trainer(
+        model, train_cfg, train_data=train_ids, eval_data=val_ids, test_data=test_ids,
+        loss_fn=classification_loss, eval_step=classification_eval_step,
+        metric_fn=classification_metrics, collate_fn=collate,
+        run_config={"stage": "finetune", "method": method, "finetune": cfg.__dict__},
+    )  # fmt: skip
+    result = trainer.fit()
+    val = {"accuracy": result.best_metric, "best_step": result.best_step}
+    return StageResult(
+        method, cfg.seed, val, dict(result.test_metrics or {}),
+        trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
+    )  # fmt: skip
+
+
+def describe(result: StageResult) -> dict[str, Any]:
+    """JSON-ready record of a stage."""
+    return {
+        "method": result.method, "seed": result.seed, "val": result.val, "test": result.test,
+        "trainable_params": result.trainable_params, "seconds": result.seconds,
+        "run_dir": str(result.run_dir),
+    }  # fmt: skip
+
+
+class _TokenisedNodes(torch.utils.data.Dataset):
+    """(token ids, label) per node: template + text + question, as in the cache."""
+
+    def __init__(self, seqs: list[list[int]], labels: list[int]) -> None:
+        self.seqs, self.labels = seqs, labels
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def __getitem__(self, index: int) -> tuple[list[int], int]:
+        return self.seqs[index], self.labels[index]
+
+
+def _pad_collate(pad_id: int):
+    def collate(items: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
+        width = max(len(s) for s, _ in items)
+        ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        for i, (s, _) in enumerate(items):
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+        return {"input_ids": ids, "attention_mask": mask,
+                "target": torch.tensor([y for _, y in items])}  # fmt: skip
+
+    return collate
+
+
+def _lora_loss(model: nn.Module, batch: dict) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(
+        model(batch["input_ids"], batch["attention_mask"]), batch["target"]
+    )
+
+
+def _lora_eval(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+    return {"logits": model(batch["input_ids"], batch["attention_mask"]), "target": batch["target"]}
+
+
+def train_lora(
+    llm: nn.Module,
+    tokenizer,
+    data: Data,
+    spec,
+    run_dir: str | Path,
+    *,
+    train_nodes: int,
+    steps: int,
+    last_layers: int = 4,
+    lr: float = 1e-3,
+    batch_size: int = 8,
+    seed: int = 0,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> StageResult:
+    """LoRA (core ``LoraConfig``, r=8) on the LLM's last ``last_layers`` attention layers plus a
+    linear head, on a budget: the first ``train_nodes`` training nodes, ``steps`` steps."""
+    from adapterlab.core import LoraConfig
+
+    from .cache import _sequences
+    from .models.llm_classifier import LLMClassifier, lora_targets
+
+    run_dir = Path(run_dir)
+    seed_everything(seed)
+    model = LLMClassifier(llm, len(data.label_names))
+    targets = lora_targets(llm, last_layers)
+    add_adapter(model, LoraConfig(r=8, alpha=16, target_modules=[f"llm.{t}" for t in targets],
+                                  modules_to_save=["head"]))  # fmt: skip
+    seqs = [s for s, _, _ in _sequences(spec, tokenizer, data.texts)]
+    y = data.y.tolist()
+
+    def subset(mask: torch.Tensor, limit: int | None = None) -> _TokenisedNodes:
+        ids = mask.nonzero().view(-1).tolist()[:limit]
+        return _TokenisedNodes([seqs[i] for i in ids], [y[i] for i in ids])
+
+    train_cfg = TrainConfig(
+        output_dir=str(run_dir), max_steps=steps, batch_size=batch_size, eval_batch_size=32,
+        lr=lr, eval_every_steps=steps, metric="accuracy", keep_last=1, seed=seed,
+        log_every=max(1, steps // 6), overwrite=overwrite, progress=show_progress,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer = Trainer(
+        model, train_cfg, train_data=subset(data.train_mask, train_nodes),
+        eval_data=subset(data.val_mask), test_data=subset(data.test_mask),
+        loss_fn=_lora_loss, eval_step=_lora_eval, metric_fn=classification_metrics,
+        collate_fn=_pad_collate(tokenizer.pad_token_id),
+        run_config={"stage": "lora", "targets": targets, "train_nodes": train_nodes},
+    )  # fmt: skip
+    result = trainer.fit()
+    return StageResult(
+        "lora", seed, {"accuracy": result.best_metric}, dict(result.test_metrics or {}),
+        trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
+    )  # fmt: skip
