@@ -1,0 +1,1 @@
+"""adapterlab.code."""
