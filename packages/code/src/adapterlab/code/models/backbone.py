@@ -99,14 +99,16 @@ def _tiny(seed: int) -> tuple[nn.Module, Any]:
     tokenizer = tiny_tokenizer()
     config = RobertaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
+        hidden_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
-        intermediate_size=128,
+        intermediate_size=256,
         max_position_embeddings=514,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
     )
     torch.manual_seed(seed)
     return RobertaModel(config, add_pooling_layer=False), tokenizer
