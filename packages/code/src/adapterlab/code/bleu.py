@@ -8,8 +8,8 @@ Two scores:
 
   * preprocessing: reference and prediction are lower-cased and split into ``\\w+`` runs and single
     punctuation characters (``splitPuncts``), then NIST-normalised (``<skipped>`` removed,
-    hyphenated line ends joined, punctuation except the apostrophe and period/comma next to a
-    non-digit split off, a dash after a digit split off; lower-cased) and split on whitespace;
+    hyphenated line ends joined, ASCII punctuation split off except the apostrophe, the dash (only after a digit) and a
+    period/comma between digits; lower-cased) and split on whitespace;
   * clipped n-gram matches for n = 1..4 against the *maximum* count over the references;
     candidates ``max(len - n + 1, 0)``;
   * log BLEU = mean over n of ``log(m_n + s_n + tiny) - log(c_n + s_n + tiny)`` with ``s_1 = 0``

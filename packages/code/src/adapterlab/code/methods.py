@@ -41,7 +41,7 @@ __all__ = [
 
 NER = "ner"
 TASK = "task"
-DECODER_MODULES = ["decoder", "dense"]
+DECODER_MODULES = ["decoder", "output_dense"]
 
 
 @dataclass(frozen=True)

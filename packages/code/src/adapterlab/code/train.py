@@ -293,7 +293,7 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
     }
     refs = {s: _references(cfg, tokenizer, p) for s, p in pairs.items()}
     lr = cfg.lr if cfg.lr is not None else spec.lr
-    decoder_ids = {id(p) for m in (model.decoder, model.dense) for p in m.parameters()}
+    decoder_ids = {id(p) for m in (model.decoder, model.output_dense) for p in m.parameters()}
 
     def groups(m: Any) -> list[dict]:
         trainable = [p for p in m.parameters() if p.requires_grad]

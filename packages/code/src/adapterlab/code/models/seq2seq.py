@@ -42,7 +42,7 @@ class Seq2Seq(nn.Module):
             batch_first=True,
         )
         self.decoder = nn.TransformerDecoder(layer, num_layers=decoder_layers)
-        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.output_dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.sos_id, self.eos_id, self.pad_id = sos_id, eos_id, pad_id
 
     def _word_embeddings(self) -> nn.Embedding:
@@ -67,7 +67,7 @@ class Seq2Seq(nn.Module):
             tgt_mask=causal,
             memory_key_padding_mask=~source_mask.bool(),
         )
-        hidden = torch.tanh(self.dense(out))
+        hidden = torch.tanh(self.output_dense(out))
         return F.linear(hidden, self._word_embeddings().weight)
 
     def forward(
