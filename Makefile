@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= egl
 
 TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
 
-.PHONY: help setup test lint format train-clip2point train-ast bench bench-core bench-render bench-audio
+.PHONY: help setup test lint format train-clip2point train-ast train-code bench bench-core bench-render bench-audio bench-code
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ setup:  ## install uv if missing, then sync the locked workspace
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --all-packages --locked
 
-test: setup  ## run the test suite (PKG=core|pointclip|audio for one package)
+test: setup  ## run the test suite (PKG=core|pointclip|audio|code for one package)
 	$(UV) run --all-packages --locked pytest $(TEST_PATHS)
 
 lint: setup  ## ruff check + format check
@@ -40,7 +40,11 @@ train-ast: setup  ## PETL for AST: sweep of methods on the embedded ESC-50-forma
 	$(UV) run --all-packages --locked adapterlab-ast sweep \
 		$(if $(DATA),--data "$(DATA)") $(if $(MODEL),--model "$(MODEL)") $(if $(OUT),--out "$(OUT)")
 
-bench: bench-core bench-render bench-audio  ## all benchmarks
+train-code: setup  ## CodeBERTER: TTC NER adapters + summarization variants on the CPython stdlib (MODEL=, OUT=)
+	$(UV) run --all-packages --locked adapterlab-code run-all \
+		$(if $(MODEL),--model "$(MODEL)") $(if $(OUT),--out "$(OUT)")
+
+bench: bench-core bench-render bench-audio bench-code  ## all benchmarks
 
 bench-core: setup  ## core: LoRA vs PEFT, bottleneck vs AdapterHub, adapter vs full FT, MoSA/low-bit
 	$(UV) run --all-packages --locked python bench/bench_core.py
@@ -50,3 +54,6 @@ bench-render: setup  ## pointclip: batched depth renderer vs per-view loop, rend
 
 bench-audio: setup  ## audio: batched fbank vs ASTFeatureExtractor per clip
 	$(UV) run --all-packages --locked python bench/bench_audio.py
+
+bench-code: setup  ## code: preprocessing 1 proc vs all cores; TTC step time/memory vs full FT
+	$(UV) run --all-packages --locked python bench/bench_code.py

@@ -124,7 +124,9 @@ class TaskConfig:
     max_train: int | None = None
     """Use at most this many training examples. None: all."""
     max_eval: int | None = None
-    """Use at most this many validation/test examples. None: all."""
+    """Use at most this many test (and validation) examples. None: all."""
+    max_valid: int | None = None
+    """Use at most this many validation examples (None: as max_eval)."""
     skip_bad_samples: bool = False
     """Skip and count malformed jsonl lines instead of stopping."""
     seed: int = 0
@@ -158,21 +160,27 @@ class PipelineConfig:
     """Output folder (data/, ttc/, one run per variant, summary.md, summary.json)."""
     variants: str = "full,codeberter,task_adapter,ner_task"
     """Comma-separated variants to compare."""
-    ttc_steps: int = 250
-    """TTC optimiser steps."""
-    ttc_files: int = 120
-    """TTC training files (standard-library modules)."""
-    task_steps: int = 250
-    """Summarization optimiser steps per variant."""
-    train_examples: int = 1500
+    ttc_steps: int = 40
+    """TTC optimiser steps (batch 16)."""
+    ttc_files: int = 60
+    """TTC training files (standard-library modules; valid/test an eighth each)."""
+    ttc_max_length: int = 64
+    """Subword tokens per TTC window."""
+    ttc_lr: float = 3e-3
+    """TTC learning rate (adapter and head)."""
+    task_steps: int = 30
+    """Summarization optimiser steps per variant (batch 16)."""
+    train_examples: int = 1000
     """Summarization training examples."""
-    eval_examples: int = 150
-    """Summarization validation/test examples."""
+    valid_examples: int = 32
+    """Summarization validation examples (best-checkpoint selection)."""
+    eval_examples: int = 96
+    """Summarization test examples (functions of held-out modules)."""
     decoder_layers: int = 2
     """Decoder layers (CodeXGLUE: 6; the CPU demo uses fewer)."""
-    max_source_length: int = 96
-    """Source subword tokens."""
-    max_target_length: int = 24
-    """Target subword tokens."""
+    max_source_length: int = 64
+    """Source subword tokens (CodeXGLUE: 256)."""
+    max_target_length: int = 16
+    """Target subword tokens (CodeXGLUE: 128)."""
     seed: int = 0
     """Random seed."""

@@ -284,7 +284,7 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
     model, tokenizer = build_task_model(cfg)
     pairs = {
         "train": _cap(splits["train"].pairs, cfg.max_train),
-        "valid": _cap(splits["valid"].pairs, cfg.max_eval),
+        "valid": _cap(splits["valid"].pairs, cfg.max_valid or cfg.max_eval),
         "test": _cap(splits["test"].pairs, cfg.max_eval),
     }
     sets = {

@@ -152,11 +152,17 @@ def load_backbone(name: str, *, seed: int = 0) -> tuple[nn.Module, Any]:
             f"{source} is a {config.model_type!r} model; NER adapters need a RoBERTa/BERT-family "
             f"encoder ({', '.join(ENCODER_TYPES)})"
         )
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the pooler we leave out is reported as "unexpected"
     try:
         model = AutoModel.from_pretrained(source, add_pooling_layer=False)
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load {source}: {str(err).splitlines()[0]}") from None
+    finally:
+        hf_logging.set_verbosity(level)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{source} has no fast tokenizer (tokenizer.json); offsets need one")
     return model, tokenizer
