@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= egl
 
 TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
 
-.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter bench bench-core bench-render bench-audio bench-vl bench-graph
+.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter train-code bench bench-core bench-render bench-audio bench-vl bench-graph bench-code
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ setup:  ## install uv if missing, then sync the locked workspace
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --all-packages --locked
 
-test: setup  ## run the test suite (PKG=core|pointclip|audio|vl|graph for one package)
+test: setup  ## run the test suite (PKG=core|pointclip|audio|vl|graph|code for one package)
 	$(UV) run --all-packages --locked pytest $(TEST_PATHS)
 
 lint: setup  ## ruff check + format check
@@ -48,7 +48,11 @@ train-graphadapter: setup  ## GraphAdapter: WordNet TAG + SmolLM2-135M, pre-trai
 	$(UV) run --all-packages --locked adapterlab-graph run-all \
 		$(if $(DATA),--data "$(DATA)") $(if $(MODEL),--model "$(MODEL)") --out "$(if $(OUT),$(OUT),runs/graphadapter-$$(date +%Y%m%d-%H%M%S))"
 
-bench: bench-core bench-render bench-audio bench-vl bench-graph  ## all benchmarks
+train-code: setup  ## CodeBERTER: TTC NER adapters + summarization variants on the CPython stdlib (MODEL=, OUT=)
+	$(UV) run --all-packages --locked adapterlab-code run-all \
+		$(if $(MODEL),--model "$(MODEL)") $(if $(OUT),--out "$(OUT)")
+
+bench: bench-core bench-render bench-audio bench-vl bench-graph bench-code  ## all benchmarks
 
 bench-core: setup  ## core: LoRA vs PEFT, bottleneck vs AdapterHub, adapter vs full FT, MoSA/low-bit
 	$(UV) run --all-packages --locked python bench/bench_core.py
@@ -64,3 +68,6 @@ bench-vl: setup  ## vl: p-adapter vs adapter vs LoRA step time / peak memory at 
 
 bench-graph: setup  ## graph: LLM cache throughput/memory vs nodes, GraphAdapter vs LoRA step time
 	$(UV) run --all-packages --locked python bench/bench_graph.py
+
+bench-code: setup  ## code: preprocessing 1 proc vs all cores; TTC step time/memory vs full FT
+	$(UV) run --all-packages --locked python bench/bench_code.py

@@ -1,0 +1,186 @@
+"""Dataclass configs of every ``adapterlab-code`` subcommand (each field documents itself)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["EvalConfig", "PipelineConfig", "PrepareConfig", "TTCConfig", "TaskConfig"]
+
+
+@dataclass
+class PrepareConfig:
+    """Preprocess source files for TTC (parse, tokenise, align; cached) and write the
+    summarization set (CodeXGLUE code-to-text layout) plus the small refinement set."""
+
+    source: str | None = None
+    """Folder of source files (searched recursively by extension: .py, .java). None: the
+    CPython standard library of this interpreter."""
+    out: str = "data/code"
+    """Output folder: summarization/python/{train,valid,test}.jsonl, refinement/, cache/."""
+    model: str = "minilm"
+    """Whose tokenizer aligns the TTC labels: tiny, minilm, codebert, a hub id or a local folder."""
+    languages: list[str] | None = None
+    """Restrict TTC files to these languages (java, python). None: all supported."""
+    max_length: int = 128
+    """Subword tokens per TTC window."""
+    max_files: int | None = None
+    """Use at most this many TTC training files (valid/test get an eighth each). None: all."""
+    num_proc: int | None = None
+    """Processes for datasets.map (None: all CPU cores)."""
+    keep_parse_errors: bool = True
+    """Keep files with syntax errors (their ERROR/MISSING nodes are counted) or skip them."""
+    on_bad_file: str = "skip"
+    """Empty, binary or undecodable files: 'skip' (count them) or 'error' (stop, naming the file)."""
+    summaries: bool = True
+    """Also write the function -> first docstring line set (Python files only)."""
+    max_summaries: int | None = 1500
+    """Cap on training summaries (valid/test get 200 each). None: all."""
+
+
+@dataclass
+class TTCConfig:
+    """Train NER adapters with token type classification on a frozen encoder (CodeBERTER's
+    first stage): a core bottleneck adapter in every layer plus a linear token-type head."""
+
+    model: str = "minilm"
+    """Encoder: tiny (random, tests), minilm (offline real BERT), codebert (microsoft/codebert-base),
+    a hub id or a local folder of a RoBERTa/BERT encoder."""
+    source: str | None = None
+    """Folder of source files (recursive, by extension). None: the CPython standard library."""
+    languages: list[str] | None = None
+    """Restrict to these languages (java, python). None: all supported."""
+    out: str = "runs/code/ttc"
+    """Run directory (engine files + ner_adapter/ + ttc_report.json)."""
+    cache_dir: str | None = "data/code/cache"
+    """Where preprocessed TTC windows are cached (None: no cache)."""
+    max_length: int = 128
+    """Subword tokens per window."""
+    max_files: int | None = 200
+    """At most this many training files (valid/test an eighth each). None: all."""
+    num_proc: int | None = None
+    """Processes for preprocessing (None: all CPU cores)."""
+    keep_parse_errors: bool = True
+    """Keep files with syntax errors (counted) or skip them."""
+    on_bad_file: str = "skip"
+    """Empty, binary or undecodable files: 'skip' (count) or 'error'."""
+    adapter: str = "pfeiffer"
+    """Core bottleneck preset of the NER adapter: pfeiffer (after the FFN) or houlsby (after
+    attention and FFN)."""
+    reduction_factor: float = 16.0
+    """Bottleneck = hidden size / reduction_factor (16: CodeBERT's 768 -> 48, AdapterHub's default)."""
+    class_weighting: str = "none"
+    """Cross-entropy class weights: none, or inverse_sqrt (1/sqrt(type frequency), mean 1)."""
+    steps: int = 300
+    """Optimiser steps."""
+    batch_size: int = 16
+    """Windows per step."""
+    lr: float = 1e-3
+    """AdamW learning rate of the adapter and head."""
+    eval_every: int = 100
+    """Evaluate on the validation files every N steps (the best checkpoint is kept)."""
+    seed: int = 0
+    """Random seed."""
+    overwrite: bool = True
+    """Replace an earlier run in `out` (False: refuse)."""
+
+
+@dataclass
+class TaskConfig:
+    """Fine-tune one variant on code summarization or code refinement (CodeXGLUE layouts)."""
+
+    task: str = "summarization"
+    """summarization (code-to-text jsonl) or refinement (buggy/fixed Java line files)."""
+    data: str | None = None
+    """Task folder. None: the embedded data (written by `prepare` into data/code)."""
+    variant: str = "codeberter"
+    """full | codeberter (frozen NER adapters, encoder fine-tuned) | task_adapter | ner_task
+    (NER and task adapters stacked)."""
+    model: str = "minilm"
+    """Encoder (as for ttc); must match the NER adapter's."""
+    ner_adapter: str | None = None
+    """Folder of a trained NER adapter (`<ttc run>/ner_adapter`); needed by codeberter/ner_task."""
+    out: str = "runs/code/task"
+    """Run directory."""
+    decoder_layers: int = 6
+    """Transformer decoder layers (CodeXGLUE: 6)."""
+    decoder_ffn: int | None = None
+    """Decoder feed-forward size (None: the encoder's intermediate size)."""
+    max_source_length: int = 256
+    """Source subword tokens (CodeXGLUE summarization: 256)."""
+    max_target_length: int = 128
+    """Target subword tokens (CodeXGLUE summarization: 128)."""
+    beam_size: int = 1
+    """Beam size at evaluation (CodeXGLUE: 10; 1 = greedy)."""
+    steps: int = 1000
+    """Optimiser steps."""
+    batch_size: int = 16
+    """Examples per step."""
+    lr: float | None = None
+    """Learning rate of the encoder side (None: the variant's, see methods.py)."""
+    decoder_lr: float = 1e-3
+    """Learning rate of the new decoder (every variant)."""
+    task_reduction_factor: float = 16.0
+    """Task adapter bottleneck = hidden / this."""
+    max_train: int | None = None
+    """Use at most this many training examples. None: all."""
+    max_eval: int | None = None
+    """Use at most this many test (and validation) examples. None: all."""
+    max_valid: int | None = None
+    """Use at most this many validation examples (None: as max_eval)."""
+    skip_bad_samples: bool = False
+    """Skip and count malformed jsonl lines instead of stopping."""
+    seed: int = 0
+    """Random seed."""
+    overwrite: bool = True
+    """Replace an earlier run in `out`."""
+
+
+@dataclass
+class EvalConfig:
+    """Evaluate a finished `train` run's best checkpoint on a split."""
+
+    run: str = "runs/code/task"
+    """Run directory written by `adapterlab-code train`."""
+    split: str = "test"
+    """train, valid or test."""
+    data: str | None = None
+    """Task folder (default: the one the run used)."""
+    beam_size: int | None = None
+    """Beam size (default: the run's)."""
+
+
+@dataclass
+class PipelineConfig:
+    """The main job: prepare the stdlib data, train NER adapters with TTC, then fine-tune every
+    variant on summarization and print the comparison table."""
+
+    model: str = "minilm"
+    """Encoder for every stage."""
+    out: str = "runs/code"
+    """Output folder (data/, ttc/, one run per variant, summary.md, summary.json)."""
+    variants: str = "full,codeberter,task_adapter,ner_task"
+    """Comma-separated variants to compare."""
+    ttc_steps: int = 40
+    """TTC optimiser steps (batch 16)."""
+    ttc_files: int = 60
+    """TTC training files (standard-library modules; valid/test an eighth each)."""
+    ttc_max_length: int = 64
+    """Subword tokens per TTC window."""
+    ttc_lr: float = 3e-3
+    """TTC learning rate (adapter and head)."""
+    task_steps: int = 30
+    """Summarization optimiser steps per variant (batch 16)."""
+    train_examples: int = 1000
+    """Summarization training examples."""
+    valid_examples: int = 32
+    """Summarization validation examples (best-checkpoint selection)."""
+    eval_examples: int = 96
+    """Summarization test examples (functions of held-out modules)."""
+    decoder_layers: int = 2
+    """Decoder layers (CodeXGLUE: 6; the CPU demo uses fewer)."""
+    max_source_length: int = 64
+    """Source subword tokens (CodeXGLUE: 256)."""
+    max_target_length: int = 16
+    """Target subword tokens (CodeXGLUE: 128)."""
+    seed: int = 0
+    """Random seed."""

@@ -1,0 +1,153 @@
+"""The main job (``run-all`` / ``make train-code``): stdlib data -> TTC -> every variant on
+summarization -> one summary table (``summary.md``, ``summary.json``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from adapterlab.core.engine import atomic_write_json, atomic_write_text
+
+from .config import PipelineConfig, TaskConfig, TTCConfig
+from .data.embedded import write_summarization
+from .data.token_types import TOKEN_TYPES
+from .methods import variant
+from .train import train_task, train_ttc
+
+__all__ = ["markdown_summary", "run_all"]
+
+
+def _summaries(cfg: PipelineConfig, root: Path) -> Path:
+    folder = root / "summarization"
+    marker = folder / "python" / "test.jsonl"
+    if not marker.is_file():  # earlier data is reused, never deleted
+        limits = {
+            "train": cfg.train_examples,
+            "valid": cfg.eval_examples,
+            "test": cfg.eval_examples,
+        }
+        write_summarization(folder, max_per_split=limits, max_code=160)
+    return folder
+
+
+def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Run the whole comparison; returns the summary dict (also written to ``<out>``)."""
+    out = Path(cfg.out)
+    names = [v.strip() for v in cfg.variants.split(",") if v.strip()]
+    for name in names:
+        variant(name)
+    start = time.perf_counter()
+    data = _summaries(cfg, out / "data")
+    print(f"[1/3] summarization data: {data} ({time.perf_counter() - start:.0f} s)", flush=True)
+    ttc = train_ttc(
+        TTCConfig(
+            model=cfg.model,
+            out=str(out / "ttc"),
+            cache_dir=str(out / "data" / "cache"),
+            max_files=cfg.ttc_files,
+            max_length=cfg.ttc_max_length,
+            lr=cfg.ttc_lr,
+            steps=cfg.ttc_steps,
+            eval_every=max(1, cfg.ttc_steps // 2),
+            seed=cfg.seed,
+        ),
+        progress=progress,
+    )
+    print(
+        f"[2/3] TTC: accuracy {100 * ttc['test']['accuracy']:.1f}% vs majority "
+        f"({ttc['majority_type']}) {100 * ttc['majority_accuracy']:.1f}% "
+        f"({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+    rows = []
+    for name in names:
+        report = train_task(
+            TaskConfig(
+                task="summarization",
+                data=str(data),
+                variant=name,
+                model=cfg.model,
+                ner_adapter=ttc["ner_adapter"],
+                out=str(out / name),
+                decoder_layers=cfg.decoder_layers,
+                max_source_length=cfg.max_source_length,
+                max_target_length=cfg.max_target_length,
+                steps=cfg.task_steps,
+                max_train=cfg.train_examples,
+                max_eval=cfg.eval_examples,
+                max_valid=cfg.valid_examples,
+                seed=cfg.seed,
+            ),
+            progress=progress,
+        )
+        rows.append(report)
+        print(
+            f"[3/3] {name}: test BLEU-4 {report['test']['bleu']:.2f} "
+            f"({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+    summary = {
+        "model": cfg.model,
+        "ttc": ttc,
+        "variants": rows,
+        "ner_helps": _verdict(rows),
+        "total_seconds": round(time.perf_counter() - start, 1),
+    }
+    atomic_write_json(out / "summary.json", summary)
+    text = markdown_summary(summary)
+    atomic_write_text(out / "summary.md", text)
+    print(text)
+    return summary
+
+
+def _verdict(rows: list[dict[str, Any]]) -> dict[str, float]:
+    bleu = {r["variant"]: r["test"]["bleu"] for r in rows}
+    out = {}
+    if "codeberter" in bleu and "full" in bleu:
+        out["codeberter_minus_full"] = round(bleu["codeberter"] - bleu["full"], 2)
+    if "ner_task" in bleu and "task_adapter" in bleu:
+        out["ner_task_minus_task_adapter"] = round(bleu["ner_task"] - bleu["task_adapter"], 2)
+    return out
+
+
+def markdown_summary(summary: dict[str, Any]) -> str:
+    """The tables printed at the end of the main job."""
+    ttc = summary["ttc"]
+    test = ttc["test"]
+    lines = [
+        f"## TTC (NER adapter on {summary['model']}, held-out stdlib modules, "
+        f"{ttc['test_tokens']:,} tokens)",
+        "",
+        "| | accuracy % | macro F1 % | trainable % |",
+        "|---|---:|---:|---:|",
+        f"| NER adapter + head | {100 * test['accuracy']:.1f} | {100 * test['macro_f1']:.1f} | "
+        f"{ttc['trainable_percent']:.2f} |",
+        f"| majority type ({ttc['majority_type']}) | {100 * ttc['majority_accuracy']:.1f} | "
+        f"{100 * ttc['majority_macro_f1']:.1f} | - |",
+        "",
+        "| type | " + " | ".join(t for t in TOKEN_TYPES if t in test["per_type_f1"]) + " |",
+        "|---|" + "---:|" * len(test["per_type_f1"]),
+        "| F1 % | "
+        + " | ".join(
+            f"{100 * test['per_type_f1'][t]:.0f}" for t in TOKEN_TYPES if t in test["per_type_f1"]
+        )
+        + " |",
+        "",
+        "## Code summarization (stdlib function -> first docstring line, split by module)",
+        "",
+        "| variant | description | test BLEU-4 | valid BLEU-4 | trainable % | train s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in summary["variants"]:
+        lines.append(
+            f"| {r['variant']} | {r['description']} | {r['test']['bleu']:.2f} | "
+            f"{r['valid'].get('bleu', float('nan')):.2f} | {r['trainable_percent']:.2f} | "
+            f"{r['train_seconds']:.0f} |"
+        )
+    verdict = summary["ner_helps"]
+    if verdict:
+        lines += ["", "NER adapters, as measured (BLEU-4 difference on the test modules): "]
+        lines += [f"- {k.replace('_', ' ')}: {v:+.2f}" for k, v in verdict.items()]
+    lines += ["", f"total {summary['total_seconds']:.0f} s"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,101 @@
+"""Encoder-decoder, variants through the core (what trains, stacking), downstream training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from adapterlab.code.config import TaskConfig
+from adapterlab.code.data.embedded import write_refinement
+from adapterlab.code.methods import NER, TASK, add_ner_adapter
+from adapterlab.code.models.backbone import load_backbone
+from adapterlab.code.models.ner import TokenTypeModel
+from adapterlab.code.train import build_task_model, evaluate_run, train_task
+from adapterlab.core import adapter_state_dict, save_adapter
+
+
+@pytest.fixture(scope="module")
+def ner_dir(tmp_path_factory):
+    encoder, _ = load_backbone("tiny", seed=0)
+    model = TokenTypeModel(encoder, 17)
+    add_ner_adapter(model, "pfeiffer", 4, head="ttc_head")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "adapters.ner.up" in name:
+                p.normal_(0, 0.5)  # a non-trivial NER adapter
+    return save_adapter(model, tmp_path_factory.mktemp("ner") / "ner_adapter", NER)
+
+
+def cfg(tmp_path, variant, ner_dir=None, **kw):
+    base = dict(
+        task="refinement", variant=variant, model="tiny", ner_adapter=str(ner_dir) if ner_dir else None,
+        out=str(tmp_path / variant), decoder_layers=1, max_source_length=64, max_target_length=48,
+        steps=4, batch_size=8, max_train=32, max_eval=8,
+    )  # fmt: skip
+    base.update(kw)
+    return TaskConfig(**base)
+
+
+def test_decoder_has_no_future_leak(tmp_path):
+    model, _ = build_task_model(cfg(tmp_path, "full"))
+    model.eval()
+    src = torch.randint(5, 100, (2, 10))
+    mask = torch.ones_like(src)
+    tgt = torch.randint(5, 100, (2, 7))
+    memory = model.encode(src, mask)
+    a = model.decode(tgt, memory, mask)
+    tgt2 = tgt.clone()
+    tgt2[:, 4:] = torch.randint(5, 100, (2, 3))
+    b = model.decode(tgt2, memory, mask)
+    assert torch.allclose(a[:, :4], b[:, :4], atol=1e-5) and not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+@pytest.mark.parametrize("variant", ["full", "codeberter", "task_adapter", "ner_task"])
+def test_variant_trainability(tmp_path, ner_dir, variant):
+    model, _ = build_task_model(cfg(tmp_path, variant, ner_dir))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any("adapters.ner" in n for n in trainable)  # the NER adapter is always frozen
+    assert any(n.startswith("decoder.") for n in trainable)
+    encoder_base = {n for n in trainable if n.startswith("encoder.") and "adapters" not in n}
+    if variant in ("full", "codeberter"):
+        assert "encoder.embeddings.word_embeddings.weight" in encoder_base
+    else:
+        assert not encoder_base and any("adapters.task" in n for n in trainable)
+    if variant in ("codeberter", "ner_task"):
+        wrapper = model.encoder.encoder.layer[0].output.dense
+        # ner_task: stacked, the task adapter reads the NER adapter's output
+        assert list(wrapper.running()) == ([NER, TASK] if variant == "ner_task" else [NER])
+        saved = adapter_state_dict(model, NER)
+        assert any(v.abs().sum() > 0 for k, v in saved.items() if ".up." in k)  # loaded, not fresh
+
+
+def test_ner_adapter_from_other_model_is_rejected(tmp_path, ner_dir):
+    with pytest.raises(FileNotFoundError, match="no NER adapter"):
+        build_task_model(cfg(tmp_path, "codeberter", tmp_path / "nothing"))
+    with pytest.raises(ValueError, match="needs --ner_adapter"):
+        build_task_model(cfg(tmp_path, "ner_task", None))
+
+
+def test_refinement_training_and_eval(tmp_path, ner_dir):
+    data = write_refinement(tmp_path / "ref", {"train": 32, "valid": 8, "test": 8})
+    config = cfg(tmp_path, "ner_task", ner_dir, data=str(data))
+    model, _ = build_task_model(config)
+    ner_before = {k: v.clone() for k, v in adapter_state_dict(model, NER).items()}
+    report = train_task(config, progress=False)
+    assert set(report["test"]) >= {"bleu", "exact_match", "loss"}
+    assert 0 <= report["test"]["bleu"] <= 100 and report["test_examples"] == 8
+    assert report["trainable_percent"] < 100
+    # the NER adapter stored in the trained run is the loaded one, unchanged
+    trained, _ = build_task_model(config)
+    from adapterlab.core import load_adapter
+
+    load_adapter(trained, tmp_path / "ner_task" / "best", TASK)
+    for key, value in adapter_state_dict(trained, NER).items():
+        assert torch.equal(value, ner_before[key])
+    again = evaluate_run(str(tmp_path / "ner_task"), "test")
+    assert again["bleu"] == pytest.approx(report["test"]["bleu"])
+    assert (
+        json.loads((tmp_path / "ner_task" / "task_report.json").read_text())["variant"]
+        == "ner_task"
+    )
