@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from adapterlab.core.engine import TrainConfig, Trainer, atomic_directory
+from torch import nn
 
 from .features import FbankConfig
 from .loaders import compute_features, load_speech_commands
@@ -33,7 +33,7 @@ class PretrainSettings:
     """Recipe of the pre-training stage (full training of every weight from the random init)."""
 
     frames: int = 100
-    epochs: int = 12
+    epochs: int = 20
     batch_size: int = 32
     lr: float = 2e-3
     warmup_ratio: float = 0.05

@@ -18,7 +18,7 @@ from .methods import METHODS, parse_method, spec
 from .paper import PAPER_FEW_SHOT, paper_accuracy, paper_methods
 from .train import CommonConfig, Prepared, RunConfig, prepare, train
 
-DEFAULT_METHODS = "linear,bitfit,prompt_deep,lora,parallel,conformer,full"
+DEFAULT_METHODS = "linear,lora,parallel,conformer,full"
 
 
 @dataclass
