@@ -222,10 +222,23 @@ def embedded_data(cfg: CommonConfig) -> tuple[Path, str, str]:
     out = Path(cfg.out)
     if cfg.demo == "synth":
         return synthesize_esc50(out / "data", progress=cfg.progress), "esc50", cfg.model or TINY
-    emb = embedded_speech(out / "data", progress_bar=cfg.progress)
-    source = cfg.model or str(
-        pretrain_backbone(emb.pretrain, out / "pretrained-ast", progress=cfg.progress)
+    print(
+        "[demo] real speech from Debian's asterisk-core-sounds-en-wav -> Speech Commands folders",
+        flush=True,
     )
+    emb = embedded_speech(out / "data", progress_bar=cfg.progress)
+    source = cfg.model
+    if source is None:
+        print(
+            f"[demo] pre-training the tiny AST on {emb.pretrain} (once; reused later)", flush=True
+        )
+        ckpt = pretrain_backbone(emb.pretrain, out / "pretrained-ast", progress=cfg.progress)
+        report = json.loads((ckpt / "pretrain.json").read_text())
+        print(
+            f"[demo] pre-trained: {report['task']}, test accuracy {100 * report['test_accuracy']:.1f}%",
+            flush=True,
+        )
+        source = str(ckpt)
     return emb.transfer, "speech_commands", source
 
 
