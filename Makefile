@@ -36,7 +36,7 @@ train-clip2point: setup  ## main job: CLIP2Point end to end (DATA=, MODEL=, PRET
 		$(if $(DATA),--data "$(DATA)") $(if $(MODEL),--model "$(MODEL)") \
 		$(if $(PRETRAINED),--pretrained "$(PRETRAINED)") $(if $(OUT),--out "$(OUT)")
 
-train-ast: setup  ## PETL for AST: sweep of methods on the embedded ESC-50-format data (DATA=, MODEL=, OUT=)
+train-ast: setup  ## PETL for AST: pre-trained tiny AST on real Debian speech, methods compared on digits (DATA=, MODEL=, OUT=)
 	$(UV) run --all-packages --locked adapterlab-ast sweep \
 		$(if $(DATA),--data "$(DATA)") $(if $(MODEL),--model "$(MODEL)") $(if $(OUT),--out "$(OUT)")
 

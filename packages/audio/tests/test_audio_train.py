@@ -8,7 +8,7 @@ import pytest
 import torch
 from adapterlab.audio.cli import main
 from adapterlab.audio.loaders import synthesize_esc50
-from adapterlab.audio.sweep import SweepConfig, beats_linear, markdown_table, run_sweep
+from adapterlab.audio.sweep import SweepConfig, beats_linear, markdown_table, run_sweep, summarise
 from adapterlab.audio.train import RunConfig, evaluate_run, prepare, set_threads, train
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -61,6 +61,7 @@ def test_embedded_sweep_writes_tables(monkeypatch, tmp_path, tiny_ckpt):
     )
     cfg = SweepConfig(
         methods="linear,lora",
+        demo="synth",
         out=str(tmp_path),
         model=str(tiny_ckpt),
         epochs=1,
@@ -83,37 +84,26 @@ def test_embedded_sweep_writes_tables(monkeypatch, tmp_path, tiny_ckpt):
 
 
 def test_table_helpers():
-    rows = [
-        {
-            "method": "linear",
+    def row(name, acc, fold=None):
+        return {
+            "label": name,
+            "method": name,
             "description": "d",
-            "test_accuracy": 0.5,
-            "val_accuracy": 0.5,
-            "trainable_params": 10,
-            "percent_trainable": 0.1,
-            "train_seconds": 1.0,
-        },
-        {
-            "method": "lora",
-            "description": "d",
-            "test_accuracy": 0.75,
+            "fold": fold,
+            "test_accuracy": acc,
             "val_accuracy": 0.6,
             "trainable_params": 20,
             "percent_trainable": 0.2,
             "train_seconds": 2.0,
-        },
-        {
-            "method": "parallel",
-            "description": "d",
-            "test_accuracy": 0.5,
-            "val_accuracy": 0.6,
-            "trainable_params": 20,
-            "percent_trainable": 0.2,
-            "train_seconds": 2.0,
-        },
-    ]
-    assert beats_linear(rows) == {"lora": True, "parallel": False}
-    assert "| lora | d | 75.00 | 60.00 | 20 | 0.20 | 2.0 |" in markdown_table(rows)
+            "skipped_samples": 0,
+        }
+
+    lines = summarise(
+        [row("linear", 0.5), row("lora", 0.75, 1), row("lora", 0.25, 2), row("parallel", 0.5)]
+    )
+    assert beats_linear(lines) == {"lora": False, "parallel": False}
+    table = markdown_table(lines)
+    assert "| lora | d | 50.00 ± 25.00 (2 folds) | - | 60.00 | 20 | 0.20 | 4.0 |" in table
 
 
 def test_cli_help_and_errors(capsys, tmp_path, synth_root):
@@ -157,6 +147,6 @@ def test_run_config_validation():
     with pytest.raises(ValueError, match="few_shot"):
         RunConfig(few_shot=0)
     with pytest.raises(ValueError, match="threads"):
-        set_threads(0, "tiny")
-    set_threads(None, "tiny")  # the tiny model runs on one thread
+        set_threads(0, True)
+    set_threads(None, True)  # the tiny model runs on one thread
     assert torch.get_num_threads() == 1

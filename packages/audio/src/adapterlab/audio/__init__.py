@@ -9,6 +9,7 @@ and the ``adapterlab-ast`` CLI (train / eval / sweep).
 
 from .audio_io import AudioFileError, load_audio
 from .features import AUDIOSET_MEAN, AUDIOSET_STD, FbankConfig, fbank
+from .loaders.spoken_words import embedded_speech
 from .methods import METHODS, adapter_config, apply_method
 from .model import (
     DEFAULT_CHECKPOINT,
@@ -20,6 +21,7 @@ from .model import (
     make_tiny_checkpoint,
     tiny_ast_config,
 )
+from .pretrain import PretrainSettings, pretrain_backbone
 from .specaug import SpecAugment
 
 __all__ = [
@@ -31,14 +33,17 @@ __all__ = [
     "AudioFileError",
     "FbankConfig",
     "ModelLoadError",
+    "PretrainSettings",
     "SpecAugment",
     "adapt_position_embeddings",
     "adapter_config",
     "apply_method",
     "build_classifier",
+    "embedded_speech",
     "fbank",
     "load_ast",
     "load_audio",
     "make_tiny_checkpoint",
+    "pretrain_backbone",
     "tiny_ast_config",
 ]

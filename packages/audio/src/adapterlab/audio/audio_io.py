@@ -18,6 +18,11 @@ import torch
 import torchaudio.functional as AF
 
 SAMPLE_RATE = 16000
+#: sample rates accepted from a file header; anything else is a corrupt header (a "1 Hz" wav would be
+#: resampled into hundreds of millions of samples)
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000
+#: shortest usable clip: one 25 ms analysis window of the AST front end
+MIN_SECONDS = 0.025
 
 
 class AudioFileError(ValueError):
@@ -55,11 +60,13 @@ def _wav_truncation(path: Path) -> str | None:
     return None
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Decode ``path`` to a float32 array ``[frames, channels]`` and its sample rate.
 
-    Raises:
-        AudioFileError: missing, empty, truncated, undecodable or non-finite audio (message names the file).
+    ``max_seconds`` reads only the first that many seconds (soundfile seeks; a long file is not loaded
+    whole). Raises:
+        AudioFileError: missing, empty, truncated, undecodable, non-finite or too short audio, or an
+            absurd sample rate in the header (message names the file).
     """
     p = Path(path)
     if not p.is_file():
@@ -70,18 +77,41 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if problem:
         raise AudioFileError(p, problem)
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        info = sf.info(str(p))
+        sr = int(info.samplerate)
+        if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+            raise AudioFileError(
+                p,
+                f"header claims a sample rate of {sr} Hz (accepted: {MIN_SAMPLE_RATE}-"
+                f"{MAX_SAMPLE_RATE} Hz); the file is corrupt or not audio",
+            )
+        frames = -1 if max_seconds is None else int(np.ceil(max_seconds * sr))
+        data, sr = sf.read(str(p), frames=frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioFileError(p, f"cannot decode as audio ({err})") from err
+    except AudioFileError:
+        raise
+    except ValueError as err:
         raise AudioFileError(p, f"cannot decode as audio ({err})") from err
     if data.shape[0] == 0:
         raise AudioFileError(p, "file holds no audio samples")
+    if data.shape[0] < MIN_SECONDS * sr:
+        raise AudioFileError(
+            p,
+            f"only {data.shape[0]} samples ({1000 * data.shape[0] / sr:.1f} ms): shorter than one "
+            f"{1000 * MIN_SECONDS:.0f} ms analysis window, the features would be all padding",
+        )
     if not np.isfinite(data).all():
         raise AudioFileError(p, "audio contains NaN or Inf samples")
     return data, int(sr)
 
 
 def to_mono(data: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Average channels of a ``[frames, channels]`` (or 1-D) signal into a 1-D float32 tensor."""
+    """Average channels of a ``[frames, channels]`` (or 1-D) signal into a 1-D float32 tensor.
+
+    Deviation: PETL-AST keeps channel 0 of multi-channel files; averaging keeps a source that is louder
+    on the other channel (ESC-50 and Speech Commands are mono, so the study's numbers are unaffected).
+    """
     t = torch.as_tensor(data, dtype=torch.float32)
     if t.dim() == 2:
         t = t.mean(dim=1)
@@ -95,9 +125,14 @@ def resample(wave: torch.Tensor, orig_sr: int, target_sr: int = SAMPLE_RATE) -> 
     return AF.resample(wave, orig_sr, target_sr)
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Load a wav/flac file as a mono float32 tensor at ``sample_rate`` Hz (values in [-1, 1])."""
-    data, sr = read_audio(path)
+def load_audio(
+    path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None
+) -> torch.Tensor:
+    """Load a wav/flac file as a mono float32 tensor at ``sample_rate`` Hz (values in [-1, 1]).
+
+    ``max_seconds``: read only the beginning of the file (what a fixed number of frames uses).
+    """
+    data, sr = read_audio(path, max_seconds)
     return resample(to_mono(data), sr, sample_rate)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from adapterlab.core.engine import parse_config
 
 from .loaders import synthesize_esc50
+from .loaders.debian import DebianFetchError
 from .methods import METHODS
 from .model import ModelLoadError
 from .sweep import SweepConfig, run_sweep
@@ -25,9 +26,13 @@ commands:
   sweep   train several methods on the same data and write a comparison table (sweep.md, sweep.json)
   synth   write the embedded synthetic ESC-50-format dataset to a folder
 
-With no --data, train/sweep synthesise the embedded dataset and use a tiny random AST (CPU-friendly).
-Real data: --data /path/to/ESC-50 (--dataset esc50|urbansound8k|speech_commands|fluent_speech)
-with --model MIT/ast-finetuned-audioset-10-10-0.4593 (the default when --data is given) or a local folder.
+With no --data, train/sweep use the embedded demo (CPU-friendly): real recordings of one voice from
+Debian's asterisk-core-sounds-en-wav (fetched once with apt-get download), a tiny AST pre-trained on 172
+of its words, and transfer to the ten digits (a Speech Commands v2-layout folder). --demo synth uses
+synthetic sounds on a random tiny AST instead (no download; mechanics only).
+Real data: --data DIR --dataset esc50|urbansound8k|speech_commands|fluent_speech, with
+--model MIT/ast-finetuned-audioset-10-10-0.4593 (the default when --data is given) or a local folder.
+The paper's tables: adapterlab-ast sweep --preset paper --dataset esc50 --data DIR (see the README).
 
 Run `adapterlab-ast <command> --help` for every option. Methods: {methods}
 """
@@ -93,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"unknown command {command!r}\n\n{usage}", file=sys.stderr)
             return 2
-    except (ModelLoadError, FileNotFoundError, ValueError) as err:
+    except (ModelLoadError, DebianFetchError, FileNotFoundError, ValueError) as err:
         print(f"adapterlab-ast {command}: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import torch
 from adapterlab.core import AdapterConfig, add_adapter, get_config
 from torch import nn
 
@@ -40,6 +41,8 @@ class MethodSpec:
     kind: str  # "probe" | "full" | "bitfit" | "prompt" | "prefix" | "lora" | "bottleneck" | "conformer"
     houlsby: bool = False
     description: str = ""
+    #: the published size of the method (prompt / prefix tokens), its default here
+    num_tokens: int | None = None
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -50,12 +53,20 @@ METHODS: dict[str, MethodSpec] = {
     "bitfit": MethodSpec(
         "bitfit", 5e-3, "bitfit", description="BitFit (Linear and LayerNorm biases)"
     ),
-    "prompt": MethodSpec("prompt", 1e-2, "prompt", description="shallow prompt tuning (SPT)"),
+    "bitfit_original": MethodSpec(
+        "bitfit",
+        5e-3,
+        "bitfit",
+        description="BitFit as PETL-AST: the biases themselves decay, final LN weight frozen",
+    ),
+    "prompt": MethodSpec(
+        "prompt", 1e-2, "prompt", description="shallow prompt tuning (SPT)", num_tokens=300
+    ),
     "prompt_deep": MethodSpec(
-        "prompt_deep", 1e-2, "prompt", description="deep prompt tuning (DPT)"
+        "prompt_deep", 1e-2, "prompt", description="deep prompt tuning (DPT)", num_tokens=25
     ),
     "prefix": MethodSpec(
-        "prefix", 1e-2, "prefix", description="prefix tuning (key/value prefixes)"
+        "prefix", 1e-2, "prefix", description="prefix tuning (key/value prefixes)", num_tokens=12
     ),
     "lora": MethodSpec("lora", 5e-3, "lora", description="LoRA on W_q and W_v"),
     "pfeiffer": MethodSpec(
@@ -94,8 +105,25 @@ OPTIMIZER = {"betas": (0.9, 0.98), "eps": 1e-6, "weight_decay": 0.1}
 PROMPT_INIT = 0.0625
 
 
+#: paper's table row name -> our method (parallel variants of the adapters are separate rows)
+BITFIT_ORIGINAL = "bitfit_original"
+
+
 def method_names() -> list[str]:
     return list(METHODS)
+
+
+def parse_method(entry: str) -> tuple[str, int | None]:
+    """``"name"`` or ``"name:size"`` (size = prompt/prefix tokens, or adapter dim / LoRA rank)."""
+    name, _, size = entry.strip().partition(":")
+    spec(name)
+    if not size:
+        return name, None
+    if not size.isdigit() or int(size) < 1:
+        raise ValueError(f"size in {entry!r} must be a positive integer")
+    if spec(name).kind in ("probe", "full", "bitfit"):
+        raise ValueError(f"{name} has no size to set ({entry!r})")
+    return name, int(size)
 
 
 def spec(method: str) -> MethodSpec:
@@ -125,8 +153,8 @@ def adapter_config(
     dim: int | None = None,
     kernel_size: int | None = None,
     lora_scale: float = LORA_SCALE,
-    num_prompts: int = 25,
-    num_prefix: int = 12,
+    num_prompts: int | None = None,
+    num_prefix: int | None = None,
     scaling: float = 1.0,
 ) -> AdapterConfig:
     """The ``adapterlab.core`` config of ``method`` with the study's defaults for an AST of ``hidden_size``.
@@ -137,6 +165,8 @@ def adapter_config(
             current PETL-AST README recommends). Must be a real bool - the original's ``type=bool`` flag
             turned ``--apply_residual False`` into True.
         dim: bottleneck dimension / LoRA rank (default: the study's, scaled to ``hidden_size``).
+        num_prompts / num_prefix: tokens (default: the method's published size: SPT 300, DPT 25,
+            prefix 12 key + 12 value vectors per layer).
         scaling: adapter output scale (PETL-AST: none, i.e. 1.0; the core's parallel preset uses 4).
     """
     s = spec(method)
@@ -151,14 +181,18 @@ def adapter_config(
     if s.kind == "full":
         return get_config(s.preset)
     if s.kind == "bitfit":
-        # all Linear and LayerNorm biases of the encoder (PETL-AST); the final LN trains fully anyway
+        # all Linear and LayerNorm biases of the encoder (PETL-AST)
         targets = r"ast\.layers\.\d+\.(attention\.[qkvo]_proj|mlp\.fc[12]|layernorm_(before|after))"
+        if method == BITFIT_ORIGINAL:  # the final LN trains its bias only, its weight stays frozen
+            return get_config(
+                s.preset, target_modules=f"({targets}|ast\\.layernorm)", modules_to_save=[HEAD]
+            )
         return get_config(s.preset, target_modules=targets, modules_to_save=keep)
     if s.kind == "prompt":
         # prompts replace the distillation token (position 1); the head pools all tokens, prompts included
         return get_config(
             s.preset,
-            num_tokens=num_prompts,
+            num_tokens=num_prompts or s.num_tokens,
             position=1,
             replace=1,
             init_range=PROMPT_INIT,
@@ -166,7 +200,12 @@ def adapter_config(
             modules_to_save=keep,
         )
     if s.kind == "prefix":
-        return get_config(s.preset, num_tokens=num_prefix, modules_to_save=keep)
+        return get_config(
+            s.preset,
+            num_tokens=num_prefix or s.num_tokens,
+            init_range=PROMPT_INIT,
+            modules_to_save=keep,
+        )
     if s.kind == "lora":
         r = dim or scaled_dim(STUDY_DIMS["lora"], hidden_size)
         return get_config(s.preset, r=r, alpha=lora_scale * r, modules_to_save=keep)
@@ -191,20 +230,45 @@ def adapter_config(
     )
 
 
-def _reinit_prefixes(model: nn.Module) -> None:
-    """PETL-AST initialises prefixes uniformly in +-0.0625 (the core default is N(0, 0.02^2))."""
-    from adapterlab.core.tuners.prompt.prefix import PrefixKV
+def _bias_deltas(model: nn.Module, name: str):
+    """``(module, bias name, delta parameter)`` of every BitFit bias of adapter ``name``."""
+    for module in model.modules():
+        for pname, chain in getattr(module, "parametrizations", {}).items():
+            for p in chain:
+                deltas = getattr(p, "deltas", None)
+                if deltas is not None and name in deltas:
+                    yield module, pname, deltas[name]
 
-    for m in model.modules():
-        if isinstance(m, PrefixKV):
-            nn.init.uniform_(m.key, -PROMPT_INIT, PROMPT_INIT)
-            nn.init.uniform_(m.value, -PROMPT_INIT, PROMPT_INIT)
+
+def fold_biases_into_bitfit(model: nn.Module, name: str = "default") -> int:
+    """PETL-AST's BitFit: make each BitFit delta hold the whole bias (frozen base bias set to zero).
+
+    The core's BitFit trains a zero-initialised delta on top of the frozen bias, so weight decay pulls the
+    bias back to its *pretrained* value. PETL-AST unfreezes the biases themselves, so AdamW's decay pulls
+    them towards *zero*. With the pretrained bias moved into the delta the two are identical, and the
+    adapter file holds the trained biases. Returns the number of biases folded.
+    """
+    count = 0
+    with torch.no_grad():
+        for module, pname, delta in _bias_deltas(model, name):
+            base = module.parametrizations[pname].original
+            delta.copy_(base + delta)
+            base.zero_()
+            count += 1
+    return count
+
+
+def zero_base_biases(model: nn.Module, name: str = "default") -> None:
+    """After loading a ``bitfit_original`` adapter into a fresh backbone: its deltas are whole biases."""
+    with torch.no_grad():
+        for module, pname, _ in _bias_deltas(model, name):
+            module.parametrizations[pname].original.zero_()
 
 
 def apply_method(model: nn.Module, method: str, name: str = "default", **kwargs) -> AdapterConfig:
     """Add ``method`` to an :class:`~adapterlab.audio.model.ASTClassifier` in place; returns its config."""
     cfg = adapter_config(method, hidden_size=model.ast.config.hidden_size, **kwargs)
     add_adapter(model, cfg, name=name)
-    if spec(method).kind == "prefix":
-        _reinit_prefixes(model)
+    if method == BITFIT_ORIGINAL:
+        fold_biases_into_bitfit(model, name)
     return cfg

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import yaml
 from adapterlab.core import load_adapter, trainable_summary
-from adapterlab.core.engine import TrainConfig, Trainer
+from adapterlab.core.engine import TrainConfig, Trainer, atomic_write_json, evaluate
 
 from .features import FbankConfig
 from .loaders import (
@@ -34,11 +34,24 @@ from .loaders import (
     synthesize_esc50,
 )
 from .loaders.cache import FeatureSet
-from .methods import OPTIMIZER, apply_method, spec
+from .loaders.spoken_words import embedded_speech
+from .methods import BITFIT_ORIGINAL, OPTIMIZER, apply_method, spec, zero_base_biases
 from .model import DEFAULT_CHECKPOINT, TINY, ASTClassifier, build_classifier, check_source, load_ast
+from .pretrain import pretrain_backbone
 from .specaug import SpecAugment
+from .task import clip_datasets, eval_step, loss_fn
 
-#: settings of the embedded demo (tiny random AST on ~1.25 s synthetic clips, 2 CPU cores)
+#: settings of the embedded speech demo (pre-trained tiny AST, 1 s clips of ten digits, 2 CPU cores)
+EMBEDDED_SPEECH = {
+    "frames": 100,
+    "epochs": 30,
+    "batch_size": 16,
+    "time_mask": 12,
+    "dim": 8,
+    "lora_scale": 4.0,
+}
+
+#: settings of the synthetic demo (tiny random AST on ~1.25 s synthetic clips, 2 CPU cores)
 EMBEDDED = {
     "frames": 128,
     "epochs": 30,
@@ -59,6 +72,13 @@ class CommonConfig:
     """Layout of --data: esc50, urbansound8k, speech_commands or fluent_speech."""
     fold: int | None = None
     """Test fold for ESC-50 (1-5, default 5) and UrbanSound8K (1-10, default 10); val is the fold before it."""
+    us8k_protocol: str = "ours"
+    """UrbanSound8K split: 'ours' (8 train folds, the fold before the test fold validates) or 'original'
+    (PETL-AST: 9 train folds, the test fold also selects the checkpoint, which leaks test data)."""
+    demo: str = "speech"
+    """Embedded data when --data is not given: 'speech' (real recordings from Debian's
+    asterisk-core-sounds-en-wav; a tiny AST pre-trained on 172 words, transferred to the 10 digits) or
+    'synth' (synthetic ESC-50-format sounds on a random tiny AST: mechanics only, no download)."""
     model: str | None = None
     """AST checkpoint: hub id, local folder or 'tiny'. None: 'tiny' on the embedded data, else MIT/ast-finetuned-audioset-10-10-0.4593."""
     out: str = "runs/ast"
@@ -85,10 +105,10 @@ class CommonConfig:
     """LoRA scale alpha/r. None: the study's 0.125."""
     scaling: float = 1.0
     """Adapter output scale (PETL-AST: 1)."""
-    num_prompts: int = 25
-    """Prompt tokens (prompt, prompt_deep)."""
-    num_prefix: int = 12
-    """Prefix key (and value) vectors per layer."""
+    num_prompts: int | None = None
+    """Prompt tokens. None: the method's published size (SPT 300, DPT 25)."""
+    num_prefix: int | None = None
+    """Prefix key (and value) vectors per layer. None: the published 12 (+ 12)."""
     few_shot: int | None = None
     """Keep at most this many training clips per class (seeded)."""
     spec_augment: bool | None = None
@@ -112,6 +132,12 @@ class CommonConfig:
     """Progress bars (never when not a TTY or under CI)."""
 
     def __post_init__(self) -> None:
+        if self.us8k_protocol not in ("ours", "original"):
+            raise ValueError(
+                f"us8k_protocol must be 'ours' or 'original', got {self.us8k_protocol!r}"
+            )
+        if self.demo not in ("speech", "synth"):
+            raise ValueError(f"demo must be 'speech' or 'synth', got {self.demo!r}")
         for name in ("residual", "spec_augment", "skip_bad_samples", "progress"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
@@ -150,12 +176,22 @@ class Prepared:
     settings: dict[str, Any]
     model_source: str
     root: Path
+    dataset: str = "esc50"
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """Clips left out while computing features (``--skip_bad_samples true``), with the reason."""
+        return [
+            {"split": split, "path": path, "problem": problem}
+            for split, fs in self.features.items()
+            for path, problem in fs.bad
+        ]
 
 
 def resolve_settings(cfg: CommonConfig, splits: AudioSplits) -> dict[str, Any]:
     """Dataset / embedded defaults filled into the ``None`` fields of ``cfg``."""
     d = splits.defaults
-    emb = EMBEDDED if cfg.embedded else {}
+    emb = (EMBEDDED_SPEECH if cfg.demo == "speech" else EMBEDDED) if cfg.embedded else {}
     pick = lambda value, key, fallback: value if value is not None else emb.get(key, fallback)  # noqa: E731
     return {
         "frames": pick(cfg.frames, "frames", d.get("target_frames", 1024)),
@@ -171,24 +207,49 @@ def resolve_settings(cfg: CommonConfig, splits: AudioSplits) -> dict[str, Any]:
     }
 
 
-def set_threads(threads: int | None, source: str) -> None:
+def set_threads(threads: int | None, tiny: bool) -> None:
     """Apply ``--threads`` (see :class:`CommonConfig`)."""
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    elif source == TINY:
+    elif tiny:
         torch.set_num_threads(1)
+
+
+def embedded_data(cfg: CommonConfig) -> tuple[Path, str, str]:
+    """``(root, dataset, model source)`` of the embedded default (written / pre-trained on first use)."""
+    out = Path(cfg.out)
+    if cfg.demo == "synth":
+        return synthesize_esc50(out / "data", progress=cfg.progress), "esc50", cfg.model or TINY
+    print(
+        "[demo] real speech from Debian's asterisk-core-sounds-en-wav -> Speech Commands folders",
+        flush=True,
+    )
+    emb = embedded_speech(out / "data", progress_bar=cfg.progress)
+    source = cfg.model
+    if source is None:
+        print(
+            f"[demo] pre-training the tiny AST on {emb.pretrain} (once; reused later)", flush=True
+        )
+        ckpt = pretrain_backbone(emb.pretrain, out / "pretrained-ast", progress=cfg.progress)
+        report = json.loads((ckpt / "pretrain.json").read_text())
+        print(
+            f"[demo] pre-trained: {report['task']}, test accuracy {100 * report['test_accuracy']:.1f}%",
+            flush=True,
+        )
+        source = str(ckpt)
+    return emb.transfer, "speech_commands", source
 
 
 def prepare(cfg: CommonConfig) -> Prepared:
     """Load (or synthesise) the data, pick the model source and precompute the features of every split."""
-    out = Path(cfg.out)
-    source = cfg.model or (TINY if cfg.embedded else DEFAULT_CHECKPOINT)
-    set_threads(cfg.threads, source)
-    root = synthesize_esc50(out / "data", progress=cfg.progress) if cfg.embedded else Path(cfg.data)
-    dataset = "esc50" if cfg.embedded else cfg.dataset
-    splits = load_dataset(dataset, root, cfg.fold)  # reads the metadata only
+    set_threads(cfg.threads, cfg.embedded or cfg.model == TINY)
+    if cfg.embedded:
+        root, dataset, source = embedded_data(cfg)
+    else:
+        root, dataset, source = Path(cfg.data), cfg.dataset, cfg.model or DEFAULT_CHECKPOINT
+    splits = load_dataset(dataset, root, cfg.fold, us8k_protocol=cfg.us8k_protocol)
     check_source(source)  # fail before the expensive feature extraction
     if cfg.few_shot is not None:
         splits.train = few_shot(splits.train, cfg.few_shot, seed=cfg.seed)
@@ -206,28 +267,13 @@ def prepare(cfg: CommonConfig) -> Prepared:
         for path, problem in fs.bad:
             print(f"skipped bad {split} clip {path}: {problem}")
         features[split] = fs
-    return Prepared(splits, fcfg, features, settings, source, Path(root))
+    return Prepared(splits, fcfg, features, settings, source, Path(root), dataset)
 
 
 def _datasets(prep: Prepared, cfg: CommonConfig) -> dict[str, AudioClipDataset]:
     s = prep.settings
     aug = SpecAugment(cfg.freq_mask, s["time_mask"]) if s["spec_augment"] else None
-    return {
-        split: AudioClipDataset(
-            fs.items, prep.fbank, features=fs.features, augment=aug if split == "train" else None
-        )
-        for split, fs in prep.features.items()
-    }
-
-
-def loss_fn(model: ASTClassifier, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy of the classifier on a batch."""
-    return torch.nn.functional.cross_entropy(model(batch["input_values"]), batch["labels"])
-
-
-def eval_step(model: ASTClassifier, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per-sample logits and targets (the engine computes accuracy)."""
-    return {"logits": model(batch["input_values"]).float(), "target": batch["labels"]}
+    return clip_datasets(prep.features, prep.fbank, aug)
 
 
 def build_model(cfg: RunConfig, prep: Prepared) -> ASTClassifier:
@@ -295,6 +341,7 @@ def train(
         if prep.model_source != TINY
         else str(Path(cfg.out) / "tiny-ast"),
         "data_root": str(prep.root),
+        "resolved_dataset": prep.dataset,
         "num_classes": prep.splits.num_classes,
         "classes": prep.splits.classes,
     }
@@ -311,6 +358,7 @@ def train(
     start = time.perf_counter()
     result = trainer.fit()
     seconds = time.perf_counter() - start
+    skipped = record_skipped(result.run_dir, prep.skipped)
     test = result.test_metrics or {}
     return {
         "method": cfg.method,
@@ -322,9 +370,24 @@ def train(
         "total_params": summary.total,
         "percent_trainable": summary.percent,
         "train_seconds": seconds,
-        "skipped_samples": result.skipped_samples,
+        "skipped_samples": result.skipped_samples + len(skipped),
         "run_dir": str(result.run_dir),
     }
+
+
+def record_skipped(run_dir: Path, skipped: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Add the clips skipped before training (unreadable files) to the run's ``metrics.json``."""
+    path = Path(run_dir) / "metrics.json"
+    if skipped and path.is_file():
+        metrics = json.loads(path.read_text())
+        metrics["skipped_samples"] = metrics.get("skipped_samples", 0) + len(skipped)
+        by_split = metrics.setdefault("skipped_samples_by_split", {})
+        for row in skipped:
+            key = {"val": "eval"}.get(row["split"], row["split"])
+            by_split[key] = by_split.get(key, 0) + 1
+        metrics["skipped_files"] = skipped
+        atomic_write_json(path, metrics)
+    return skipped
 
 
 def load_trained(run_dir: str | Path) -> tuple[ASTClassifier, dict[str, Any]]:
@@ -341,6 +404,8 @@ def load_trained(run_dir: str | Path) -> tuple[ASTClassifier, dict[str, Any]]:
     backbone = load_ast(audio["model"], max_length=audio["frames"])
     model = ASTClassifier(backbone, audio["num_classes"])
     load_adapter(model, best)  # injects the saved adapter config, then loads its tensors
+    if audio.get("method") == BITFIT_ORIGINAL:
+        zero_base_biases(model)  # its adapter file holds the whole trained biases
     model.eval()
     return model, audio
 
@@ -355,33 +420,27 @@ def evaluate_run(
     """Accuracy of a trained run's best checkpoint on ``split`` of its dataset (or of ``data``)."""
     model, audio = load_trained(run_dir)
     root = data or audio["data_root"]
-    dataset = audio["dataset"] if audio.get("data") else "esc50"
-    splits = load_dataset(dataset, root, audio.get("fold"))
+    dataset = audio.get("resolved_dataset") or audio["dataset"]
+    splits = load_dataset(
+        dataset, root, audio.get("fold"), us8k_protocol=audio.get("us8k_protocol", "ours")
+    )
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
     items = getattr(splits, split)
     fcfg = FbankConfig(target_frames=audio["frames"])
     fs = compute_features(items, fcfg, skip_bad=skip_bad_samples, progress=False)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(fs.items), batch_size):
-            x = fs.features[i : i + batch_size].to(device)
-            y = torch.tensor([it.label for it in fs.items[i : i + batch_size]], device=device)
-            correct += int((model(x).argmax(-1) == y).sum())
+    metrics = evaluate(
+        model,
+        AudioClipDataset(fs.items, fcfg, features=fs.features),
+        eval_step,
+        batch_size=batch_size,
+        progress=False,
+    )
     return {
         "run_dir": str(run_dir),
         "split": split,
-        "accuracy": correct / max(1, len(fs.items)),
+        "accuracy": metrics["accuracy"],
         "num_clips": len(fs.items),
         "skipped": len(fs.bad),
+        "skipped_files": [{"path": p, "problem": why} for p, why in fs.bad],
     }
-
-
-def write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(path)

@@ -15,12 +15,21 @@ from .urbansound8k import load_urbansound8k
 DATASETS = ("esc50", "urbansound8k", "speech_commands", "fluent_speech")
 
 
-def load_dataset(name: str, root: str | os.PathLike, fold: int | None = None) -> AudioSplits:
-    """Splits of dataset ``name`` (one of :data:`DATASETS`) at ``root``; ``fold`` is the test fold (ESC-50/US8K)."""
+#: folds of the cross-validated datasets (the paper reports the mean over all of them)
+FOLDS = {"esc50": 5, "urbansound8k": 10}
+
+
+def load_dataset(
+    name: str, root: str | os.PathLike, fold: int | None = None, *, us8k_protocol: str = "ours"
+) -> AudioSplits:
+    """Splits of dataset ``name`` (one of :data:`DATASETS`) at ``root``; ``fold`` is the test fold (ESC-50/US8K).
+
+    ``us8k_protocol``: ``"ours"`` (val = the fold before the test fold) or ``"original"`` (PETL-AST).
+    """
     if name == "esc50":
         return load_esc50(root, test_fold=fold or 5)
     if name == "urbansound8k":
-        return load_urbansound8k(root, test_fold=fold or 10)
+        return load_urbansound8k(root, test_fold=fold or 10, protocol=us8k_protocol)
     if fold is not None:
         raise ValueError(f"{name} has official splits; --fold does not apply")
     if name == "speech_commands":
@@ -32,6 +41,7 @@ def load_dataset(name: str, root: str | os.PathLike, fold: int | None = None) ->
 
 __all__ = [
     "DATASETS",
+    "FOLDS",
     "AudioClipDataset",
     "AudioItem",
     "AudioSplits",

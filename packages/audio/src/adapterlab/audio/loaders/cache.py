@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from adapterlab.core.engine import progress_enabled
 from tqdm.auto import tqdm
 
 from ..audio_io import AudioFileError, load_audio
 from ..features import FbankConfig, fbank
-from ..progress import progress_enabled
 from .common import AudioItem
 
 
@@ -49,13 +49,19 @@ class FeatureSet:
     bad: list[tuple[str, str]] = field(default_factory=list)
 
 
+def needed_seconds(cfg: FbankConfig) -> float:
+    """Seconds of audio that ``cfg.target_frames`` frames use (the rest of a file is cropped anyway)."""
+    return ((cfg.target_frames - 1) * cfg.window_shift + cfg.window_size) / cfg.sample_rate + 0.05
+
+
 def _load_many(
-    items: Sequence[AudioItem], sr: int, skip_bad: bool
+    items: Sequence[AudioItem], cfg: FbankConfig, skip_bad: bool
 ) -> tuple[list[int], list[torch.Tensor], list[tuple[str, str]]]:
     ok, waves, bad = [], [], []
+    seconds = needed_seconds(cfg)
     for i, it in enumerate(items):
         try:
-            waves.append(load_audio(it.path, sr))
+            waves.append(load_audio(it.path, cfg.sample_rate, max_seconds=seconds))
             ok.append(i)
         except AudioFileError as err:
             if not skip_bad:
@@ -76,7 +82,7 @@ def _batches(
     bar = tqdm(total=len(items), desc=desc, disable=not progress_enabled(progress), leave=False)
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        ok, waves, bad = _load_many(chunk, cfg.sample_rate, skip_bad)
+        ok, waves, bad = _load_many(chunk, cfg, skip_bad)
         feats = fbank(waves, cfg, device=device).cpu() if waves else None
         bar.update(len(chunk))
         yield [start + i for i in ok], feats, bad

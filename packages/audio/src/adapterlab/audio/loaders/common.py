@@ -85,6 +85,26 @@ def check_root(root: str | os.PathLike, required: str, dataset: str, hint: str) 
     return p
 
 
+def open_csv(path: Path):
+    """Open a metadata csv as UTF-8 text, or raise a ValueError that names the file and the problem."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+            "save the csv as UTF-8"
+        ) from None
+    return path.open(newline="", encoding="utf-8-sig")
+
+
+def check_nonempty(split: dict[str, list], source: Path, what: str) -> None:
+    """A ValueError naming ``source`` when a train / val / test split came out empty."""
+    empty = [k for k in ("train", "val", "test") if not split[k]]
+    if empty:
+        raise ValueError(f"{source}: the {' and '.join(empty)} split is empty ({what})")
+
+
 class AudioClipDataset(Dataset):
     """Clips -> ``{"input_values": [T, F] AST features, "labels": int}``.
 

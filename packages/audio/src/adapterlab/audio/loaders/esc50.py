@@ -11,7 +11,7 @@ import csv
 import os
 from pathlib import Path
 
-from .common import AudioItem, AudioSplits, check_root
+from .common import AudioItem, AudioSplits, check_nonempty, check_root, open_csv
 
 ESC50_DEFAULTS = {
     "target_frames": 500,
@@ -49,7 +49,7 @@ def load_esc50(root: str | os.PathLike, test_fold: int = 5, num_folds: int = 5) 
     csv_path = root / "meta" / "esc50.csv"
     train_f, val_f, test_f = esc50_folds(test_fold, num_folds)
     rows = []
-    with csv_path.open(newline="") as f:
+    with open_csv(csv_path) as f:
         reader = csv.DictReader(f)
         missing = {"filename", "fold", "target", "category"} - set(reader.fieldnames or [])
         if missing:
@@ -62,7 +62,13 @@ def load_esc50(root: str | os.PathLike, test_fold: int = 5, num_folds: int = 5) 
     if not rows:
         raise ValueError(f"{csv_path}: no clips listed")
     names: dict[int, str] = {}
-    for _, fold, target, cat in rows:
+    first_fold: dict[str, int] = {}
+    for fname, fold, target, cat in rows:
+        if first_fold.setdefault(fname, fold) != fold:
+            raise ValueError(
+                f"{csv_path}: clip {fname} is listed in folds {first_fold[fname]} and {fold} "
+                "(test data would leak into training)"
+            )
         if not 1 <= fold <= num_folds:
             raise ValueError(f"{csv_path}: fold {fold} outside 1..{num_folds}")
         if names.setdefault(target, cat) != cat:
@@ -77,6 +83,7 @@ def load_esc50(root: str | os.PathLike, test_fold: int = 5, num_folds: int = 5) 
         if key == "train" and fold not in train_f:  # pragma: no cover - all other folds train
             continue
         split[key].append(AudioItem(root / "audio" / fname, target))
+    check_nonempty(split, csv_path, f"test fold {test_f}, val fold {val_f}, train folds {train_f}")
     return AudioSplits(
         "esc50",
         [names[i] for i in range(len(names))],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .common import AudioItem, AudioSplits, check_root
+from .common import AudioItem, AudioSplits, check_nonempty, check_root
 
 GSC_DEFAULTS = {
     "target_frames": 100,
@@ -22,7 +22,11 @@ GSC_DEFAULTS = {
 
 
 def _read_list(path: Path) -> set[str]:
-    return {ln.strip() for ln in path.read_text().splitlines() if ln.strip()}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at offset {err.start})") from None
+    return {ln.strip() for ln in text.splitlines() if ln.strip()}
 
 
 def load_speech_commands(root: str | os.PathLike) -> AudioSplits:
@@ -42,9 +46,14 @@ def load_speech_commands(root: str | os.PathLike) -> AudioSplits:
         _read_list(root / "validation_list.txt"),
         _read_list(root / "testing_list.txt"),
     )
-    classes = sorted(
-        d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(("_", "."))
-    )
+    folders = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(("_", "."))]
+    empty = sorted(d.name for d in folders if not any(d.glob("*.wav")))
+    if empty:
+        raise ValueError(
+            f"{root}: word folder(s) {empty} hold no .wav files (a class without clips); "
+            "remove them or move them out of the dataset folder"
+        )
+    classes = sorted(d.name for d in folders)
     if not classes:
         raise ValueError(f"{root}: no word folders found")
     ids = {c: i for i, c in enumerate(classes)}
@@ -54,10 +63,21 @@ def load_speech_commands(root: str | os.PathLike) -> AudioSplits:
             rel = f"{c}/{wav.name}"
             key = "test" if rel in test_set else "val" if rel in val_set else "train"
             split[key].append(AudioItem(wav, ids[c]))
-    for key, listed in (("val", val_set), ("test", test_set)):
-        unknown = [r for r in listed if r.split("/")[0] not in ids]
+    for name, listed in (("validation_list.txt", val_set), ("testing_list.txt", test_set)):
+        unknown = sorted(r for r in listed if r.split("/")[0] not in ids)
         if unknown:
-            raise ValueError(f"{root}: {key} list names clips of unknown words, e.g. {unknown[:3]}")
+            raise ValueError(f"{root / name}: names clips of unknown words, e.g. {unknown[:3]}")
+        missing = sorted(r for r in listed if not (root / r).is_file())
+        if missing:
+            raise ValueError(
+                f"{root / name}: names {len(missing)} clip(s) that do not exist, e.g. {missing[:3]}"
+            )
+    both = sorted(val_set & test_set)
+    if both:
+        raise ValueError(
+            f"{root}: {len(both)} clip(s) are in both validation and testing lists, e.g. {both[:3]}"
+        )
+    check_nonempty(split, root, "Speech Commands v2 lists")
     return AudioSplits(
         "speech_commands", classes, split["train"], split["val"], split["test"], dict(GSC_DEFAULTS)
     )

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from adapterlab.core.engine import progress_enabled
 from tqdm.auto import tqdm
 
 from ..audio_io import write_audio
-from ..progress import progress_enabled
 
 Rng = np.random.Generator
 _SR = 44100

@@ -44,12 +44,15 @@ class PrefixConfig(AdapterConfig):
     Attributes:
         num_tokens: key vectors (and as many value vectors) per layer (PETL-AST: 12 + 12).
         init_std: prefixes start as N(0, init_std^2).
+        init_range: when set, prefixes start uniform in ``[-init_range, init_range]`` instead
+            (PETL-AST: 0.0625).
     """
 
     method = "prefix"
 
     num_tokens: int = 12
     init_std: float = 0.02
+    init_range: float | None = None
 
     def validate(self) -> None:
         if self.num_tokens < 1:
@@ -59,10 +62,16 @@ class PrefixConfig(AdapterConfig):
 class PrefixKV(nn.Module):
     """Learned key and value prefixes of one attention layer, ``[num_tokens, dim]`` each."""
 
-    def __init__(self, num_tokens: int, dim: int, init_std: float) -> None:
+    def __init__(
+        self, num_tokens: int, dim: int, init_std: float, init_range: float | None = None
+    ) -> None:
         super().__init__()
         self.key = nn.Parameter(torch.randn(num_tokens, dim) * init_std)
         self.value = nn.Parameter(torch.randn(num_tokens, dim) * init_std)
+        if init_range is not None:
+            with torch.no_grad():
+                self.key.uniform_(-init_range, init_range)
+                self.value.uniform_(-init_range, init_range)
 
 
 class _PrefixBase(AdapterCarrier):
@@ -215,7 +224,9 @@ def _inject(model: nn.Module, config: PrefixConfig, name: str) -> dict[str, nn.M
             mha = isinstance(module, nn.MultiheadAttention)
             module = PrefixMHA(module) if mha else PrefixAttention(module, names)
             replace_submodule(model, path, module)
-        module.adapters[name] = PrefixKV(config.num_tokens, dim, config.init_std)
+        module.adapters[name] = PrefixKV(
+            config.num_tokens, dim, config.init_std, config.init_range
+        )
         handles[f"{clean}.prefix"] = module.adapters[name]
     return handles
 
