@@ -247,9 +247,7 @@ def _inject(model: nn.Module, config: PrefixConfig, name: str) -> dict[str, nn.M
         if not isinstance(module, _PrefixBase):
             module = PrefixMHA(module) if names is None else PrefixAttention(module, names)
             replace_submodule(model, path, module)
-        module.adapters[name] = PrefixKV(
-            config.num_tokens, dim, config.init_std, config.init_range
-        )
+        module.adapters[name] = PrefixKV(config.num_tokens, dim, config.init_std, config.init_range)
         handles[f"{clean}.prefix"] = module.adapters[name]
     return handles
 
