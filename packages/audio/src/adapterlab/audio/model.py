@@ -94,7 +94,7 @@ def set_input_length(model: ASTModel, max_length: int) -> ASTModel:
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     level = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
@@ -148,7 +148,7 @@ def make_tiny_checkpoint(directory: str | os.PathLike, *, seed: int = 0, **overr
             nn.init.trunc_normal_(p, std=std * 5)
     tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    with _quiet_transformers():
+    with quiet_transformers():
         model.save_pretrained(tmp)
     directory.parent.mkdir(parents=True, exist_ok=True)
     if directory.exists():
@@ -165,7 +165,7 @@ def check_source(source: str | os.PathLike, *, local_files_only: bool | None = N
     if local_files_only is None:
         local_files_only = bool(os.environ.get("HF_HUB_OFFLINE"))
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             cfg = ASTConfig.from_pretrained(src, local_files_only=local_files_only)
     except (OSError, ValueError) as err:
         raise ModelLoadError(_load_hint(src, err)) from err
@@ -198,7 +198,7 @@ def load_ast(
     if local_files_only is None:
         local_files_only = bool(os.environ.get("HF_HUB_OFFLINE"))
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model = ASTModel.from_pretrained(src, local_files_only=local_files_only, **kwargs)
     except (OSError, ValueError) as err:
         raise ModelLoadError(_load_hint(src, err)) from err

@@ -23,7 +23,7 @@ from torch import nn
 from .features import FbankConfig
 from .loaders import compute_features, load_speech_commands
 from .methods import OPTIMIZER, apply_method
-from .model import TINY, build_classifier
+from .model import TINY, build_classifier, quiet_transformers
 from .specaug import SpecAugment
 from .task import clip_datasets, eval_step, loss_fn
 
@@ -115,7 +115,8 @@ def pretrain_backbone(
     }
 
     def write(tmp: Path) -> None:
-        model.ast.save_pretrained(tmp)
+        with quiet_transformers():
+            model.ast.save_pretrained(tmp)
         (tmp / "pretrain.json").write_text(json.dumps(report, indent=2) + "\n")
 
     with torch.no_grad():

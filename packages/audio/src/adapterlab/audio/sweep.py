@@ -200,7 +200,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
                 print(f"[sweep] {name}: {METHODS[method].description}", flush=True)
                 row = train(run_config(common, method, size), prep, run_dir=out / sub / name)
                 row.update(label=name, fold=fold, few_shot=shots)
-                row["paper"] = paper_accuracy(method, prep.dataset, shots)
+                row["paper"] = None if cfg.embedded else paper_accuracy(method, prep.dataset, shots)
                 print(
                     f"[sweep] {name}: test {_fmt_acc(row['test_accuracy'])}% (best val "
                     f"{_fmt_acc(row['val_accuracy'])}%), {row['trainable_params']:,} params, "
