@@ -23,7 +23,8 @@ class PrepareConfig:
     """Compute type of the frozen LLM: bfloat16 (the original ran Llama-2 in half precision;
     bf16 is about 2x faster than fp32 on CPUs with AVX512-BF16), float16 (GPU) or float32."""
     cache: str | None = None
-    """Cache folder (None: <out>/cache)."""
+    """LLM cache folder (None: ~/.cache/adapterlab/graph/llm/<model>-<fingerprint>, reused by
+    every run on the same data, model and settings; $ADAPTERLAB_CACHE moves it)."""
     out: str = "runs/graph"
     """Output folder of the run."""
     max_text_tokens: int = 48
