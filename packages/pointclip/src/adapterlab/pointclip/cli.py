@@ -16,15 +16,16 @@ from pathlib import Path
 __all__ = ["build_parser", "main"]
 
 _EPILOG = """examples:
-  adapterlab-clip2point run-all                        # embedded data, tiny CLIP, ~5 min on CPU
+  adapterlab-clip2point run-all                        # embedded data, tiny CLIP, ~3 min on CPU
   adapterlab-clip2point run-all --data /data/ModelNet40 --model ViT-B-32 --pretrained openai
   adapterlab-clip2point run-all --data /data/ShapeNetCore.v2,/data/ModelNet40 --model ViT-B-32 \\
       --pretrained /weights/vit_b_32_openai.safetensors
   adapterlab-clip2point render-pairs /data/ShapeNetCore.v2 data/pairs/shapenet
   adapterlab-clip2point pretrain --pairs data/pairs/shapenet --out runs/pretrain --model ViT-B-32
-  adapterlab-clip2point zeroshot --data /data/ModelNet40 --ckpt runs/pretrain/depth_encoder.safetensors
-  adapterlab-clip2point fewshot --data /data/ModelNet40 --ckpt runs/pretrain/depth_encoder.safetensors \\
-      --shots 1 2 4 8 16 --seeds 0 1 2 --out runs/fewshot
+  adapterlab-clip2point zeroshot --data /data/ModelNet40 --model ViT-B-32 \\
+      --ckpt runs/pretrain/depth_encoder.safetensors
+  adapterlab-clip2point fewshot --data /data/ModelNet40 --model ViT-B-32 \\
+      --ckpt runs/pretrain/depth_encoder.safetensors --shots 1 2 4 8 16 --seeds 0 1 2 --out runs/fs
 """
 
 
@@ -142,14 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", type=int, default=None, help="epochs (tiny: 40, else 100)")
     p.add_argument(
-        "--batch-size", type=int, default=None, help="pairs per step (tiny: 64, else 256)"
+        "--batch-size", type=int, default=None, help="pairs per step (tiny: 32, else 256)"
     )
-    p.add_argument("--lr", type=float, default=None, help="learning rate (tiny: 5e-4, else 1e-4)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (tiny: 1e-3, else 1e-4)")
     p.add_argument(
         "--views-per-object",
         type=int,
-        default=1,
-        help="random views drawn per object per epoch (default: 1)",
+        default=None,
+        help="random views drawn per object per epoch (tiny: 4, else 1)",
     )
     p.add_argument("--jitter", type=float, default=0.1, help="camera-distance jitter (0.1)")
     p.add_argument(
@@ -320,7 +321,7 @@ def _cmd_pretrain(a: argparse.Namespace) -> int:
         epochs=a.epochs or defaults.pretrain_epochs,
         batch_size=a.batch_size or defaults.pretrain_batch_size,
         lr=a.lr or defaults.pretrain_lr,
-        views_per_object=a.views_per_object,
+        views_per_object=a.views_per_object or defaults.views_per_object,
         jitter=a.jitter,
         seed=a.seed,
         freeze_patch_embed=defaults.freeze_patch_embed

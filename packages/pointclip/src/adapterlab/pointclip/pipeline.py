@@ -101,14 +101,15 @@ def load_classification_split(
     )
 
 
-def make_depth_renderer(image_size: int, num_views: int = 10, projection: str = "clip2point"):
-    """The classification-time depth renderer (no jitter), CLIP-normalised for every projection
-    so that CLIP encoders see inputs in their expected range."""
+def make_depth_renderer(
+    image_size: int, num_views: int = 10, projection: str = "clip2point"
+) -> torch.nn.Module:
+    """The classification-time depth renderer (no jitter) with each projection's original
+    output convention: CLIP mean/std for ``clip2point``, raw [0, 1] maps for ``pointclip`` and
+    ``realistic`` (PointCLIP V1/V2 feed them to CLIP unnormalised)."""
     from .render import DepthRenderer
 
-    return DepthRenderer(
-        mode=projection, num_views=num_views, image_size=image_size, normalize=True
-    )
+    return DepthRenderer(mode=projection, num_views=num_views, image_size=image_size)
 
 
 @dataclass
@@ -158,11 +159,11 @@ class RunAllOptions:
         if o.pretrained is None:
             o.pretrained = "none" if tiny else "openai"
         if o.pretrain_epochs is None:
-            o.pretrain_epochs = 24 if tiny else 100
+            o.pretrain_epochs = 40 if tiny else 100
         if o.pretrain_batch_size is None:
-            o.pretrain_batch_size = 64 if tiny else 256
+            o.pretrain_batch_size = 32 if tiny else 256
         if o.pretrain_lr is None:
-            o.pretrain_lr = 3e-4 if tiny else 1e-4
+            o.pretrain_lr = 1e-3 if tiny else 1e-4
         if o.views_per_object is None:
             o.views_per_object = 4 if tiny else 1
         if o.freeze_patch_embed is None:
@@ -400,6 +401,10 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
             "retrieval_top5": retrieval.get("retrieval_top5"),
             "retrieval_top1_untrained": untrained_top1,
             "retrieval_chance": chance,
+            "retrieval_top1_same_view": retrieval.get("retrieval_top1_same_view"),
+            "retrieval_top1_same_view_untrained": pre.untrained.get("retrieval_top1_same_view"),
+            "retrieval_i2d_top1": retrieval.get("retrieval_i2d_top1"),
+            "retrieval_i2d_top1_untrained": pre.untrained.get("retrieval_i2d_top1"),
             "val_retrieval_top1": pre.val.get("retrieval_top1"),
             "best_step": pre.best_step,
         },
@@ -450,6 +455,8 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
     ]
     _log("\nCLIP2Point summary (" + clip.model_name + f", pretrained={clip.pretrained})")
     _log(_summary_table(rows))
+    failed = [k for k, ok in metrics["checks"].items() if not ok]
+    _log("checks: " + ("all passed" if not failed else "FAILED " + ", ".join(failed)))
     _log(f"run directory: {out}")
     metrics["run_dir"] = str(out)
     return metrics

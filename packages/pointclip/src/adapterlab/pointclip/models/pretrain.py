@@ -72,7 +72,7 @@ class PretrainConfig:
         temperature: NT-Xent temperature [0.07].
         num_points: points per cloud [1024].
         num_views: views the random view is drawn from [10].
-        views_per_object: samples per object per epoch (each with its own random view).
+        views_per_object: samples per object per epoch, each with its own random view [1].
         seed: seed of the engine and the view draws.
         eval_batch_size: batch size of validation / test retrieval.
         w_lr: learning rate of the loss weight w [0.006].
@@ -81,9 +81,9 @@ class PretrainConfig:
     """
 
     adapter: str = "full"
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 5e-4
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     scheduler: str = "cosine"
     warmup_steps: int = 0
@@ -91,7 +91,7 @@ class PretrainConfig:
     temperature: float = DEFAULT_TEMPERATURE
     num_points: int = 1024
     num_views: int = 10
-    views_per_object: int = 1
+    views_per_object: int = 4
     seed: int = 0
     eval_batch_size: int = 128
     restart_epochs: int = 2
@@ -279,6 +279,23 @@ def retrieval_metrics(
     }
 
 
+def _logging_metric_fn(epochs: int) -> Any:
+    """``_metric_fn`` that also prints one line per evaluation (progress when no bar is shown)."""
+    count = {"n": 0}
+
+    def fn(outputs: dict[str, torch.Tensor]) -> dict[str, float]:
+        metrics = _metric_fn(outputs)
+        count["n"] += 1
+        print(
+            f"      pretrain eval {count['n']}: retrieval top-1 {metrics['retrieval_top1']:.3f}"
+            f" (chance {metrics['retrieval_chance']:.3f}, {epochs} epochs)",
+            flush=True,
+        )
+        return metrics
+
+    return fn
+
+
 def _param_groups(model: Clip2PointPretrainModel, w_lr: float) -> list[dict[str, Any]]:
     """Depth-encoder (or adapter) parameters at the run's lr; ``w`` at ``w_lr``, no decay."""
     w = model.criterion.w
@@ -335,10 +352,6 @@ class PretrainResult:
     config: dict[str, Any]
 
 
-def _prefixed(prefix: str, metrics: dict[str, float] | None) -> dict[str, float]:
-    return {f"{prefix}{k}": float(v) for k, v in (metrics or {}).items()}
-
-
 def run_pretraining(
     clip: ClipBundle,
     pairs_root: str | Path,
@@ -357,6 +370,7 @@ def run_pretraining(
     from adapterlab.core.engine import TrainConfig, Trainer
 
     from ..pairs import ImageDepthPairs
+    from .features import progress_enabled
 
     cfg = cfg or PretrainConfig()
     out_dir = Path(out_dir)
@@ -431,7 +445,9 @@ def run_pretraining(
         eval_data=val,
         test_data=test,
         eval_step=_eval_step,
-        metric_fn=_metric_fn,
+        metric_fn=_logging_metric_fn(cfg.epochs)
+        if progress and not progress_enabled()
+        else _metric_fn,
         param_groups=lambda m: _param_groups(m, cfg.w_lr),
         run_config={
             "pretrain": asdict(cfg),
@@ -499,8 +515,8 @@ def load_depth_encoder(clip: ClipBundle, path: str | Path) -> nn.Module:
     if path.is_dir():
         if not (path / "adapter_config.json").is_file():
             raise FileNotFoundError(
-                f"'{path}' is a folder without adapter_config.json; pass a depth_encoder.safetensors"
-                " file or a pre-training adapter folder (<run>/pretrain/best)"
+                f"'{path}' is a folder without adapter_config.json; pass a "
+                "depth_encoder.safetensors file or a pre-training adapter folder (<run>/pretrain/best)"
             )
         model = Clip2PointPretrainModel(clip.visual, clip.image_size)
         load_adapter(model, path)
