@@ -73,9 +73,12 @@ def _add_eval_data_args(p: argparse.ArgumentParser, required: bool = True) -> No
     g.add_argument(
         "--views",
         type=int,
-        default=10,
+        default=None,
         choices=[6, 10],
-        help="rendered views per cloud (default: 10)",
+        help="rendered views per cloud (default: the method's published setting: zero-shot 6 "
+        "for clip2point and pointclip, few-shot 10, realistic 10). With --projection pointclip, "
+        "6 views is V1's zero-shot projection (128 px, TRANS -1.6), 10 its few-shot one (224 px, "
+        "TRANS -1.4)",
     )
     g.add_argument(
         "--projection",
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["clip2point"],
         help="template set (clip2point, pointclip, ensemble) or templates with {} "
-        "(default: clip2point = 'image of a {}.')",
+        "(default: clip2point = 'image of a {}', the original's prompt)",
     )
     p.add_argument("--no-ensemble", action="store_true", help="use only the first template")
     p.add_argument(
@@ -350,13 +353,19 @@ def _cmd_zeroshot(a: argparse.Namespace) -> int:
     from .models.clip import load_clip
     from .models.features import extract_view_features
     from .models.zeroshot import TEMPLATES, build_text_features, zero_shot_logits
-    from .pipeline import load_classification_split, make_depth_renderer, resolve_device
+    from .pipeline import (
+        load_classification_split,
+        make_depth_renderer,
+        published_views,
+        resolve_device,
+    )
 
     device = resolve_device(a.device)
     clip = load_clip(a.model, a.pretrained, device=device, image_size=a.image_size)
     ds = load_classification_split(a.data, a.split, a.num_points, a.variant)
     encoder = _encoder_for(clip, a.ckpt)
-    renderer = make_depth_renderer(clip.image_size, a.views, a.projection)
+    views = a.views or published_views(a.projection, "zeroshot")
+    renderer = make_depth_renderer(clip.image_size, views, a.projection)
     feats = extract_view_features(ds, renderer, {"enc": encoder}, device=device)
     templates = a.templates
     if len(templates) == 1 and templates[0] in TEMPLATES:
@@ -372,7 +381,7 @@ def _cmd_zeroshot(a: argparse.Namespace) -> int:
         "encoder": a.ckpt or "clip",
         "templates": a.templates,
         "projection": a.projection,
-        "views": a.views,
+        "views": views,
     }
     print(json.dumps(result, indent=2))
     if a.out:
@@ -388,13 +397,20 @@ def _cmd_fewshot(a: argparse.Namespace) -> int:
     from .models.features import extract_view_features
     from .models.fewshot import FewShotConfig, train_fewshot_head
     from .models.zeroshot import build_text_features
-    from .pipeline import load_classification_split, make_depth_renderer, resolve_device
+    from .pipeline import (
+        load_classification_split,
+        make_depth_renderer,
+        published_views,
+        resolve_device,
+    )
 
     device = resolve_device(a.device)
     clip = load_clip(a.model, a.pretrained, device=device, image_size=a.image_size)
     train = load_classification_split(a.data, "train", a.num_points, a.variant)
     test = load_classification_split(a.data, "test", a.num_points, a.variant)
-    renderer = make_depth_renderer(clip.image_size, a.views, a.projection)
+    renderer = make_depth_renderer(
+        clip.image_size, a.views or published_views(a.projection, "fewshot"), a.projection
+    )
     encoders = {"pre": _encoder_for(clip, a.ckpt), "ori": clip.visual}
     if a.head == "pointclip":
         encoders = {"pre": clip.visual if a.ckpt is None else encoders["pre"]}

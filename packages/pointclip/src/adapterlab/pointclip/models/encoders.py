@@ -52,6 +52,17 @@ def _strip(state: dict[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.
     return out
 
 
+def _point_model_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An original CLIP2Point checkpoint (``[module.]point_model.*``, ``image_model.*``, the loss
+    weight, the view selector's buffers): keep only ``point_model.*``, as its ``read_state_dict``
+    does. Other layouts pass through unchanged."""
+    marker = "point_model."
+    keys = [k for k in state if k.removeprefix("module.").startswith(marker)]
+    if not keys:
+        return state
+    return {k.removeprefix("module.")[len(marker) :]: state[k] for k in keys}
+
+
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> nn.Module:
     """Load a depth-encoder checkpoint into ``encoder`` (in place) and return it.
 
@@ -75,6 +86,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> nn.Module:
     if not isinstance(state, dict):
         raise ValueError(f"'{path}' does not hold a state dict")
     own = encoder.state_dict()
+    state = _point_model_only(state)
     state = _strip(state, set(own))
     # original CLIP2Point checkpoints hold both encoders: keep only the depth-encoder keys
     state = {k: v for k, v in state.items() if k in own or not k.startswith("image_model.")}

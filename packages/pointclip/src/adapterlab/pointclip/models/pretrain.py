@@ -78,6 +78,7 @@ class PretrainConfig:
         w_lr: learning rate of the loss weight w [0.006].
         freeze_patch_embed: keep the depth encoder's patch projection fixed (MoCo v3).
         adapter_overrides: extra fields of the core adapter preset (e.g. {"r": 16}).
+        mixed_precision: engine autocast on GPU ["no": the original ran fp32].
     """
 
     adapter: str = "full"
@@ -98,6 +99,7 @@ class PretrainConfig:
     w_lr: float = 0.006
     freeze_patch_embed: bool = False
     adapter_overrides: dict[str, Any] = field(default_factory=dict)
+    mixed_precision: str = "no"
 
 
 class Clip2PointPretrainModel(nn.Module):
@@ -350,6 +352,7 @@ class PretrainResult:
     encoder_path: Path | None
     best_step: int | None
     config: dict[str, Any]
+    adapter_dir: Path | None = None
 
 
 def run_pretraining(
@@ -366,7 +369,7 @@ def run_pretraining(
     Writes the engine run dir under ``out_dir`` and ``out_dir/depth_encoder.safetensors``
     (merged depth encoder at the validation-best step).
     """
-    from adapterlab.core import add_adapter, trainable_summary
+    from adapterlab.core import add_adapter, save_adapter, trainable_summary
     from adapterlab.core.engine import TrainConfig, Trainer
 
     from ..pairs import ImageDepthPairs
@@ -419,6 +422,12 @@ def run_pretraining(
                 p.requires_grad_(False)
     device = next(clip.model.parameters()).device
     model.to(device)
+    if len(train) < cfg.batch_size:
+        raise ValueError(
+            f"Pre-training needs at least batch_size={cfg.batch_size} training samples per epoch "
+            f"(drop_last, as the original); '{pairs_root}' gives {len(train)}. Lower --batch-size "
+            "or add meshes."
+        )
 
     train_cfg = TrainConfig(
         output_dir=str(out_dir),
@@ -430,6 +439,8 @@ def run_pretraining(
         scheduler=cfg.scheduler,
         warmup_steps=cfg.warmup_steps,
         restart_period=cfg.restart_epochs * max(1, len(train) // cfg.batch_size),
+        drop_last=True,  # the original's DataLoader; NT-Xent needs >= 2 pairs per batch
+        mixed_precision=cfg.mixed_precision,
         min_lr=1e-5 if cfg.scheduler == "cosine_restarts" else 0.0,
         metric="retrieval_top1",
         metric_mode="max",
@@ -456,7 +467,20 @@ def run_pretraining(
         },
     )
     untrained = trainer.evaluate(test if test is not None else val)
+    untrained_val = trainer.evaluate(val)
+    start_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     result = trainer.fit()
+    best_step, test_metrics = result.best_step, dict(result.test_metrics or {})
+    adapter_dir: Path | None = Path(result.run_dir) / "best"
+    start_value = untrained_val.get("retrieval_top1", float("-inf"))
+    if result.best_metric is None or start_value > result.best_metric:
+        # step 0 (the untrained encoder) is a candidate too: never return a worse encoder
+        model.load_state_dict(start_state)
+        best_step = 0
+        adapter_dir = out_dir / "best_step0"
+        save_adapter(model, adapter_dir)
+        test_metrics = trainer.evaluate(test) if test is not None else {}
+    del start_state
     plain = _plain_encoder(model)
     encoder_path = (
         save_encoder_weights(plain, out_dir / "depth_encoder.safetensors")
@@ -468,11 +492,12 @@ def run_pretraining(
         model=model,
         untrained=untrained,
         val=val_metrics,
-        test=dict(result.test_metrics or {}),
+        test=test_metrics,
         run_dir=Path(result.run_dir),
         encoder_path=encoder_path,
-        best_step=result.best_step,
+        best_step=best_step,
         config=asdict(cfg),
+        adapter_dir=adapter_dir,
     )
 
 

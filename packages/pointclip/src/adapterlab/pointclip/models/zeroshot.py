@@ -30,7 +30,7 @@ __all__ = [
 #: Prompt template sets. ``clip2point`` is the original CLIP2Point prompt; ``pointclip`` the
 #: PointCLIP V1 zero-shot prompt; ``ensemble`` a small hand-written set for ensembling.
 TEMPLATES: dict[str, list[str]] = {
-    "clip2point": ["image of a {}."],
+    "clip2point": ["image of a {}"],
     "pointclip": ["point cloud depth map of a {}."],
     "pointclip_fewshot": ["point cloud of a big {}."],
     "ensemble": [
