@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=int, default=None, help="pairs per step (tiny: 32, else 256)"
     )
-    p.add_argument("--lr", type=float, default=None, help="learning rate (tiny: 1e-3, else 1e-4)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="learning rate (tiny: 1e-3, else 1e-5 AdamW)"
+    )
     p.add_argument(
         "--views-per-object",
         type=int,
@@ -312,24 +314,23 @@ def _cmd_render_pairs(a: argparse.Namespace) -> int:
 
 def _cmd_pretrain(a: argparse.Namespace) -> int:
     from .models.clip import load_clip
-    from .models.pretrain import PretrainConfig, run_pretraining
-    from .pipeline import RunAllOptions, resolve_device
+    from .models.pretrain import preset_pretrain_config, run_pretraining
+    from .pipeline import resolve_device
 
-    defaults = RunAllOptions(model=a.model, pretrained=a.pretrained).resolved()
     clip = load_clip(
         a.model, a.pretrained, device=resolve_device(a.device), image_size=a.image_size
     )
-    cfg = PretrainConfig(
+    cfg = preset_pretrain_config(
+        a.model,
+        a.pretrained,
         adapter=a.adapter,
-        epochs=a.epochs or defaults.pretrain_epochs,
-        batch_size=a.batch_size or defaults.pretrain_batch_size,
-        lr=a.lr or defaults.pretrain_lr,
-        views_per_object=a.views_per_object or defaults.views_per_object,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        views_per_object=a.views_per_object,
         jitter=a.jitter,
         seed=a.seed,
-        freeze_patch_embed=defaults.freeze_patch_embed
-        if a.freeze_patch_embed is None
-        else a.freeze_patch_embed,
+        freeze_patch_embed=a.freeze_patch_embed,
     )
     res = run_pretraining(clip, a.pairs, a.out, cfg, overwrite=a.overwrite)
     out = {

@@ -17,9 +17,9 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from adapterlab.core.engine import atomic_write_text, progress_enabled
 from PIL import Image
 from torch.utils.data import Dataset
-from adapterlab.core.engine import atomic_write_text, progress_enabled
 from tqdm.auto import tqdm
 
 from .data.datasets import item_seed, stable_fraction

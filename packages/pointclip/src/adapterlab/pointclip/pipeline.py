@@ -30,6 +30,7 @@ import torch
 import yaml
 
 from .models.clip import TINY_PRESET, load_clip
+from .models.pretrain import preset_pretrain_config
 
 __all__ = [
     "RunAllOptions",
@@ -120,7 +121,9 @@ def published_views(projection: str, task: str) -> int:
     try:
         return PUBLISHED_VIEWS[(projection, task)]
     except KeyError:
-        raise ValueError(f"no published view count for projection {projection!r}, {task!r}")
+        raise ValueError(
+            f"no published view count for projection {projection!r}, {task!r}"
+        ) from None
 
 
 def make_depth_renderer(
@@ -180,16 +183,17 @@ class RunAllOptions:
         tiny = o.model == TINY_PRESET
         if o.pretrained is None:
             o.pretrained = "none" if tiny else "openai"
-        if o.pretrain_epochs is None:
-            o.pretrain_epochs = 40 if tiny else 100
-        if o.pretrain_batch_size is None:
-            o.pretrain_batch_size = 32 if tiny else 256
-        if o.pretrain_lr is None:
-            o.pretrain_lr = 1e-3 if tiny else 1e-4
-        if o.views_per_object is None:
-            o.views_per_object = 4 if tiny else 1
-        if o.freeze_patch_embed is None:
-            o.freeze_patch_embed = tiny and o.pretrained == "none"
+        pre = preset_pretrain_config(
+            o.model,
+            o.pretrained,
+            epochs=o.pretrain_epochs,
+            batch_size=o.pretrain_batch_size,
+            lr=o.pretrain_lr,
+            views_per_object=o.views_per_object,
+            freeze_patch_embed=o.freeze_patch_embed,
+        )
+        o.pretrain_epochs, o.pretrain_batch_size, o.pretrain_lr = pre.epochs, pre.batch_size, pre.lr
+        o.views_per_object, o.freeze_patch_embed = pre.views_per_object, pre.freeze_patch_embed
         if o.fewshot_epochs is None:
             o.fewshot_epochs = 60 if tiny else 100
         return o
@@ -257,7 +261,7 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
     from .figures import plot_run_curves
     from .models.features import extract_view_features
     from .models.fewshot import FewShotConfig, train_fewshot_head
-    from .models.pretrain import PretrainConfig, run_pretraining
+    from .models.pretrain import run_pretraining
     from .models.zeroshot import build_text_features, zero_shot_logits
     from .pairs import render_pairs
 
@@ -302,7 +306,9 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
 
     _log(f"[3/6] pre-training the depth encoder ({o.adapter}, {o.pretrain_epochs} epochs)")
     t = time.perf_counter()
-    pcfg = PretrainConfig(
+    pcfg = preset_pretrain_config(
+        o.model,
+        o.pretrained,
         adapter=o.adapter,
         epochs=o.pretrain_epochs,
         batch_size=o.pretrain_batch_size,
@@ -312,7 +318,6 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
         num_points=o.num_points,
         num_views=o.num_views,
         freeze_patch_embed=bool(o.freeze_patch_embed),
-        scheduler="cosine" if o.model == TINY_PRESET else "cosine_restarts",
     )
     pre = run_pretraining(clip, pairs_root, out / "pretrain", pcfg, progress=o.progress)
     timing["pretrain"] = time.perf_counter() - t

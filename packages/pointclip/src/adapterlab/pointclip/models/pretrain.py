@@ -48,6 +48,7 @@ __all__ = [
     "PretrainResult",
     "compute_image_features",
     "load_depth_encoder",
+    "preset_pretrain_config",
     "retrieval_metrics",
     "run_pretraining",
 ]
@@ -67,7 +68,10 @@ class PretrainConfig:
         weight_decay: [1e-4].
         scheduler: engine scheduler ["cosine_restarts"].
         restart_epochs: period of "cosine_restarts" in epochs [2].
-        warmup_steps: linear warm-up steps (engine "linear_warmup" only).
+        min_restart_steps: lower bound of that period in optimiser steps (ours: on a small set
+            at batch 256, 2 epochs are 2 steps and the schedule never anneals).
+        warmup_steps: linear warm-up steps before the schedule (None: 10 % of the run's steps,
+            at most 500; ours, the original had none with Lamb).
         jitter: camera-distance jitter of the two depth renders [0.1].
         temperature: NT-Xent temperature [0.07].
         num_points: points per cloud [1024].
@@ -87,7 +91,7 @@ class PretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     scheduler: str = "cosine"
-    warmup_steps: int = 0
+    warmup_steps: int | None = 0
     jitter: float = 0.1
     temperature: float = DEFAULT_TEMPERATURE
     num_points: int = 1024
@@ -96,10 +100,41 @@ class PretrainConfig:
     seed: int = 0
     eval_batch_size: int = 128
     restart_epochs: int = 2
+    min_restart_steps: int = 20
     w_lr: float = 0.006
     freeze_patch_embed: bool = False
     adapter_overrides: dict[str, Any] = field(default_factory=dict)
     mixed_precision: str = "no"
+
+
+def preset_pretrain_config(
+    model_name: str, pretrained: str | None, **overrides: Any
+) -> PretrainConfig:
+    """The one source of pre-training defaults (CLI ``pretrain`` and ``run-all`` both use it).
+
+    ``tiny``: the CPU preset (cosine, lr 1e-3, batch 32, 40 epochs, 4 views per object; patch
+    embedding frozen when random). Any other model: the paper's schedule (cosine warm restarts
+    every 2 epochs, batch 256, 100 epochs) with AdamW at lr 1e-5 and a 10 % linear warm-up.
+    At ViT-B/32 width, AdamW at 1e-4 without warm-up destroys the encoder in one step: Adam's
+    first update moves every weight by ~lr, and at width 768 this coherent move collapses the
+    depth features (test_pretrain_fullscale.py). ``overrides`` that are not None win.
+    """
+    from dataclasses import replace
+
+    from .clip import _NO_WEIGHTS, TINY_PRESET
+
+    tiny = model_name == TINY_PRESET
+    random_init = (pretrained or ("none" if tiny else "openai")).lower() in _NO_WEIGHTS
+    base = PretrainConfig(
+        epochs=40 if tiny else 100,
+        batch_size=32 if tiny else 256,
+        lr=1e-3 if tiny else 1e-5,
+        views_per_object=4 if tiny else 1,
+        scheduler="cosine" if tiny else "cosine_restarts",
+        warmup_steps=0 if tiny else None,
+        freeze_patch_embed=tiny and random_init,
+    )
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
 class Clip2PointPretrainModel(nn.Module):
@@ -429,6 +464,10 @@ def run_pretraining(
             "or add meshes."
         )
 
+    steps_per_epoch = len(train) // cfg.batch_size
+    warmup = cfg.warmup_steps
+    if warmup is None:
+        warmup = min(500, cfg.epochs * steps_per_epoch // 10)
     train_cfg = TrainConfig(
         output_dir=str(out_dir),
         epochs=cfg.epochs,
@@ -437,8 +476,8 @@ def run_pretraining(
         lr=cfg.lr,
         weight_decay=cfg.weight_decay,
         scheduler=cfg.scheduler,
-        warmup_steps=cfg.warmup_steps,
-        restart_period=cfg.restart_epochs * max(1, len(train) // cfg.batch_size),
+        warmup_steps=warmup,
+        restart_period=max(cfg.restart_epochs * steps_per_epoch, cfg.min_restart_steps),
         drop_last=True,  # the original's DataLoader; NT-Xent needs >= 2 pairs per batch
         mixed_precision=cfg.mixed_precision,
         min_lr=1e-5 if cfg.scheduler == "cosine_restarts" else 0.0,
