@@ -100,3 +100,27 @@ def test_run_pretraining_with_lora_trains_only_the_adapter(pairs_root, clip, tmp
     trainable = [n for n, p in res.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora" in n or n == "criterion.w" for n in trainable)
     assert res.encoder_path is not None and res.encoder_path.is_file()  # merged LoRA
+
+
+def test_fp32_drop_last_and_no_png_decode(pairs_root, clip, tmp_path, monkeypatch):
+    """fp32 by default (the original), drop_last (a one-pair last batch would crash NT-Xent),
+    and training items never decode the stored PNGs (the image side is a cached feature)."""
+    import yaml
+    from adapterlab.pointclip.models.fewshot import FewShotConfig
+    from adapterlab.pointclip.models.pretrain import ImageFeatureTable, PretrainDataset
+
+    assert PretrainConfig().mixed_precision == "no" and FewShotConfig().mixed_precision == "no"
+    ds = ImageDepthPairs(pairs_root, num_points=256, split="train", views="random", seed=0)
+    n = len(ds)
+    cfg = PretrainConfig(epochs=1, batch_size=n - 1, num_points=256, lr=1e-4, eval_batch_size=64)
+    res = run_pretraining(clip, pairs_root, tmp_path / "dl", cfg, progress=False)  # last batch: 1
+    saved = yaml.safe_load((res.run_dir / "config.yaml").read_text())
+    assert saved["train"]["drop_last"] is True and saved["train"]["mixed_precision"] == "no"
+    table = ImageFeatureTable(ds.ids, torch.zeros(n, 10, 4))
+
+    def no_png(*args, **kwargs):
+        raise AssertionError("PNG decoded")
+
+    monkeypatch.setattr(ImageDepthPairs, "_image", no_png)
+    item = PretrainDataset(ds, table)[0]
+    assert item["points"].shape == (256, 3)

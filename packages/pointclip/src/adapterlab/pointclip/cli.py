@@ -288,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 for the tiny model on CPU, else torch's default)",
+    )
     return parser
 
 
@@ -479,6 +485,7 @@ def _cmd_run_all(a: argparse.Namespace) -> int:
         random_light=not a.no_random_light,
         image_size=a.image_size,
         fewshot_seeds=tuple(a.fewshot_seeds),
+        threads=a.threads,
     )
     run_all(opts)
     return 0

@@ -324,19 +324,28 @@ class ImageDepthPairs(Dataset):
             raise ValueError(f"{path}: unreadable image ({exc})") from exc
         return torch.from_numpy(arr).permute(2, 0, 1)
 
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} items")
-        gen = (
-            None
-            if self.seed is None
-            else torch.Generator().manual_seed(item_seed(self.seed, index))
-        )
+    def _generator(self, index: int) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        return torch.Generator().manual_seed(item_seed(self.seed, index))
+
+    def _sample_points(self, index: int, gen: torch.Generator | None) -> torch.Tensor:
         stored = self._stored_points(index)
         pick = torch.randperm(len(stored), generator=gen)[: self.num_points]
         pts = torch.from_numpy(stored)[pick].float()
-        if self.renormalize:
-            pts = normalize_unit_sphere(pts)
+        return normalize_unit_sphere(pts) if self.renormalize else pts
+
+    def points(self, index: int) -> torch.Tensor:
+        """The ``[num_points, 3]`` cloud of item ``index`` (as in ``self[index]``, no PNG read)."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        return self._sample_points(index, self._generator(index))
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        gen = self._generator(index)
+        pts = self._sample_points(index, gen)
         if self.views == "all":
             view = torch.arange(self.num_views)
         else:

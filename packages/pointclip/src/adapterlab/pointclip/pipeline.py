@@ -17,7 +17,6 @@ With ``--data`` (a ModelNet folder and/or ShapeNetCore.v2), ``--model ViT-B-32``
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import time
@@ -28,6 +27,12 @@ from typing import Any
 
 import torch
 import yaml
+from adapterlab.core.engine import (
+    atomic_write_json,
+    atomic_write_text,
+    resolve_device,
+    to_jsonable,
+)
 
 from .models.clip import TINY_PRESET, load_clip
 from .models.pretrain import preset_pretrain_config
@@ -43,11 +48,16 @@ __all__ = [
 ]
 
 
-def resolve_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else cuda when available, else cpu."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def set_threads(threads: int | None, model_name: str, device: torch.device) -> None:
+    """Pin torch's CPU threads: ``threads`` if given, else 1 for the tiny model on CPU (its
+    small matmuls gain nothing from more threads, and on a busy machine oversubscribed
+    threads slow the main job about 5x)."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    elif model_name == TINY_PRESET and device.type == "cpu":
+        torch.set_num_threads(1)
 
 
 def _log(msg: str) -> None:
@@ -175,6 +185,7 @@ class RunAllOptions:
     templates: str = "clip2point"
     scanobjectnn_variant: str = "OBJ_BG"
     progress: bool = True
+    threads: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> RunAllOptions:
@@ -275,6 +286,7 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
             f"Run directory '{out}' is not empty; pass --overwrite or a new --out"
         )
     device = resolve_device(o.device)
+    set_threads(o.threads, o.model, device)
     torch.manual_seed(o.seed)
     clip = load_clip(o.model, o.pretrained, device=device, image_size=o.image_size)
     size = clip.image_size
@@ -477,8 +489,8 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
         "pretrain": pre.config,
         "device": str(device),
     }
-    _atomic_text(out / "config.yaml", yaml.safe_dump(_plain(config), sort_keys=False))
-    _atomic_text(out / "metrics.json", json.dumps(_plain(metrics), indent=2) + "\n")
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(to_jsonable(config), sort_keys=False))
+    atomic_write_json(out / "metrics.json", metrics)
     rows = [
         (f"retrieval top-1 ({ret_split}) untrained", _pct(untrained_top1)),
         (f"retrieval top-1 ({ret_split}) pre-trained", _pct(metrics["pretrain"]["retrieval_top1"])),
@@ -518,21 +530,3 @@ def _write_views_png(path: Path, pairs_root: Path, size: int, num_views: int) ->
         for it in items
     ]
     plot_views(depth, rgb, path, titles=titles)
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    return obj
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

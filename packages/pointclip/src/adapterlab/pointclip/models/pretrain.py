@@ -204,10 +204,9 @@ def compute_image_features(
     visual: nn.Module, pairs: Dataset, batch_size: int = 32, progress: bool = True
 ) -> ImageFeatureTable:
     """Encode every RGB view of a pairs dataset (``views="all"``) with the frozen image encoder."""
+    from adapterlab.core.engine import progress_enabled
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
-
-    from .features import progress_enabled
 
     device = next(visual.parameters()).device
     was_training = visual.training
@@ -215,7 +214,7 @@ def compute_image_features(
     ids, feats = [], []
     loader = DataLoader(pairs, batch_size=batch_size, shuffle=False, num_workers=0)
     for batch in tqdm(
-        loader, desc="image features", disable=not (progress and progress_enabled()), leave=False
+        loader, desc="image features", disable=not progress_enabled(progress), leave=False
     ):
         images = batch["images"]
         b, v = images.shape[:2]
@@ -271,12 +270,12 @@ class PretrainDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         i, view = self._split(index)
-        item = self.pairs[i]
+        points = self.pairs.points(i)  # the image side is the cached feature: no PNG decode
         if view is None:
             view = int(torch.randint(self.num_views, (1,)))
-        row = self.table.row(item["id"])
+        row = self.table.row(self.pairs.ids[i])
         return {
-            "points": item["points"],
+            "points": points,
             "view": torch.tensor(view, dtype=torch.long),
             "round": torch.tensor(index // len(self.pairs), dtype=torch.long),
             "image_feat": self.table.features[row, view],
@@ -405,10 +404,9 @@ def run_pretraining(
     (merged depth encoder at the validation-best step).
     """
     from adapterlab.core import add_adapter, save_adapter, trainable_summary
-    from adapterlab.core.engine import TrainConfig, Trainer
+    from adapterlab.core.engine import TrainConfig, Trainer, progress_enabled
 
     from ..pairs import ImageDepthPairs
-    from .features import progress_enabled
 
     cfg = cfg or PretrainConfig()
     out_dir = Path(out_dir)
