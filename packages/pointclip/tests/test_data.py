@@ -313,3 +313,12 @@ def test_modelnet_class_list_is_shared_by_splits(tmp_path):
     assert test.classes == train.classes == ["bowl", "chair", "cup"]
     assert test.missing_classes == ["bowl"]
     assert sorted(test.labels) == [1, 2]
+
+
+def test_cgal_fetch_without_apt_is_a_clear_error(tmp_path, monkeypatch):
+    from adapterlab.pointclip.data import MeshFetchError, fetch_cgal_meshes
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get here
+    with pytest.raises(MeshFetchError, match="apt-get.*procedural meshes"):
+        fetch_cgal_meshes(tmp_path / "cgal")
+    assert not (tmp_path / "cgal").exists()

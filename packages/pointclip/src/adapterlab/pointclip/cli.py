@@ -238,7 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
         "data), or 'SHAPENET,MODELNET' (both).",
     )
     p.add_argument("--data", default=None, help="dataset folder(s), see below (default: embedded)")
-    p.add_argument("--pretrain-data", default=None, help="mesh folder for pre-training (overrides)")
+    p.add_argument(
+        "--pretrain-data",
+        default=None,
+        help="mesh folder for pre-training (overrides), or 'cgal': the 138 real .off meshes of "
+        "Debian's libcgal-demo, fetched with apt-get download into DATA_DIR/cgal_meshes "
+        "(falls back to the procedural meshes, with a message, when apt is unavailable)",
+    )
     p.add_argument(
         "--pairs", default=None, help="reuse / write the pairs here (default: ./data/pairs/...)"
     )

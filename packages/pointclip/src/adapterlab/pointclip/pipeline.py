@@ -240,6 +240,15 @@ def _resolve_data(o: RunAllOptions) -> tuple[Path, Path, str]:
             per_class_test=o.per_class_test,
             seed=o.seed,
         )
+    if pretrain == "cgal":
+        from .data import MeshFetchError, fetch_cgal_meshes
+
+        try:
+            pretrain = str(fetch_cgal_meshes(Path(o.data_dir) / "cgal_meshes"))
+            _log(f"[data] real meshes of Debian's libcgal-demo for pre-training: {pretrain}")
+        except MeshFetchError as err:
+            _log(f"[data] falling back to the procedural meshes for pre-training: {err}")
+            pretrain = None
     pretrain_root = Path(pretrain) if pretrain else eval_root
     if detect_layout(pretrain_root) in ("modelnet_h5", "scanobjectnn"):
         raise ValueError(
