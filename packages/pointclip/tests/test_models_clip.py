@@ -129,3 +129,11 @@ def test_original_clip2point_checkpoint_layout_loads(tmp_path):
     loaded = load_encoder_weights(clip.copy_visual(), path)
     for k, v in depth.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v), k
+
+
+def test_public_api_is_exported_from_the_package():
+    import adapterlab.pointclip as pc
+
+    for name in pc.__all__:
+        assert getattr(pc, name) is not None, name
+    assert pc.preset_pretrain_config("ViT-B-32", "openai").lr == 1e-5
