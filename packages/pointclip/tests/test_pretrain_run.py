@@ -72,22 +72,28 @@ def test_run_pretraining_full(pairs_root, clip, tmp_path):
     for k, v in clip.visual.state_dict().items():
         assert torch.equal(v, image_before[k]), k
     depth = res.model.depth_encoder.state_dict()
-    assert torch.equal(depth["conv1.weight"], image_before["conv1.weight"])
-    assert not torch.equal(depth["proj"], image_before["proj"])
-    assert float(res.model.criterion.w.detach()) != 1.0
+    trained = load_depth_encoder(clip, res.run_dir / "best").state_dict()  # engine's best step
+    assert torch.equal(trained["conv1.weight"], image_before["conv1.weight"])
+    assert not torch.equal(trained["proj"], image_before["proj"])
     # artefacts: engine run dir with the best adapter (safetensors) + the plain encoder file
     assert (res.run_dir / "best" / "adapter.safetensors").is_file()
     loaded = load_depth_encoder(clip, res.encoder_path)
     for k, v in loaded.state_dict().items():
         assert torch.equal(v, depth[k]), k
-    from_adapter = load_depth_encoder(clip, res.run_dir / "best")
+    from_adapter = load_depth_encoder(clip, res.adapter_dir)
     for k, v in from_adapter.state_dict().items():
         assert torch.equal(v, depth[k]), k
-    # model selection: the best step is the best *validation* evaluation; test comes once, last
+    # model selection: the best *validation* evaluation, step 0 (untrained) included
     records = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["split"] == "eval"]
     best = max(evals, key=lambda r: r["retrieval_top1"])
-    assert res.best_step == best["step"]
+    if res.untrained_val["retrieval_top1"] > best["retrieval_top1"]:
+        assert res.best_step == 0
+        for k, v in image_before.items():
+            assert torch.equal(depth[k], v), k
+    else:
+        assert res.best_step == best["step"]
+        assert float(res.model.criterion.w.detach()) != 1.0
     tests = [r for r in records if r["split"] == "test"]
     assert len(tests) == 1 and records[-1]["split"] == "test"
     assert set(res.untrained) >= {"retrieval_top1", "retrieval_chance", "retrieval_top1_same_view"}

@@ -387,6 +387,7 @@ class PretrainResult:
     best_step: int | None
     config: dict[str, Any]
     adapter_dir: Path | None = None
+    untrained_val: dict[str, float] = field(default_factory=dict)
 
 
 def run_pretraining(
@@ -535,6 +536,7 @@ def run_pretraining(
         best_step=best_step,
         config=asdict(cfg),
         adapter_dir=adapter_dir,
+        untrained_val=untrained_val,
     )
 
 
