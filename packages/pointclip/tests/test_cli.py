@@ -43,7 +43,8 @@ def test_missing_weights_offline_is_one_clear_line(tmp_path, capsys):
         ]
     )
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 1  # errors exit 1, usage errors 2 (as the other packages)
+    assert len(err.strip().splitlines()) == 1
     assert "missing.safetensors" in err and "--pretrained none" in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "data").exists()
 

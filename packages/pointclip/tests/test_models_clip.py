@@ -137,3 +137,15 @@ def test_public_api_is_exported_from_the_package():
     for name in pc.__all__:
         assert getattr(pc, name) is not None, name
     assert pc.preset_pretrain_config("ViT-B-32", "openai").lr == 1e-5
+
+
+def test_pickled_checkpoint_is_refused_in_one_line(tmp_path):
+    import argparse
+
+    path = tmp_path / "evil.pth"
+    torch.save({"x": argparse.Namespace(a=1)}, path)  # any non-tensor Python object
+    clip = load_clip("tiny", "none", device="cpu")
+    with pytest.raises(ValueError) as info:
+        load_encoder_weights(clip.copy_visual(), path)
+    msg = str(info.value)
+    assert "evil.pth" in msg and "refusing to unpickle" in msg and "\n" not in msg

@@ -507,8 +507,8 @@ _COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point; returns the exit status (errors print one clear line, status 2;
-    set ADAPTERLAB_DEBUG=1 for the traceback)."""
+    """Console entry point; returns the exit status (errors print one clear line, status 1;
+    usage errors exit 2 through argparse; set ADAPTERLAB_DEBUG=1 for the traceback)."""
     args = build_parser().parse_args(argv)  # --help exits here, before torch is imported
     from .models.clip import PretrainedWeightsError
 
@@ -517,8 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PretrainedWeightsError, FileNotFoundError, FileExistsError, ValueError) as err:
         if os.environ.get("ADAPTERLAB_DEBUG"):
             raise
-        print(f"adapterlab-clip2point {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        line = " ".join(str(err).split())  # one line
+        print(f"adapterlab-clip2point {args.command}: error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ runs.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -81,8 +82,14 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> nn.Module:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
                 state = state["state_dict"]
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"Depth-encoder checkpoint '{path}' holds pickled Python objects; refusing to "
+            "unpickle it (torch.load weights_only=True). Save a plain state dict or safetensors."
+        ) from err
     except Exception as err:  # noqa: BLE001 - any parse failure is reported with the path
-        raise ValueError(f"Could not read depth-encoder checkpoint '{path}': {err}") from err
+        msg = " ".join(str(err).split())[:300]
+        raise ValueError(f"Could not read depth-encoder checkpoint '{path}': {msg}") from err
     if not isinstance(state, dict):
         raise ValueError(f"'{path}' does not hold a state dict")
     own = encoder.state_dict()
