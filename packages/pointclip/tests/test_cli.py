@@ -212,3 +212,26 @@ def test_detect_layout(tmp_path):
         detect_layout(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         detect_layout(tmp_path / "nope")
+
+
+def test_paper_preset_and_one_source_of_defaults(capsys):
+    """--preset paper resolves to the published settings; the pretrain subcommand and run-all
+    take their defaults from the same preset_pretrain_config."""
+    from adapterlab.pointclip.models.pretrain import preset_pretrain_config
+
+    assert main(["run-all", "--preset", "paper", "--dry-run"]) == 0
+    o = json.loads(capsys.readouterr().out)
+    assert (o["model"], o["pretrained"], o["shots"], o["fewshot_epochs"]) == (
+        "ViT-B-32",
+        "openai",
+        16,
+        100,
+    )
+    paper = preset_pretrain_config("ViT-B-32", "openai")
+    assert (o["pretrain_batch_size"], o["pretrain_epochs"], o["pretrain_lr"]) == (
+        paper.batch_size,
+        paper.epochs,
+        paper.lr,
+    )
+    assert paper.scheduler == "cosine_restarts" and paper.mixed_precision == "no"
+    assert (paper.batch_size, paper.epochs, paper.restart_epochs) == (256, 100, 2)

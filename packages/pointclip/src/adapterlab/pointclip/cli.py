@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 __all__ = ["build_parser", "main"]
@@ -294,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=["default", "paper"],
+        help="paper: every published setting (ViT-B-32 + openai weights unless --model/"
+        "--pretrained say otherwise; pre-training batch 256 x 100 epochs with warm restarts; "
+        "16-shot DPA, 100 epochs; 10 views few-shot, 6 zero-shot; fp32)",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -466,6 +476,12 @@ def _cmd_fewshot(a: argparse.Namespace) -> int:
 def _cmd_run_all(a: argparse.Namespace) -> int:
     from .pipeline import RunAllOptions, run_all
 
+    if a.preset == "paper":
+        from .models.clip import TINY_PRESET
+
+        if a.model == TINY_PRESET:
+            a.model = "ViT-B-32"
+        a.shots, a.fewshot_epochs = 16, a.fewshot_epochs or 100
     opts = RunAllOptions(
         data=a.data,
         pretrain_data=a.pretrain_data,
@@ -493,6 +509,9 @@ def _cmd_run_all(a: argparse.Namespace) -> int:
         fewshot_seeds=tuple(a.fewshot_seeds),
         threads=a.threads,
     )
+    if a.dry_run:
+        print(json.dumps(asdict(opts.resolved()), indent=2, default=str))
+        return 0
     run_all(opts)
     return 0
 
