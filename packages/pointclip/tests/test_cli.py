@@ -43,7 +43,8 @@ def test_missing_weights_offline_is_one_clear_line(tmp_path, capsys):
         ]
     )
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 1  # errors exit 1, usage errors 2 (as the other packages)
+    assert len(err.strip().splitlines()) == 1
     assert "missing.safetensors" in err and "--pretrained none" in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "data").exists()
 
@@ -155,3 +156,82 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     )
     fs = json.loads((tmp_path / "fs" / "fewshot_results.json").read_text())
     assert set(fs["shots"]) == {"1", "2"}
+    # render-pairs + pretrain as separate commands
+    pairs = tmp_path / "pairs"
+    assert (
+        main(
+            [
+                "render-pairs",
+                str(mn),
+                str(pairs),
+                "--image-size",
+                "32",
+                "--points",
+                "512",
+                "--limit",
+                "12",
+            ]
+        )
+        == 0
+    )
+    assert len(list((pairs / "points").glob("*.npy"))) == 12
+    assert (
+        main(
+            [
+                "pretrain",
+                "--pairs",
+                str(data / "pairs" / "embedded_modelnet_4x1_s0_32px_10v_rl"),
+                "--out",
+                str(tmp_path / "pt"),
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "pt" / "depth_encoder.safetensors").is_file()
+
+
+def test_detect_layout(tmp_path):
+    from adapterlab.pointclip.pipeline import detect_layout
+
+    (tmp_path / "mn" / "chair" / "train").mkdir(parents=True)
+    (tmp_path / "mn" / "chair" / "train" / "a.off").write_text("OFF\n0 0 0\n")
+    assert detect_layout(tmp_path / "mn") == "modelnet"
+    shape = tmp_path / "sn" / "03001627" / "abc" / "models"
+    shape.mkdir(parents=True)
+    (shape / "model_normalized.obj").write_text("")
+    assert detect_layout(tmp_path / "sn") == "shapenet"
+    (tmp_path / "h5").mkdir()
+    (tmp_path / "h5" / "ply_data_train0.h5").write_bytes(b"")
+    assert detect_layout(tmp_path / "h5") == "modelnet_h5"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no known dataset"):
+        detect_layout(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        detect_layout(tmp_path / "nope")
+
+
+def test_paper_preset_and_one_source_of_defaults(capsys):
+    """--preset paper resolves to the published settings; the pretrain subcommand and run-all
+    take their defaults from the same preset_pretrain_config."""
+    from adapterlab.pointclip.models.pretrain import preset_pretrain_config
+
+    assert main(["run-all", "--preset", "paper", "--dry-run"]) == 0
+    o = json.loads(capsys.readouterr().out)
+    assert (o["model"], o["pretrained"], o["shots"], o["fewshot_epochs"]) == (
+        "ViT-B-32",
+        "openai",
+        16,
+        100,
+    )
+    paper = preset_pretrain_config("ViT-B-32", "openai")
+    assert (o["pretrain_batch_size"], o["pretrain_epochs"], o["pretrain_lr"]) == (
+        paper.batch_size,
+        paper.epochs,
+        paper.lr,
+    )
+    assert paper.scheduler == "cosine_restarts" and paper.mixed_precision == "no"
+    assert (paper.batch_size, paper.epochs, paper.restart_epochs) == (256, 100, 2)

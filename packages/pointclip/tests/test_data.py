@@ -140,7 +140,7 @@ def test_broken_modelnet_off_header_and_corrupt_files(tmp_path):
     ds = ModelNetOff(root, "test")
     with pytest.raises(MeshLoadError, match="chair_0001.off"):
         ds[0]
-    with pytest.raises(ValueError, match="no <class>/train/"):
+    with pytest.raises(ValueError, match=r"no .off files in their train split \(.*chair/train\)"):
         ModelNetOff(root, "train")
 
 
@@ -294,3 +294,31 @@ def test_few_shot_indices():
     train, val = train_val_split(labels, 0.25, seed=0)
     assert set(train).isdisjoint(val) and sorted(train + val) == list(range(len(labels)))
     assert [sum(labels[i] == c for i in val) for c in range(3)] == [5, 5, 1]
+
+
+def test_modelnet_class_list_is_shared_by_splits(tmp_path):
+    """A class without a test folder must not shift the test labels (one class list)."""
+    from adapterlab.pointclip.data import ModelNetOff, generate_embedded_modelnet
+
+    root = generate_embedded_modelnet(
+        tmp_path / "mn", per_class_train=1, per_class_test=1, classes=("bowl", "chair", "cup")
+    )
+    import shutil
+
+    shutil.rmtree(root / "bowl" / "test")
+    train = ModelNetOff(root, "train", num_points=64)
+    with pytest.raises(ValueError, match=r"bowl/test"):
+        ModelNetOff(root, "test", num_points=64)
+    test = ModelNetOff(root, "test", num_points=64, allow_missing_classes=True)
+    assert test.classes == train.classes == ["bowl", "chair", "cup"]
+    assert test.missing_classes == ["bowl"]
+    assert sorted(test.labels) == [1, 2]
+
+
+def test_cgal_fetch_without_apt_is_a_clear_error(tmp_path, monkeypatch):
+    from adapterlab.pointclip.data import MeshFetchError, fetch_cgal_meshes
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get here
+    with pytest.raises(MeshFetchError, match="apt-get.*procedural meshes"):
+        fetch_cgal_meshes(tmp_path / "cgal")
+    assert not (tmp_path / "cgal").exists()

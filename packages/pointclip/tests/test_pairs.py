@@ -111,3 +111,38 @@ def test_image_depth_pairs_items_line_up(mesh_root, tmp_path):
         ImageDepthPairs(out, num_points=4096)
     with pytest.raises(FileNotFoundError, match="render-pairs"):
         ImageDepthPairs(tmp_path / "nothing")
+
+
+def test_resume_redoes_truncated_files_and_cleans_kill_leftovers(tmp_path):
+    import os
+    import stat
+
+    root = generate_embedded_modelnet(
+        tmp_path / "m", per_class_train=2, per_class_test=1, classes=["chair", "cup"]
+    )
+    out = tmp_path / "pairs"
+    old = os.umask(0o022)
+    try:
+        s1 = render_pairs(root, out, num_points=200, image_size=SIZE, progress=False)
+    finally:
+        os.umask(old)
+    assert s1.rendered == 6
+    item = out / "rendering" / "chair_0001"
+    # folders follow the umask (mkdtemp alone would leave them 0700)
+    assert stat.S_IMODE(item.stat().st_mode) == 0o755
+    # a crash truncated one PNG; a SIGKILL left a partial temp folder and a half .npy
+    png = item / "3.png"
+    png.write_bytes(png.read_bytes()[:40])
+    leftover = out / "rendering" / ".cup_0002.tmp-abc"
+    leftover.mkdir()
+    (leftover / "0.png").write_bytes(b"\x89PNG")
+    (out / "points" / ".cup_0001.npy.tmp123").write_bytes(b"xx")
+    s2 = render_pairs(root, out, num_points=200, image_size=SIZE, progress=False)
+    assert (s2.rendered, s2.skipped_existing) == (1, 5)
+    from PIL import Image
+
+    with Image.open(png) as img:
+        img.load()
+        assert img.size == (SIZE, SIZE)
+    assert not leftover.exists()
+    assert not list((out / "points").glob(".*"))

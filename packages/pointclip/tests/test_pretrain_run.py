@@ -72,22 +72,28 @@ def test_run_pretraining_full(pairs_root, clip, tmp_path):
     for k, v in clip.visual.state_dict().items():
         assert torch.equal(v, image_before[k]), k
     depth = res.model.depth_encoder.state_dict()
-    assert torch.equal(depth["conv1.weight"], image_before["conv1.weight"])
-    assert not torch.equal(depth["proj"], image_before["proj"])
-    assert float(res.model.criterion.w.detach()) != 1.0
+    trained = load_depth_encoder(clip, res.run_dir / "best").state_dict()  # engine's best step
+    assert torch.equal(trained["conv1.weight"], image_before["conv1.weight"])
+    assert not torch.equal(trained["proj"], image_before["proj"])
     # artefacts: engine run dir with the best adapter (safetensors) + the plain encoder file
     assert (res.run_dir / "best" / "adapter.safetensors").is_file()
     loaded = load_depth_encoder(clip, res.encoder_path)
     for k, v in loaded.state_dict().items():
         assert torch.equal(v, depth[k]), k
-    from_adapter = load_depth_encoder(clip, res.run_dir / "best")
+    from_adapter = load_depth_encoder(clip, res.adapter_dir)
     for k, v in from_adapter.state_dict().items():
         assert torch.equal(v, depth[k]), k
-    # model selection: the best step is the best *validation* evaluation; test comes once, last
+    # model selection: the best *validation* evaluation, step 0 (untrained) included
     records = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["split"] == "eval"]
     best = max(evals, key=lambda r: r["retrieval_top1"])
-    assert res.best_step == best["step"]
+    if res.untrained_val["retrieval_top1"] > best["retrieval_top1"]:
+        assert res.best_step == 0
+        for k, v in image_before.items():
+            assert torch.equal(depth[k], v), k
+    else:
+        assert res.best_step == best["step"]
+        assert float(res.model.criterion.w.detach()) != 1.0
     tests = [r for r in records if r["split"] == "test"]
     assert len(tests) == 1 and records[-1]["split"] == "test"
     assert set(res.untrained) >= {"retrieval_top1", "retrieval_chance", "retrieval_top1_same_view"}
@@ -100,3 +106,27 @@ def test_run_pretraining_with_lora_trains_only_the_adapter(pairs_root, clip, tmp
     trainable = [n for n, p in res.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora" in n or n == "criterion.w" for n in trainable)
     assert res.encoder_path is not None and res.encoder_path.is_file()  # merged LoRA
+
+
+def test_fp32_drop_last_and_no_png_decode(pairs_root, clip, tmp_path, monkeypatch):
+    """fp32 by default (the original), drop_last (a one-pair last batch would crash NT-Xent),
+    and training items never decode the stored PNGs (the image side is a cached feature)."""
+    import yaml
+    from adapterlab.pointclip.models.fewshot import FewShotConfig
+    from adapterlab.pointclip.models.pretrain import ImageFeatureTable, PretrainDataset
+
+    assert PretrainConfig().mixed_precision == "no" and FewShotConfig().mixed_precision == "no"
+    ds = ImageDepthPairs(pairs_root, num_points=256, split="train", views="random", seed=0)
+    n = len(ds)
+    cfg = PretrainConfig(epochs=1, batch_size=n - 1, num_points=256, lr=1e-4, eval_batch_size=64)
+    res = run_pretraining(clip, pairs_root, tmp_path / "dl", cfg, progress=False)  # last batch: 1
+    saved = yaml.safe_load((res.run_dir / "config.yaml").read_text())
+    assert saved["train"]["drop_last"] is True and saved["train"]["mixed_precision"] == "no"
+    table = ImageFeatureTable(ds.ids, torch.zeros(n, 10, 4))
+
+    def no_png(*args, **kwargs):
+        raise AssertionError("PNG decoded")
+
+    monkeypatch.setattr(ImageDepthPairs, "_image", no_png)
+    item = PretrainDataset(ds, table)[0]
+    assert item["points"].shape == (256, 3)

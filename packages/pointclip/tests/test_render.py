@@ -295,3 +295,18 @@ def test_bad_config_and_views_raise():
     with pytest.raises(ValueError, match="view indices"):
         r(unit_cloud(1, 10), views=[6])
     assert len(VIEWS_6) == 6 and len(VIEWS_10) == 10
+
+
+def test_pointclip_baselines_are_not_clip_normalised():
+    """PointCLIP V1/V2 fed raw depth maps to CLIP: V1 background 0, V2 background 1.0."""
+    from adapterlab.pointclip.pipeline import make_depth_renderer, published_views
+
+    torch.manual_seed(0)
+    pts = torch.rand(2, 512, 3) * 0.2 - 0.1
+    v1 = make_depth_renderer(32, published_views("pointclip", "zeroshot"), "pointclip")(pts)
+    assert v1.shape[1] == 6 and float(v1[..., 0, 0].abs().max()) == 0.0
+    sparse = pts[:, :8]  # leaves most pixels empty
+    v2 = make_depth_renderer(32, published_views("realistic", "zeroshot"), "realistic")(sparse)
+    assert float(v2.amax()) == pytest.approx(1.0) and float(v2.amin()) >= 0.0
+    c2p = make_depth_renderer(32, published_views("clip2point", "zeroshot"), "clip2point")(pts)
+    assert c2p.shape[1] == 6 and float(c2p[..., 0, 0].min()) > 1.5  # white after CLIP mean/std

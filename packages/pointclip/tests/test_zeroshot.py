@@ -79,4 +79,6 @@ def test_template_errors():
         format_prompts(["a"], "no slot")
     with pytest.raises(ValueError, match="Unknown template set"):
         build_text_features(None, ["a"], "nope")
-    assert "clip2point" in TEMPLATES and TEMPLATES["clip2point"] == ["image of a {}."]
+    assert "clip2point" in TEMPLATES and TEMPLATES["clip2point"] == [
+        "image of a {}"
+    ]  # no period, as the original

@@ -11,20 +11,22 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
 _EPILOG = """examples:
-  adapterlab-clip2point run-all                        # embedded data, tiny CLIP, ~5 min on CPU
+  adapterlab-clip2point run-all                        # embedded data, tiny CLIP, ~3 min on CPU
   adapterlab-clip2point run-all --data /data/ModelNet40 --model ViT-B-32 --pretrained openai
   adapterlab-clip2point run-all --data /data/ShapeNetCore.v2,/data/ModelNet40 --model ViT-B-32 \\
       --pretrained /weights/vit_b_32_openai.safetensors
   adapterlab-clip2point render-pairs /data/ShapeNetCore.v2 data/pairs/shapenet
   adapterlab-clip2point pretrain --pairs data/pairs/shapenet --out runs/pretrain --model ViT-B-32
-  adapterlab-clip2point zeroshot --data /data/ModelNet40 --ckpt runs/pretrain/depth_encoder.safetensors
-  adapterlab-clip2point fewshot --data /data/ModelNet40 --ckpt runs/pretrain/depth_encoder.safetensors \\
-      --shots 1 2 4 8 16 --seeds 0 1 2 --out runs/fewshot
+  adapterlab-clip2point zeroshot --data /data/ModelNet40 --model ViT-B-32 \\
+      --ckpt runs/pretrain/depth_encoder.safetensors
+  adapterlab-clip2point fewshot --data /data/ModelNet40 --model ViT-B-32 \\
+      --ckpt runs/pretrain/depth_encoder.safetensors --shots 1 2 4 8 16 --seeds 0 1 2 --out runs/fs
 """
 
 
@@ -72,9 +74,12 @@ def _add_eval_data_args(p: argparse.ArgumentParser, required: bool = True) -> No
     g.add_argument(
         "--views",
         type=int,
-        default=10,
+        default=None,
         choices=[6, 10],
-        help="rendered views per cloud (default: 10)",
+        help="rendered views per cloud (default: the method's published setting: zero-shot 6 "
+        "for clip2point and pointclip, few-shot 10, realistic 10). With --projection pointclip, "
+        "6 views is V1's zero-shot projection (128 px, TRANS -1.6), 10 its few-shot one (224 px, "
+        "TRANS -1.4)",
     )
     g.add_argument(
         "--projection",
@@ -142,14 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", type=int, default=None, help="epochs (tiny: 40, else 100)")
     p.add_argument(
-        "--batch-size", type=int, default=None, help="pairs per step (tiny: 64, else 256)"
+        "--batch-size", type=int, default=None, help="pairs per step (tiny: 32, else 256)"
     )
-    p.add_argument("--lr", type=float, default=None, help="learning rate (tiny: 5e-4, else 1e-4)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="learning rate (tiny: 1e-3, else 1e-5 AdamW)"
+    )
     p.add_argument(
         "--views-per-object",
         type=int,
-        default=1,
-        help="random views drawn per object per epoch (default: 1)",
+        default=None,
+        help="random views drawn per object per epoch (tiny: 4, else 1)",
     )
     p.add_argument("--jitter", type=float, default=0.1, help="camera-distance jitter (0.1)")
     p.add_argument(
@@ -183,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["clip2point"],
         help="template set (clip2point, pointclip, ensemble) or templates with {} "
-        "(default: clip2point = 'image of a {}.')",
+        "(default: clip2point = 'image of a {}', the original's prompt)",
     )
     p.add_argument("--no-ensemble", action="store_true", help="use only the first template")
     p.add_argument(
@@ -232,7 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
         "data), or 'SHAPENET,MODELNET' (both).",
     )
     p.add_argument("--data", default=None, help="dataset folder(s), see below (default: embedded)")
-    p.add_argument("--pretrain-data", default=None, help="mesh folder for pre-training (overrides)")
+    p.add_argument(
+        "--pretrain-data",
+        default=None,
+        help="mesh folder for pre-training (overrides), or 'cgal': the 138 real .off meshes of "
+        "Debian's libcgal-demo, fetched with apt-get download into DATA_DIR/cgal_meshes "
+        "(falls back to the procedural meshes, with a message, when apt is unavailable)",
+    )
     p.add_argument(
         "--pairs", default=None, help="reuse / write the pairs here (default: ./data/pairs/...)"
     )
@@ -282,6 +295,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=["default", "paper"],
+        help="paper: every published setting (ViT-B-32 + openai weights unless --model/"
+        "--pretrained say otherwise; pre-training batch 256 x 100 epochs with warm restarts; "
+        "16-shot DPA, 100 epochs; 10 views few-shot, 6 zero-shot; fp32)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 for the tiny model on CPU, else torch's default)",
+    )
     return parser
 
 
@@ -308,24 +336,23 @@ def _cmd_render_pairs(a: argparse.Namespace) -> int:
 
 def _cmd_pretrain(a: argparse.Namespace) -> int:
     from .models.clip import load_clip
-    from .models.pretrain import PretrainConfig, run_pretraining
-    from .pipeline import RunAllOptions, resolve_device
+    from .models.pretrain import preset_pretrain_config, run_pretraining
+    from .pipeline import resolve_device
 
-    defaults = RunAllOptions(model=a.model, pretrained=a.pretrained).resolved()
     clip = load_clip(
         a.model, a.pretrained, device=resolve_device(a.device), image_size=a.image_size
     )
-    cfg = PretrainConfig(
+    cfg = preset_pretrain_config(
+        a.model,
+        a.pretrained,
         adapter=a.adapter,
-        epochs=a.epochs or defaults.pretrain_epochs,
-        batch_size=a.batch_size or defaults.pretrain_batch_size,
-        lr=a.lr or defaults.pretrain_lr,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
         views_per_object=a.views_per_object,
         jitter=a.jitter,
         seed=a.seed,
-        freeze_patch_embed=defaults.freeze_patch_embed
-        if a.freeze_patch_embed is None
-        else a.freeze_patch_embed,
+        freeze_patch_embed=a.freeze_patch_embed,
     )
     res = run_pretraining(clip, a.pairs, a.out, cfg, overwrite=a.overwrite)
     out = {
@@ -349,13 +376,19 @@ def _cmd_zeroshot(a: argparse.Namespace) -> int:
     from .models.clip import load_clip
     from .models.features import extract_view_features
     from .models.zeroshot import TEMPLATES, build_text_features, zero_shot_logits
-    from .pipeline import load_classification_split, make_depth_renderer, resolve_device
+    from .pipeline import (
+        load_classification_split,
+        make_depth_renderer,
+        published_views,
+        resolve_device,
+    )
 
     device = resolve_device(a.device)
     clip = load_clip(a.model, a.pretrained, device=device, image_size=a.image_size)
     ds = load_classification_split(a.data, a.split, a.num_points, a.variant)
     encoder = _encoder_for(clip, a.ckpt)
-    renderer = make_depth_renderer(clip.image_size, a.views, a.projection)
+    views = a.views or published_views(a.projection, "zeroshot")
+    renderer = make_depth_renderer(clip.image_size, views, a.projection)
     feats = extract_view_features(ds, renderer, {"enc": encoder}, device=device)
     templates = a.templates
     if len(templates) == 1 and templates[0] in TEMPLATES:
@@ -371,7 +404,7 @@ def _cmd_zeroshot(a: argparse.Namespace) -> int:
         "encoder": a.ckpt or "clip",
         "templates": a.templates,
         "projection": a.projection,
-        "views": a.views,
+        "views": views,
     }
     print(json.dumps(result, indent=2))
     if a.out:
@@ -387,13 +420,20 @@ def _cmd_fewshot(a: argparse.Namespace) -> int:
     from .models.features import extract_view_features
     from .models.fewshot import FewShotConfig, train_fewshot_head
     from .models.zeroshot import build_text_features
-    from .pipeline import load_classification_split, make_depth_renderer, resolve_device
+    from .pipeline import (
+        load_classification_split,
+        make_depth_renderer,
+        published_views,
+        resolve_device,
+    )
 
     device = resolve_device(a.device)
     clip = load_clip(a.model, a.pretrained, device=device, image_size=a.image_size)
     train = load_classification_split(a.data, "train", a.num_points, a.variant)
     test = load_classification_split(a.data, "test", a.num_points, a.variant)
-    renderer = make_depth_renderer(clip.image_size, a.views, a.projection)
+    renderer = make_depth_renderer(
+        clip.image_size, a.views or published_views(a.projection, "fewshot"), a.projection
+    )
     encoders = {"pre": _encoder_for(clip, a.ckpt), "ori": clip.visual}
     if a.head == "pointclip":
         encoders = {"pre": clip.visual if a.ckpt is None else encoders["pre"]}
@@ -436,6 +476,12 @@ def _cmd_fewshot(a: argparse.Namespace) -> int:
 def _cmd_run_all(a: argparse.Namespace) -> int:
     from .pipeline import RunAllOptions, run_all
 
+    if a.preset == "paper":
+        from .models.clip import TINY_PRESET
+
+        if a.model == TINY_PRESET:
+            a.model = "ViT-B-32"
+        a.shots, a.fewshot_epochs = 16, a.fewshot_epochs or 100
     opts = RunAllOptions(
         data=a.data,
         pretrain_data=a.pretrain_data,
@@ -461,7 +507,11 @@ def _cmd_run_all(a: argparse.Namespace) -> int:
         random_light=not a.no_random_light,
         image_size=a.image_size,
         fewshot_seeds=tuple(a.fewshot_seeds),
+        threads=a.threads,
     )
+    if a.dry_run:
+        print(json.dumps(asdict(opts.resolved()), indent=2, default=str))
+        return 0
     run_all(opts)
     return 0
 
@@ -476,8 +526,8 @@ _COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point; returns the exit status (errors print one clear line, status 2;
-    set ADAPTERLAB_DEBUG=1 for the traceback)."""
+    """Console entry point; returns the exit status (errors print one clear line, status 1;
+    usage errors exit 2 through argparse; set ADAPTERLAB_DEBUG=1 for the traceback)."""
     args = build_parser().parse_args(argv)  # --help exits here, before torch is imported
     from .models.clip import PretrainedWeightsError
 
@@ -486,8 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PretrainedWeightsError, FileNotFoundError, FileExistsError, ValueError) as err:
         if os.environ.get("ADAPTERLAB_DEBUG"):
             raise
-        print(f"adapterlab-clip2point {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        line = " ".join(str(err).split())  # one line
+        print(f"adapterlab-clip2point {args.command}: error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,11 +7,8 @@ clouds (8192 points, 1024 drawn per sample). :func:`render_pairs` makes both fro
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import shutil
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from adapterlab.core.engine import atomic_write_text, progress_enabled
 from PIL import Image
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
@@ -96,36 +94,39 @@ class PairsSummary:
         )
 
 
-def _progress_enabled(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-def _is_done(out_root: Path, item_id: str, num_views: int) -> bool:
+def _is_done(out_root: Path, item_id: str, num_views: int, image_size: int | None = None) -> bool:
+    """An item counts as done only if its points load with shape ``[N, 3]`` and every view PNG
+    decodes fully (at ``image_size`` when given): a file truncated by a crash is redone."""
     folder = out_root / "rendering" / item_id
-    return (out_root / "points" / f"{item_id}.npy").is_file() and all(
-        (folder / f"{v}.png").is_file() for v in range(num_views)
-    )
+    points = out_root / "points" / f"{item_id}.npy"
+    if not points.is_file() or not all((folder / f"{v}.png").is_file() for v in range(num_views)):
+        return False
+    try:
+        arr = np.load(points, mmap_mode="r", allow_pickle=False)
+        if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] == 0:
+            return False
+        for v in range(num_views):
+            with Image.open(folder / f"{v}.png") as img:
+                img.load()  # decodes every byte: raises on a truncated file
+                if image_size is not None and img.size != (image_size, image_size):
+                    return False
+    except (OSError, ValueError, SyntaxError):
+        return False
+    return True
 
 
 def _write_item(out_root: Path, item_id: str, images: np.ndarray, points: np.ndarray) -> None:
-    """Write the PNGs and the points of one item atomically (temp folder/file + rename)."""
-    rendering = out_root / "rendering"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{item_id}.tmp-", dir=rendering))
-    try:
+    """Write the PNGs (one folder, swapped in whole) and the points of one item atomically."""
+    from adapterlab.core.engine import atomic_directory, atomic_write_bytes
+
+    def write_pngs(tmp: Path) -> None:
         for v, img in enumerate(images):
             Image.fromarray(img).save(tmp / f"{v}.png", compress_level=1)
-        final = rendering / item_id
-        if final.exists():  # left over from an interrupted older layout: replace it
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    pts_tmp = out_root / "points" / f".{item_id}.tmp-{os.getpid()}.npy"
-    np.save(pts_tmp, points.astype(np.float32))
-    os.replace(pts_tmp, out_root / "points" / f"{item_id}.npy")
+
+    atomic_directory(out_root / "rendering" / item_id, write_pngs)
+    buf = io.BytesIO()
+    np.save(buf, points.astype(np.float32), allow_pickle=False)
+    atomic_write_bytes(out_root / "points" / f"{item_id}.npy", buf.getvalue())
 
 
 def render_pairs(
@@ -165,7 +166,13 @@ def render_pairs(
         items = items[:limit]
     if not items:
         raise ValueError(f"{mesh_root}: no mesh files ({', '.join(MESH_SUFFIXES)}) found")
-    todo = [it for it in items if not _is_done(out, it.id, num_views)]
+    from adapterlab.core.engine import clean_temp_leftovers
+
+    # leftovers of a killed run (partial PNG folders, half-written .npy): removed, then redone
+    for sub in ("rendering", "points"):
+        clean_temp_leftovers(out / sub)
+    clean_temp_leftovers(out, INDEX_FILE)
+    todo = [it for it in items if not _is_done(out, it.id, num_views, image_size)]
     summary = PairsSummary(
         total=len(items), rendered=0, skipped_existing=len(items) - len(todo), out_root=out
     )
@@ -173,7 +180,7 @@ def render_pairs(
     renderer = MeshViewRenderer(image_size=image_size, camera=camera) if todo else None
     try:
         for it in tqdm(
-            todo, desc="render-pairs", unit="mesh", disable=not _progress_enabled(progress)
+            todo, desc="render-pairs", unit="mesh", disable=not progress_enabled(progress)
         ):
             try:
                 mesh = load_mesh(it.path)
@@ -215,9 +222,7 @@ def render_pairs(
         ],
         "bad": [{"path": p, "reason": r} for p, r in summary.bad],
     }
-    tmp_index = out / f".{INDEX_FILE}.tmp-{os.getpid()}"
-    tmp_index.write_text(json.dumps(index, indent=1))
-    os.replace(tmp_index, out / INDEX_FILE)
+    atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1))
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -319,19 +324,28 @@ class ImageDepthPairs(Dataset):
             raise ValueError(f"{path}: unreadable image ({exc})") from exc
         return torch.from_numpy(arr).permute(2, 0, 1)
 
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} items")
-        gen = (
-            None
-            if self.seed is None
-            else torch.Generator().manual_seed(item_seed(self.seed, index))
-        )
+    def _generator(self, index: int) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        return torch.Generator().manual_seed(item_seed(self.seed, index))
+
+    def _sample_points(self, index: int, gen: torch.Generator | None) -> torch.Tensor:
         stored = self._stored_points(index)
         pick = torch.randperm(len(stored), generator=gen)[: self.num_points]
         pts = torch.from_numpy(stored)[pick].float()
-        if self.renormalize:
-            pts = normalize_unit_sphere(pts)
+        return normalize_unit_sphere(pts) if self.renormalize else pts
+
+    def points(self, index: int) -> torch.Tensor:
+        """The ``[num_points, 3]`` cloud of item ``index`` (as in ``self[index]``, no PNG read)."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        return self._sample_points(index, self._generator(index))
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        gen = self._generator(index)
+        pts = self._sample_points(index, gen)
         if self.views == "all":
             view = torch.arange(self.num_views)
         else:

@@ -17,7 +17,6 @@ With ``--data`` (a ModelNet folder and/or ShapeNetCore.v2), ``--model ViT-B-32``
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import time
@@ -28,24 +27,37 @@ from typing import Any
 
 import torch
 import yaml
+from adapterlab.core.engine import (
+    atomic_write_json,
+    atomic_write_text,
+    resolve_device,
+    to_jsonable,
+)
 
 from .models.clip import TINY_PRESET, load_clip
+from .models.pretrain import preset_pretrain_config
 
 __all__ = [
     "RunAllOptions",
     "detect_layout",
     "load_classification_split",
     "make_depth_renderer",
+    "published_views",
     "resolve_device",
     "run_all",
 ]
 
 
-def resolve_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else cuda when available, else cpu."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def set_threads(threads: int | None, model_name: str, device: torch.device) -> None:
+    """Pin torch's CPU threads: ``threads`` if given, else 1 for the tiny model on CPU (its
+    small matmuls gain nothing from more threads, and on a busy machine oversubscribed
+    threads slow the main job about 5x)."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    elif model_name == TINY_PRESET and device.type == "cpu":
+        torch.set_num_threads(1)
 
 
 def _log(msg: str) -> None:
@@ -101,14 +113,38 @@ def load_classification_split(
     )
 
 
-def make_depth_renderer(image_size: int, num_views: int = 10, projection: str = "clip2point"):
-    """The classification-time depth renderer (no jitter), CLIP-normalised for every projection
-    so that CLIP encoders see inputs in their expected range."""
+#: Each method's published number of views per task (CLIP2Point: 6 zero-shot, 10 few-shot;
+#: PointCLIP V1: 6 zero-shot at 128 px and TRANS -1.6, 10 few-shot at 224 px and TRANS -1.4;
+#: PointCLIP V2: 10).
+PUBLISHED_VIEWS: dict[tuple[str, str], int] = {
+    ("clip2point", "zeroshot"): 6,
+    ("clip2point", "fewshot"): 10,
+    ("pointclip", "zeroshot"): 6,
+    ("pointclip", "fewshot"): 10,
+    ("realistic", "zeroshot"): 10,
+    ("realistic", "fewshot"): 10,
+}
+
+
+def published_views(projection: str, task: str) -> int:
+    """The number of views ``projection`` used for ``task`` ("zeroshot" or "fewshot")."""
+    try:
+        return PUBLISHED_VIEWS[(projection, task)]
+    except KeyError:
+        raise ValueError(
+            f"no published view count for projection {projection!r}, {task!r}"
+        ) from None
+
+
+def make_depth_renderer(
+    image_size: int, num_views: int = 10, projection: str = "clip2point"
+) -> torch.nn.Module:
+    """The classification-time depth renderer (no jitter) with each projection's original
+    output convention: CLIP mean/std for ``clip2point``, raw [0, 1] maps for ``pointclip`` and
+    ``realistic`` (PointCLIP V1/V2 feed them to CLIP unnormalised)."""
     from .render import DepthRenderer
 
-    return DepthRenderer(
-        mode=projection, num_views=num_views, image_size=image_size, normalize=True
-    )
+    return DepthRenderer(mode=projection, num_views=num_views, image_size=image_size)
 
 
 @dataclass
@@ -149,6 +185,7 @@ class RunAllOptions:
     templates: str = "clip2point"
     scanobjectnn_variant: str = "OBJ_BG"
     progress: bool = True
+    threads: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> RunAllOptions:
@@ -157,16 +194,17 @@ class RunAllOptions:
         tiny = o.model == TINY_PRESET
         if o.pretrained is None:
             o.pretrained = "none" if tiny else "openai"
-        if o.pretrain_epochs is None:
-            o.pretrain_epochs = 24 if tiny else 100
-        if o.pretrain_batch_size is None:
-            o.pretrain_batch_size = 64 if tiny else 256
-        if o.pretrain_lr is None:
-            o.pretrain_lr = 3e-4 if tiny else 1e-4
-        if o.views_per_object is None:
-            o.views_per_object = 4 if tiny else 1
-        if o.freeze_patch_embed is None:
-            o.freeze_patch_embed = tiny and o.pretrained == "none"
+        pre = preset_pretrain_config(
+            o.model,
+            o.pretrained,
+            epochs=o.pretrain_epochs,
+            batch_size=o.pretrain_batch_size,
+            lr=o.pretrain_lr,
+            views_per_object=o.views_per_object,
+            freeze_patch_embed=o.freeze_patch_embed,
+        )
+        o.pretrain_epochs, o.pretrain_batch_size, o.pretrain_lr = pre.epochs, pre.batch_size, pre.lr
+        o.views_per_object, o.freeze_patch_embed = pre.views_per_object, pre.freeze_patch_embed
         if o.fewshot_epochs is None:
             o.fewshot_epochs = 60 if tiny else 100
         return o
@@ -202,6 +240,15 @@ def _resolve_data(o: RunAllOptions) -> tuple[Path, Path, str]:
             per_class_test=o.per_class_test,
             seed=o.seed,
         )
+    if pretrain == "cgal":
+        from .data import MeshFetchError, fetch_cgal_meshes
+
+        try:
+            pretrain = str(fetch_cgal_meshes(Path(o.data_dir) / "cgal_meshes"))
+            _log(f"[data] real meshes of Debian's libcgal-demo for pre-training: {pretrain}")
+        except MeshFetchError as err:
+            _log(f"[data] falling back to the procedural meshes for pre-training: {err}")
+            pretrain = None
     pretrain_root = Path(pretrain) if pretrain else eval_root
     if detect_layout(pretrain_root) in ("modelnet_h5", "scanobjectnn"):
         raise ValueError(
@@ -234,7 +281,7 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
     from .figures import plot_run_curves
     from .models.features import extract_view_features
     from .models.fewshot import FewShotConfig, train_fewshot_head
-    from .models.pretrain import PretrainConfig, run_pretraining
+    from .models.pretrain import run_pretraining
     from .models.zeroshot import build_text_features, zero_shot_logits
     from .pairs import render_pairs
 
@@ -248,6 +295,7 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
             f"Run directory '{out}' is not empty; pass --overwrite or a new --out"
         )
     device = resolve_device(o.device)
+    set_threads(o.threads, o.model, device)
     torch.manual_seed(o.seed)
     clip = load_clip(o.model, o.pretrained, device=device, image_size=o.image_size)
     size = clip.image_size
@@ -279,7 +327,9 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
 
     _log(f"[3/6] pre-training the depth encoder ({o.adapter}, {o.pretrain_epochs} epochs)")
     t = time.perf_counter()
-    pcfg = PretrainConfig(
+    pcfg = preset_pretrain_config(
+        o.model,
+        o.pretrained,
         adapter=o.adapter,
         epochs=o.pretrain_epochs,
         batch_size=o.pretrain_batch_size,
@@ -289,7 +339,6 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
         num_points=o.num_points,
         num_views=o.num_views,
         freeze_patch_embed=bool(o.freeze_patch_embed),
-        scheduler="cosine" if o.model == TINY_PRESET else "cosine_restarts",
     )
     pre = run_pretraining(clip, pairs_root, out / "pretrain", pcfg, progress=o.progress)
     timing["pretrain"] = time.perf_counter() - t
@@ -297,8 +346,8 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
     encoder_dir.mkdir(exist_ok=True)
     if pre.encoder_path is not None:
         shutil.copy2(pre.encoder_path, encoder_dir / "depth_encoder.safetensors")
-    best = pre.run_dir / "best"
-    if best.is_dir():
+    best = pre.adapter_dir
+    if best is not None and best.is_dir():
         shutil.copytree(best, encoder_dir / "adapter", dirs_exist_ok=True)
     retrieval = pre.test or pre.val
     ret_split = "test" if pre.test else "val"
@@ -321,6 +370,15 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
     test_f = extract_view_features(
         test_ds, renderer, encoders, device=device, progress=o.progress, desc="test views"
     )
+    zs_views = published_views("clip2point", "zeroshot")
+    zs_f = extract_view_features(
+        test_ds,
+        make_depth_renderer(size, zs_views),
+        encoders,
+        device=device,
+        progress=o.progress,
+        desc=f"test views (zero-shot, {zs_views})",
+    )
     timing["features"] = time.perf_counter() - t
 
     _log("[5/6] zero-shot and few-shot")
@@ -329,9 +387,9 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
     for tmpl in dict.fromkeys([o.templates, "ensemble"]):
         text = build_text_features(clip, classes, tmpl, ensemble=True)
         for enc in ("ori", "pre"):
-            logits = zero_shot_logits(test_f.features[enc], text)
+            logits = zero_shot_logits(zs_f.features[enc], text)
             key = f"{'clip_encoder' if enc == 'ori' else 'depth_encoder'}_{tmpl}"
-            zs[key] = float((logits.argmax(1) == test_f.labels).float().mean())
+            zs[key] = float((logits.argmax(1) == zs_f.labels).float().mean())
     text = build_text_features(clip, classes, o.templates, ensemble=True)
     fs: dict[str, Any] = {"shots": o.shots, "chance": 1.0 / len(classes)}
     fs_runs = {}
@@ -344,7 +402,9 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
     jobs = [
         ("dpa", "dpa", train_f, test_f),
         ("dpa_untrained", "dpa", untrained_train, untrained_test),
-        ("pointclip_adapter", "pointclip", untrained_train, untrained_test),
+        # PointCLIP's inter-view adapter head trained with the DPA recipe on CLIP2Point renders
+        # (not PointCLIP's recipe: V1 renders, SGD 0.01 x 250 epochs, scale/shift augmentation)
+        ("pointclip_head", "pointclip", untrained_train, untrained_test),
     ]
     for name, head, tr, te in jobs:
         tests, vals = [], []
@@ -400,6 +460,10 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
             "retrieval_top5": retrieval.get("retrieval_top5"),
             "retrieval_top1_untrained": untrained_top1,
             "retrieval_chance": chance,
+            "retrieval_top1_same_view": retrieval.get("retrieval_top1_same_view"),
+            "retrieval_top1_same_view_untrained": pre.untrained.get("retrieval_top1_same_view"),
+            "retrieval_i2d_top1": retrieval.get("retrieval_i2d_top1"),
+            "retrieval_i2d_top1_untrained": pre.untrained.get("retrieval_i2d_top1"),
             "val_retrieval_top1": pre.val.get("retrieval_top1"),
             "best_step": pre.best_step,
         },
@@ -434,8 +498,8 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
         "pretrain": pre.config,
         "device": str(device),
     }
-    _atomic_text(out / "config.yaml", yaml.safe_dump(_plain(config), sort_keys=False))
-    _atomic_text(out / "metrics.json", json.dumps(_plain(metrics), indent=2) + "\n")
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(to_jsonable(config), sort_keys=False))
+    atomic_write_json(out / "metrics.json", metrics)
     rows = [
         (f"retrieval top-1 ({ret_split}) untrained", _pct(untrained_top1)),
         (f"retrieval top-1 ({ret_split}) pre-trained", _pct(metrics["pretrain"]["retrieval_top1"])),
@@ -444,12 +508,14 @@ def run_all(options: RunAllOptions) -> dict[str, Any]:
         (f"zero-shot depth encoder ({o.templates})", _pct(zs[f"depth_encoder_{o.templates}"])),
         (f"{o.shots}-shot DPA, pre-trained encoder", _pct(fs["dpa"])),
         (f"{o.shots}-shot DPA, untrained encoder", _pct(fs["dpa_untrained"])),
-        (f"{o.shots}-shot PointCLIP adapter", _pct(fs["pointclip_adapter"])),
+        (f"{o.shots}-shot PointCLIP inter-view head (DPA recipe)", _pct(fs["pointclip_head"])),
         ("classification chance", _pct(fs["chance"])),
         ("total time", f"{metrics['timing_s']['total']:.0f} s"),
     ]
     _log("\nCLIP2Point summary (" + clip.model_name + f", pretrained={clip.pretrained})")
     _log(_summary_table(rows))
+    failed = [k for k, ok in metrics["checks"].items() if not ok]
+    _log("checks: " + ("all passed" if not failed else "FAILED " + ", ".join(failed)))
     _log(f"run directory: {out}")
     metrics["run_dir"] = str(out)
     return metrics
@@ -473,21 +539,3 @@ def _write_views_png(path: Path, pairs_root: Path, size: int, num_views: int) ->
         for it in items
     ]
     plot_views(depth, rgb, path, titles=titles)
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    return obj
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

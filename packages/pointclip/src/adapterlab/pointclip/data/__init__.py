@@ -1,6 +1,7 @@
 """Data: loaders for ModelNet (.off and h5), ScanObjectNN (h5), ShapeNetCore.v2 (.obj), the embedded
 procedural ModelNet-format dataset, sampling/normalisation helpers and few-shot subsets."""
 
+from .cgal import MeshFetchError, fetch_cgal_meshes
 from .classes import MODELNET10_CLASSES, MODELNET40_CLASSES, SCANOBJECTNN_CLASSES
 from .datasets import (
     ModelNetH5,
@@ -22,6 +23,8 @@ from .transforms import (
 )
 
 __all__ = [
+    "MeshFetchError",
+    "fetch_cgal_meshes",
     "EMBEDDED_CLASSES",
     "MODELNET10_CLASSES",
     "MODELNET40_CLASSES",

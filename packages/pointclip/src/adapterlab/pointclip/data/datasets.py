@@ -113,6 +113,8 @@ class ModelNetOff(_MeshDataset):
     ``rotate=True`` (default) applies CLIP2Point's ModelNet rotation (their zero-/few-shot code renders
     ModelNet with ``rot=True``). Points are area-uniform surface samples (CLIP2Point reads .off with open3d
     ``sample_points_uniformly``); ``sampling="fps"`` takes FPS of 4N surface samples.
+    ``classes`` is the same list for both splits; a class without files in ``split`` is an error
+    unless ``allow_missing_classes`` (then it is listed in ``missing_classes``).
     """
 
     def __init__(
@@ -124,6 +126,7 @@ class ModelNetOff(_MeshDataset):
         rotate: bool = True,
         seed: int | None = 0,
         cache: bool = True,
+        allow_missing_classes: bool = False,
     ) -> None:
         super().__init__(num_points, sampling, rotate, seed, cache)
         root = Path(root)
@@ -134,16 +137,33 @@ class ModelNetOff(_MeshDataset):
                 f"{root}: ModelNet folder not found (expected <root>/<class>/{split}/*.off)"
             )
         self.root, self.split = root, split
-        self.classes = sorted(p.name for p in root.iterdir() if (p / split).is_dir())
+        # one class list per dataset (train and test alike), never per split: a class that
+        # lacks one split must not shift the labels of the others
+        self.classes = sorted(
+            p.name
+            for p in root.iterdir()
+            if p.is_dir() and ((p / "train").is_dir() or (p / "test").is_dir())
+        )
         if not self.classes:
             raise ValueError(
-                f"{root}: no <class>/{split}/ folders found (ModelNet layout expected)"
+                f"{root}: no <class>/{{train,test}}/ folders found (ModelNet layout expected)"
             )
         self.paths, self.labels = [], []
+        self.missing_classes: list[str] = []
         for label, name in enumerate(self.classes):
-            for f in sorted((root / name / split).glob("*.off")):
+            files = sorted((root / name / split).glob("*.off"))
+            if not files:
+                self.missing_classes.append(name)
+            for f in files:
                 self.paths.append(f)
                 self.labels.append(label)
+        if self.missing_classes and not allow_missing_classes:
+            shown = ", ".join(str(root / c / split) for c in self.missing_classes[:3])
+            raise ValueError(
+                f"{root}: {len(self.missing_classes)} class(es) have no .off files in their "
+                f"{split} split ({shown}{', ...' if len(self.missing_classes) > 3 else ''}); "
+                "pass allow_missing_classes=True to keep the class list and go on"
+            )
         if not self.paths:
             raise ValueError(f"{root}: no .off files in any <class>/{split}/ folder")
 

@@ -37,6 +37,7 @@ __all__ = [
     "PretrainedWeightsError",
     "TINY_PRESET",
     "load_clip",
+    "needs_quick_gelu",
     "register_presets",
 ]
 
@@ -115,6 +116,48 @@ def _offline_hint(model_name: str, pretrained: str) -> str:
     )
 
 
+def _file_has_openai_layout(path: Path) -> bool:
+    """True for OpenAI's own CLIP checkpoints (``input_resolution`` / ``context_length`` keys)."""
+    keys: set[str] = set()
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                keys = set(f.keys())
+        elif path.stat().st_size < 2**31:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(state, dict):
+                keys = set(state.get("state_dict", state))
+    except Exception:  # noqa: BLE001 - unreadable files fail later with the loader's message
+        return False
+    return bool({"input_resolution", "context_length", "vocab_size"} & keys)
+
+
+def needs_quick_gelu(model_name: str, pretrained: str | None) -> bool:
+    """Whether ``pretrained`` weights were trained with QuickGELU (OpenAI's CLIP activation).
+
+    open_clip 3.x builds ``ViT-B-32`` with ``nn.GELU`` even for the ``openai`` tag and only
+    warns; OpenAI weights in a GELU model give wrong features. QuickGELU is chosen for
+    (1) a tag whose open_clip config says ``quick_gelu`` (``openai`` and the ``*-quickgelu``
+    models), (2) a local file whose name contains ``openai`` or ``quickgelu``, (3) a local file
+    in OpenAI's own layout (``input_resolution`` key). Random weights keep the config's choice.
+    """
+    from open_clip.pretrained import get_pretrained_cfg
+
+    tag = (pretrained or "none").strip()
+    if tag.lower() in _NO_WEIGHTS:
+        return False
+    if model_name.endswith("-quickgelu"):
+        return True
+    if tag in open_clip.list_pretrained_tags_by_model(model_name):
+        return bool(get_pretrained_cfg(model_name, tag).get("quick_gelu", False))
+    path = Path(tag)
+    if any(word in path.name.lower() for word in ("openai", "quickgelu", "quick_gelu")):
+        return True
+    return path.is_file() and _file_has_openai_layout(path)
+
+
 @torch.no_grad()
 def _dc_free_patch_embedding(visual: nn.Module) -> None:
     """Make every patch-embedding filter zero-mean (see the module docstring)."""
@@ -168,6 +211,8 @@ def load_clip(
                 + _offline_hint(name, tag)
             )
     kwargs = {}
+    if needs_quick_gelu(name, tag if use_weights else None):
+        kwargs["force_quick_gelu"] = True
     if image_size is not None:
         kwargs["force_image_size"] = image_size
     try:

@@ -10,6 +10,7 @@ runs.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -52,6 +53,17 @@ def _strip(state: dict[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.
     return out
 
 
+def _point_model_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An original CLIP2Point checkpoint (``[module.]point_model.*``, ``image_model.*``, the loss
+    weight, the view selector's buffers): keep only ``point_model.*``, as its ``read_state_dict``
+    does. Other layouts pass through unchanged."""
+    marker = "point_model."
+    keys = [k for k in state if k.removeprefix("module.").startswith(marker)]
+    if not keys:
+        return state
+    return {k.removeprefix("module.")[len(marker) :]: state[k] for k in keys}
+
+
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> nn.Module:
     """Load a depth-encoder checkpoint into ``encoder`` (in place) and return it.
 
@@ -70,11 +82,18 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> nn.Module:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
                 state = state["state_dict"]
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"Depth-encoder checkpoint '{path}' holds pickled Python objects; refusing to "
+            "unpickle it (torch.load weights_only=True). Save a plain state dict or safetensors."
+        ) from err
     except Exception as err:  # noqa: BLE001 - any parse failure is reported with the path
-        raise ValueError(f"Could not read depth-encoder checkpoint '{path}': {err}") from err
+        msg = " ".join(str(err).split())[:300]
+        raise ValueError(f"Could not read depth-encoder checkpoint '{path}': {msg}") from err
     if not isinstance(state, dict):
         raise ValueError(f"'{path}' does not hold a state dict")
     own = encoder.state_dict()
+    state = _point_model_only(state)
     state = _strip(state, set(own))
     # original CLIP2Point checkpoints hold both encoders: keep only the depth-encoder keys
     state = {k: v for k, v in state.items() if k in own or not k.startswith("image_model.")}

@@ -7,21 +7,15 @@ re-encoded every epoch; the features are the same for a fixed point sample).
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+from adapterlab.core.engine import progress_enabled
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["ViewFeatures", "extract_view_features", "progress_enabled"]
-
-
-def progress_enabled() -> bool:
-    """Progress bars only on a terminal and never under CI."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
+__all__ = ["ViewFeatures", "extract_view_features"]
 
 
 @dataclass
@@ -63,9 +57,7 @@ def extract_view_features(
     feats: dict[str, list[torch.Tensor]] = {k: [] for k in encoders}
     labels: list[torch.Tensor] = []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    for batch in tqdm(
-        loader, desc=desc, disable=not (progress and progress_enabled()), leave=False
-    ):
+    for batch in tqdm(loader, desc=desc, disable=not progress_enabled(progress), leave=False):
         images = renderer(batch["points"].to(device))
         b, v = images.shape[:2]
         flat = images.reshape(b * v, *images.shape[2:])

@@ -46,6 +46,7 @@ class FewShotConfig:
         batch_size: [32].
         lr: [1e-3 AdamW for DPA; PointCLIP used SGD 0.01 + cosine].
         weight_decay: [1e-4].
+        mixed_precision: engine autocast on GPU ["no": the original ran fp32].
     """
 
     head: Literal["dpa", "pointclip"] = "dpa"
@@ -56,6 +57,7 @@ class FewShotConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    mixed_precision: str = "no"
 
 
 def few_shot_split(
@@ -177,6 +179,7 @@ def train_fewshot_head(
         weight_decay=cfg.weight_decay,
         metric="accuracy",
         metric_mode="max",
+        mixed_precision=cfg.mixed_precision,
         seed=cfg.seed,
         progress=progress,
         overwrite=overwrite,

@@ -64,8 +64,8 @@ class Clip2PointLoss(nn.Module):
         """
         if bool(self.w.detach() <= -1):
             raise FloatingPointError(
-                f"CLIP2Point loss weight w={float(self.w):.4f} <= -1 makes log(w + 1) undefined; "
-                "lower the learning rate."
+                f"CLIP2Point loss weight w={float(self.w.detach()):.4f} <= -1 makes log(w + 1) "
+                "undefined; lower the learning rate (or w_lr)."
             )
         depth_mean = 0.5 * (depth1 + depth2)
         loss_image = nt_xent(depth_mean, image.detach(), self.temperature)

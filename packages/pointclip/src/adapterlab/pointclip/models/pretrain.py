@@ -48,6 +48,7 @@ __all__ = [
     "PretrainResult",
     "compute_image_features",
     "load_depth_encoder",
+    "preset_pretrain_config",
     "retrieval_metrics",
     "run_pretraining",
 ]
@@ -67,37 +68,73 @@ class PretrainConfig:
         weight_decay: [1e-4].
         scheduler: engine scheduler ["cosine_restarts"].
         restart_epochs: period of "cosine_restarts" in epochs [2].
-        warmup_steps: linear warm-up steps (engine "linear_warmup" only).
+        min_restart_steps: lower bound of that period in optimiser steps (ours: on a small set
+            at batch 256, 2 epochs are 2 steps and the schedule never anneals).
+        warmup_steps: linear warm-up steps before the schedule (None: 10 % of the run's steps,
+            at most 500; ours, the original had none with Lamb).
         jitter: camera-distance jitter of the two depth renders [0.1].
         temperature: NT-Xent temperature [0.07].
         num_points: points per cloud [1024].
         num_views: views the random view is drawn from [10].
-        views_per_object: samples per object per epoch (each with its own random view).
+        views_per_object: samples per object per epoch, each with its own random view [1].
         seed: seed of the engine and the view draws.
         eval_batch_size: batch size of validation / test retrieval.
         w_lr: learning rate of the loss weight w [0.006].
         freeze_patch_embed: keep the depth encoder's patch projection fixed (MoCo v3).
         adapter_overrides: extra fields of the core adapter preset (e.g. {"r": 16}).
+        mixed_precision: engine autocast on GPU ["no": the original ran fp32].
     """
 
     adapter: str = "full"
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 5e-4
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     scheduler: str = "cosine"
-    warmup_steps: int = 0
+    warmup_steps: int | None = 0
     jitter: float = 0.1
     temperature: float = DEFAULT_TEMPERATURE
     num_points: int = 1024
     num_views: int = 10
-    views_per_object: int = 1
+    views_per_object: int = 4
     seed: int = 0
     eval_batch_size: int = 128
     restart_epochs: int = 2
+    min_restart_steps: int = 20
     w_lr: float = 0.006
     freeze_patch_embed: bool = False
     adapter_overrides: dict[str, Any] = field(default_factory=dict)
+    mixed_precision: str = "no"
+
+
+def preset_pretrain_config(
+    model_name: str, pretrained: str | None, **overrides: Any
+) -> PretrainConfig:
+    """The one source of pre-training defaults (CLI ``pretrain`` and ``run-all`` both use it).
+
+    ``tiny``: the CPU preset (cosine, lr 1e-3, batch 32, 40 epochs, 4 views per object; patch
+    embedding frozen when random). Any other model: the paper's schedule (cosine warm restarts
+    every 2 epochs, batch 256, 100 epochs) with AdamW at lr 1e-5 and a 10 % linear warm-up.
+    At ViT-B/32 width, AdamW at 1e-4 without warm-up destroys the encoder in one step: Adam's
+    first update moves every weight by ~lr, and at width 768 this coherent move collapses the
+    depth features (test_pretrain_fullscale.py). ``overrides`` that are not None win.
+    """
+    from dataclasses import replace
+
+    from .clip import _NO_WEIGHTS, TINY_PRESET
+
+    tiny = model_name == TINY_PRESET
+    random_init = (pretrained or ("none" if tiny else "openai")).lower() in _NO_WEIGHTS
+    base = PretrainConfig(
+        epochs=40 if tiny else 100,
+        batch_size=32 if tiny else 256,
+        lr=1e-3 if tiny else 1e-5,
+        views_per_object=4 if tiny else 1,
+        scheduler="cosine" if tiny else "cosine_restarts",
+        warmup_steps=0 if tiny else None,
+        freeze_patch_embed=tiny and random_init,
+    )
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
 class Clip2PointPretrainModel(nn.Module):
@@ -167,10 +204,9 @@ def compute_image_features(
     visual: nn.Module, pairs: Dataset, batch_size: int = 32, progress: bool = True
 ) -> ImageFeatureTable:
     """Encode every RGB view of a pairs dataset (``views="all"``) with the frozen image encoder."""
+    from adapterlab.core.engine import progress_enabled
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
-
-    from .features import progress_enabled
 
     device = next(visual.parameters()).device
     was_training = visual.training
@@ -178,7 +214,7 @@ def compute_image_features(
     ids, feats = [], []
     loader = DataLoader(pairs, batch_size=batch_size, shuffle=False, num_workers=0)
     for batch in tqdm(
-        loader, desc="image features", disable=not (progress and progress_enabled()), leave=False
+        loader, desc="image features", disable=not progress_enabled(progress), leave=False
     ):
         images = batch["images"]
         b, v = images.shape[:2]
@@ -234,12 +270,12 @@ class PretrainDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         i, view = self._split(index)
-        item = self.pairs[i]
+        points = self.pairs.points(i)  # the image side is the cached feature: no PNG decode
         if view is None:
             view = int(torch.randint(self.num_views, (1,)))
-        row = self.table.row(item["id"])
+        row = self.table.row(self.pairs.ids[i])
         return {
-            "points": item["points"],
+            "points": points,
             "view": torch.tensor(view, dtype=torch.long),
             "round": torch.tensor(index // len(self.pairs), dtype=torch.long),
             "image_feat": self.table.features[row, view],
@@ -277,6 +313,23 @@ def retrieval_metrics(
         "retrieval_i2d_top1": i2d / n,
         "retrieval_chance": chance / n,
     }
+
+
+def _logging_metric_fn(epochs: int) -> Any:
+    """``_metric_fn`` that also prints one line per evaluation (progress when no bar is shown)."""
+    count = {"n": 0}
+
+    def fn(outputs: dict[str, torch.Tensor]) -> dict[str, float]:
+        metrics = _metric_fn(outputs)
+        count["n"] += 1
+        print(
+            f"      pretrain eval {count['n']}: retrieval top-1 {metrics['retrieval_top1']:.3f}"
+            f" (chance {metrics['retrieval_chance']:.3f}, {epochs} epochs)",
+            flush=True,
+        )
+        return metrics
+
+    return fn
 
 
 def _param_groups(model: Clip2PointPretrainModel, w_lr: float) -> list[dict[str, Any]]:
@@ -333,10 +386,8 @@ class PretrainResult:
     encoder_path: Path | None
     best_step: int | None
     config: dict[str, Any]
-
-
-def _prefixed(prefix: str, metrics: dict[str, float] | None) -> dict[str, float]:
-    return {f"{prefix}{k}": float(v) for k, v in (metrics or {}).items()}
+    adapter_dir: Path | None = None
+    untrained_val: dict[str, float] = field(default_factory=dict)
 
 
 def run_pretraining(
@@ -353,8 +404,8 @@ def run_pretraining(
     Writes the engine run dir under ``out_dir`` and ``out_dir/depth_encoder.safetensors``
     (merged depth encoder at the validation-best step).
     """
-    from adapterlab.core import add_adapter, trainable_summary
-    from adapterlab.core.engine import TrainConfig, Trainer
+    from adapterlab.core import add_adapter, save_adapter, trainable_summary
+    from adapterlab.core.engine import TrainConfig, Trainer, progress_enabled
 
     from ..pairs import ImageDepthPairs
 
@@ -405,7 +456,17 @@ def run_pretraining(
                 p.requires_grad_(False)
     device = next(clip.model.parameters()).device
     model.to(device)
+    if len(train) < cfg.batch_size:
+        raise ValueError(
+            f"Pre-training needs at least batch_size={cfg.batch_size} training samples per epoch "
+            f"(drop_last, as the original); '{pairs_root}' gives {len(train)}. Lower --batch-size "
+            "or add meshes."
+        )
 
+    steps_per_epoch = len(train) // cfg.batch_size
+    warmup = cfg.warmup_steps
+    if warmup is None:
+        warmup = min(500, cfg.epochs * steps_per_epoch // 10)
     train_cfg = TrainConfig(
         output_dir=str(out_dir),
         epochs=cfg.epochs,
@@ -414,8 +475,10 @@ def run_pretraining(
         lr=cfg.lr,
         weight_decay=cfg.weight_decay,
         scheduler=cfg.scheduler,
-        warmup_steps=cfg.warmup_steps,
-        restart_period=cfg.restart_epochs * max(1, len(train) // cfg.batch_size),
+        warmup_steps=warmup,
+        restart_period=max(cfg.restart_epochs * steps_per_epoch, cfg.min_restart_steps),
+        drop_last=True,  # the original's DataLoader; NT-Xent needs >= 2 pairs per batch
+        mixed_precision=cfg.mixed_precision,
         min_lr=1e-5 if cfg.scheduler == "cosine_restarts" else 0.0,
         metric="retrieval_top1",
         metric_mode="max",
@@ -431,7 +494,9 @@ def run_pretraining(
         eval_data=val,
         test_data=test,
         eval_step=_eval_step,
-        metric_fn=_metric_fn,
+        metric_fn=_logging_metric_fn(cfg.epochs)
+        if progress and not progress_enabled()
+        else _metric_fn,
         param_groups=lambda m: _param_groups(m, cfg.w_lr),
         run_config={
             "pretrain": asdict(cfg),
@@ -440,7 +505,20 @@ def run_pretraining(
         },
     )
     untrained = trainer.evaluate(test if test is not None else val)
+    untrained_val = trainer.evaluate(val)
+    start_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     result = trainer.fit()
+    best_step, test_metrics = result.best_step, dict(result.test_metrics or {})
+    adapter_dir: Path | None = Path(result.run_dir) / "best"
+    start_value = untrained_val.get("retrieval_top1", float("-inf"))
+    if result.best_metric is None or start_value > result.best_metric:
+        # step 0 (the untrained encoder) is a candidate too: never return a worse encoder
+        model.load_state_dict(start_state)
+        best_step = 0
+        adapter_dir = out_dir / "best_step0"
+        save_adapter(model, adapter_dir)
+        test_metrics = trainer.evaluate(test) if test is not None else {}
+    del start_state
     plain = _plain_encoder(model)
     encoder_path = (
         save_encoder_weights(plain, out_dir / "depth_encoder.safetensors")
@@ -452,11 +530,13 @@ def run_pretraining(
         model=model,
         untrained=untrained,
         val=val_metrics,
-        test=dict(result.test_metrics or {}),
+        test=test_metrics,
         run_dir=Path(result.run_dir),
         encoder_path=encoder_path,
-        best_step=result.best_step,
+        best_step=best_step,
         config=asdict(cfg),
+        adapter_dir=adapter_dir,
+        untrained_val=untrained_val,
     )
 
 
@@ -499,8 +579,8 @@ def load_depth_encoder(clip: ClipBundle, path: str | Path) -> nn.Module:
     if path.is_dir():
         if not (path / "adapter_config.json").is_file():
             raise FileNotFoundError(
-                f"'{path}' is a folder without adapter_config.json; pass a depth_encoder.safetensors"
-                " file or a pre-training adapter folder (<run>/pretrain/best)"
+                f"'{path}' is a folder without adapter_config.json; pass a "
+                "depth_encoder.safetensors file or a pre-training adapter folder (<run>/pretrain/best)"
             )
         model = Clip2PointPretrainModel(clip.visual, clip.image_size)
         load_adapter(model, path)

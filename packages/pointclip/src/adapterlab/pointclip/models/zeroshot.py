@@ -30,7 +30,7 @@ __all__ = [
 #: Prompt template sets. ``clip2point`` is the original CLIP2Point prompt; ``pointclip`` the
 #: PointCLIP V1 zero-shot prompt; ``ensemble`` a small hand-written set for ensembling.
 TEMPLATES: dict[str, list[str]] = {
-    "clip2point": ["image of a {}."],
+    "clip2point": ["image of a {}"],
     "pointclip": ["point cloud depth map of a {}."],
     "pointclip_fewshot": ["point cloud of a big {}."],
     "ensemble": [
@@ -98,7 +98,8 @@ def encode_views(encoder: nn.Module, images: torch.Tensor, batch_size: int = 256
 def aggregate_view_logits(
     view_logits: torch.Tensor, view_weights: Sequence[float] | torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Weighted sum over views of per-view logits ``[B, V, C] -> [B, C]`` (equal weights if None)."""
+    """Weighted sum over views of per-view logits ``[B, V, C] -> [B, C]`` (equal weights if
+    None)."""
     v = view_logits.shape[1]
     if view_weights is None:
         return view_logits.sum(1)
