@@ -63,7 +63,10 @@ def test_variant_trainability(tmp_path, ner_dir, variant):
     else:
         assert not encoder_base and any("adapters.task" in n for n in trainable)
     if variant in ("codeberter", "ner_task"):
-        wrapper = model.encoder.encoder.layer[0].output.dense
+        # the adapter wrapper of layer 0's FFN output (dense or its closing LayerNorm, per preset)
+        wrapper = next(
+            m for m in model.encoder.encoder.layer[0].output.modules() if hasattr(m, "running")
+        )
         # ner_task: stacked, the task adapter reads the NER adapter's output
         assert list(wrapper.running()) == ([NER, TASK] if variant == "ner_task" else [NER])
         saved = adapter_state_dict(model, NER)
