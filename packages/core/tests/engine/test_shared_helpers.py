@@ -252,3 +252,41 @@ def test_load_weights_reads_safetensors_and_names_bad_files(tmp_path):
         load_weights(torn)
     with pytest.raises(FileNotFoundError, match="missing.safetensors does not exist"):
         load_weights(tmp_path / "missing.safetensors")
+
+
+def test_run_subcommands_exit_codes_and_json(capsys) -> None:
+    """Usage errors exit 2, expected errors one line + exit 1, results print as JSON."""
+    import dataclasses
+    import json
+
+    from adapterlab.core.engine import Subcommand, run_subcommands
+
+    @dataclasses.dataclass
+    class Cfg:
+        """Double a number."""
+
+        x: int = 1
+        """The number."""
+
+        def __post_init__(self) -> None:
+            if self.x < 0:
+                raise ValueError("x must be >= 0")
+
+    def double(cfg: Cfg) -> dict:
+        if cfg.x == 13:
+            raise FileNotFoundError("no such thing: 13")
+        return {"y": 2 * cfg.x}
+
+    commands = {"double": Subcommand(Cfg, double)}
+    assert run_subcommands("prog", "usage text", commands, []) == 2
+    assert run_subcommands("prog", "usage text", commands, ["--help"]) == 0
+    assert "usage text" in capsys.readouterr().out
+    assert run_subcommands("prog", "usage text", commands, ["nope"]) == 2
+    assert "unknown command 'nope'" in capsys.readouterr().err
+    assert run_subcommands("prog", "usage text", commands, ["double", "--x", "4"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"y": 8}
+    assert run_subcommands("prog", "usage text", commands, ["double", "--x", "-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "prog double: error: x must be >= 0"
+    assert run_subcommands("prog", "usage text", commands, ["double", "x=13"]) == 1
+    assert "no such thing: 13" in capsys.readouterr().err

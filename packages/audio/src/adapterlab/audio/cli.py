@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from adapterlab.core.engine import parse_config
+from adapterlab.core.engine import Subcommand, run_subcommands
 
 from .loaders import synthesize_esc50
 from .loaders.debian import DebianFetchError
@@ -66,42 +65,32 @@ class SynthConfig:
     """Random seed."""
 
 
+def _sweep(cfg: SweepConfig) -> None:
+    run_sweep(cfg)  # prints its own table and writes sweep.md / sweep.json
+
+
+def _synth(s: SynthConfig) -> None:
+    root = synthesize_esc50(s.out, clips_per_class=s.clips_per_class, seed=s.seed)
+    print(f"wrote the synthetic ESC-50-format dataset to {root}")
+
+
+COMMANDS = {
+    "train": Subcommand(RunConfig, train),
+    "sweep": Subcommand(SweepConfig, _sweep),
+    "eval": Subcommand(
+        EvalConfig,
+        lambda e: evaluate_run(e.run, e.split, e.data, e.batch_size, e.skip_bad_samples),
+    ),
+    "synth": Subcommand(SynthConfig, _synth),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``adapterlab-ast`` and ``python -m adapterlab.audio``."""
-    args = list(sys.argv[1:] if argv is None else argv)
     usage = USAGE.replace("{methods}", ", ".join(METHODS))
-    if not args:
-        print(usage, file=sys.stderr)
-        return 2
-    if args[0] in ("-h", "--help", "help"):
-        print(usage)
-        return 0
-    command, rest = args[0], args[1:]
-    prog = f"adapterlab-ast {command}"
-    try:
-        if command == "train":
-            cfg = parse_config(RunConfig, rest, prog=prog)
-            print(json.dumps(train(cfg), indent=2))
-        elif command == "sweep":
-            run_sweep(parse_config(SweepConfig, rest, prog=prog))
-        elif command == "eval":
-            e = parse_config(EvalConfig, rest, prog=prog)
-            print(
-                json.dumps(
-                    evaluate_run(e.run, e.split, e.data, e.batch_size, e.skip_bad_samples), indent=2
-                )
-            )
-        elif command == "synth":
-            s = parse_config(SynthConfig, rest, prog=prog)
-            root = synthesize_esc50(s.out, clips_per_class=s.clips_per_class, seed=s.seed)
-            print(f"wrote the synthetic ESC-50-format dataset to {root}")
-        else:
-            print(f"unknown command {command!r}\n\n{usage}", file=sys.stderr)
-            return 2
-    except (ModelLoadError, DebianFetchError, FileNotFoundError, ValueError) as err:
-        print(f"adapterlab-ast {command}: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_subcommands(
+        "adapterlab-ast", usage, COMMANDS, argv, errors=(ModelLoadError, DebianFetchError)
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

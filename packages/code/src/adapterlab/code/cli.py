@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
-from adapterlab.core.engine import parse_config, to_jsonable
+from adapterlab.core.engine import Subcommand, run_subcommands
 
 from .config import EvalConfig, PipelineConfig, PrepareConfig, TaskConfig, TTCConfig
 from .data.sources import BadSourceError
@@ -32,48 +31,50 @@ Run `adapterlab-code <command> --help` for every option.
 """
 
 
+def _prepare(cfg: PrepareConfig) -> dict:
+    from .train import prepare
+
+    return prepare(cfg)
+
+
+def _ttc(cfg: TTCConfig) -> dict:
+    from .train import train_ttc
+
+    return train_ttc(cfg)
+
+
+def _train(cfg: TaskConfig) -> dict:
+    from .train import train_task
+
+    return train_task(cfg)
+
+
+def _eval(e: EvalConfig) -> dict:
+    from .train import evaluate_run
+
+    return evaluate_run(e.run, e.split, e.data, e.beam_size)
+
+
+def _run_all(cfg: PipelineConfig) -> None:
+    from .pipeline import run_all
+
+    run_all(cfg)  # prints its own summary table
+
+
+COMMANDS = {
+    "prepare": Subcommand(PrepareConfig, _prepare),
+    "ttc": Subcommand(TTCConfig, _ttc),
+    "train": Subcommand(TaskConfig, _train),
+    "eval": Subcommand(EvalConfig, _eval),
+    "run-all": Subcommand(PipelineConfig, _run_all),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``adapterlab-code`` and ``python -m adapterlab.code``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        print(USAGE, file=sys.stderr)
-        return 2
-    if args[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
-    command, rest = args[0], args[1:]
-    prog = f"adapterlab-code {command}"
-    try:
-        if command == "prepare":
-            from .train import prepare
-
-            result = prepare(parse_config(PrepareConfig, rest, prog=prog))
-        elif command == "ttc":
-            from .train import train_ttc
-
-            result = train_ttc(parse_config(TTCConfig, rest, prog=prog))
-        elif command == "train":
-            from .train import train_task
-
-            result = train_task(parse_config(TaskConfig, rest, prog=prog))
-        elif command == "eval":
-            from .train import evaluate_run
-
-            e = parse_config(EvalConfig, rest, prog=prog)
-            result = evaluate_run(e.run, e.split, e.data, e.beam_size)
-        elif command == "run-all":
-            from .pipeline import run_all
-
-            run_all(parse_config(PipelineConfig, rest, prog=prog))
-            return 0
-        else:
-            print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-            return 2
-    except (ModelLoadError, BadSourceError, FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
-    print(json.dumps(to_jsonable(result), indent=2))
-    return 0
+    return run_subcommands(
+        "adapterlab-code", USAGE, COMMANDS, argv, errors=(ModelLoadError, BadSourceError)
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

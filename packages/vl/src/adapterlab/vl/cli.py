@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
-from adapterlab.core.engine import parse_config
+from adapterlab.core.engine import Subcommand, run_subcommands
 
 from .config import EvalConfig, RunConfig, SweepConfig, SynthConfig
 from .data import DataError, SynthSpec, synthesize
@@ -33,45 +32,44 @@ Run `adapterlab-vl <command> --help` for every option. Methods: {methods}
 """
 
 
+def _train(cfg: RunConfig) -> dict:
+    from .pipeline import prepare
+    from .train import train
+
+    return train(cfg, prepare(cfg))
+
+
+def _sweep(cfg: SweepConfig) -> None:
+    from .pipeline import run_sweep
+
+    run_sweep(cfg)
+
+
+def _eval(e: EvalConfig) -> dict:
+    from .train import evaluate_run
+
+    return evaluate_run(e.run, e.split, e.batch_size)
+
+
+def _synth(s: SynthConfig) -> None:
+    spec = SynthSpec(restval=s.restval, train=s.train, val=s.val, test=s.test, seed=s.seed)
+    print(f"wrote the synthetic VQAv2 / COCO scenes to {synthesize(s.out, spec)}")
+
+
+COMMANDS = {
+    "train": Subcommand(RunConfig, _train),
+    "eval": Subcommand(EvalConfig, _eval),
+    "sweep": Subcommand(SweepConfig, _sweep),
+    "synth": Subcommand(SynthConfig, _synth),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``adapterlab-vl`` and ``python -m adapterlab.vl``."""
-    args = list(sys.argv[1:] if argv is None else argv)
     usage = USAGE.replace("{methods}", ", ".join(METHODS))
-    if not args:
-        print(usage, file=sys.stderr)
-        return 2
-    if args[0] in ("-h", "--help", "help"):
-        print(usage)
-        return 0
-    command, rest = args[0], args[1:]
-    prog = f"adapterlab-vl {command}"
-    try:
-        if command == "train":
-            from .pipeline import prepare
-            from .train import train
-
-            cfg = parse_config(RunConfig, rest, prog=prog)
-            print(json.dumps(train(cfg, prepare(cfg)), indent=2))
-        elif command == "sweep":
-            from .pipeline import run_sweep
-
-            run_sweep(parse_config(SweepConfig, rest, prog=prog))
-        elif command == "eval":
-            from .train import evaluate_run
-
-            e = parse_config(EvalConfig, rest, prog=prog)
-            print(json.dumps(evaluate_run(e.run, e.split, e.batch_size), indent=2))
-        elif command == "synth":
-            s = parse_config(SynthConfig, rest, prog=prog)
-            spec = SynthSpec(restval=s.restval, train=s.train, val=s.val, test=s.test, seed=s.seed)
-            print(f"wrote the synthetic VQAv2 / COCO scenes to {synthesize(s.out, spec)}")
-        else:
-            print(f"unknown command {command!r}\n\n{usage}", file=sys.stderr)
-            return 2
-    except (ModelLoadError, DataError, FileNotFoundError, ValueError) as err:
-        print(f"adapterlab-vl {command}: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_subcommands(
+        "adapterlab-vl", usage, COMMANDS, argv, errors=(ModelLoadError, DataError)
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

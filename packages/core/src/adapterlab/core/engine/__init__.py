@@ -38,6 +38,7 @@ from .plots import plot_curves
 from .progress import make_progress, progress, progress_enabled
 from .schedules import build_scheduler, lr_at
 from .seeding import seed_everything
+from .subcommands import Subcommand, run_subcommands
 from .trainer import Trainer, TrainResult, resolve_mixed_precision
 from .weights import load_weights, refuse_pickle
 
@@ -74,5 +75,7 @@ __all__ = [
     "resolve_device",
     "resolve_mixed_precision",
     "seed_everything",
+    "Subcommand",
+    "run_subcommands",
     "to_jsonable",
 ]
