@@ -87,7 +87,7 @@ class FinetuneConfig:
     """AdamW learning rate (paper: 1e-4)."""
     weight_decay: float = 1e-3
     """AdamW weight decay (paper: 1e-3)."""
-    eval_every: int = 10
+    eval_every: int = 25
     """Validate every N steps; the test score is read at the best validation accuracy."""
     fanouts: list[int] = field(default_factory=lambda: [0, 0])
     """Neighbours sampled per node at hop 1 and 2 (0: all, the exact full-graph result)."""
@@ -106,19 +106,19 @@ class RunAllConfig(PrepareConfig):
     """GraphAdapter hidden size."""
     gnn: str = "sage"
     """GraphAdapter GNN block: sage, gat or mlp."""
-    pretrain_epochs: int = 2
+    pretrain_epochs: int = 1
     """Pre-training epochs."""
     pretrain_lr: float = 5e-4
     """Pre-training learning rate."""
-    finetune_steps: int = 200
+    finetune_steps: int = 150
     """Fine-tuning full-batch steps."""
     finetune_lr: float = 1e-4
     """GraphAdapter fine-tuning learning rate (paper: 1e-4)."""
     baseline_lr: float = 1e-2
     """Learning rate of the GraphSAGE and MLP baselines."""
-    lora_nodes: int = 160
+    lora_nodes: int = 96
     """Training nodes for the LoRA baseline (a budget; 0 skips it)."""
-    lora_steps: int = 40
+    lora_steps: int = 24
     """LoRA optimiser steps."""
     lora_layers: int = 4
     """LoRA on q_proj/v_proj of the last N transformer layers (budget)."""
