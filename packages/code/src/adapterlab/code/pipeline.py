@@ -71,6 +71,7 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
                 ner_adapter=ttc["ner_adapter"],
                 out=str(out / name),
                 decoder_layers=cfg.decoder_layers,
+                decoder_lr=cfg.decoder_lr,
                 max_source_length=cfg.max_source_length,
                 max_target_length=cfg.max_target_length,
                 steps=cfg.task_steps,
