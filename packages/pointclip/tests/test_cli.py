@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from adapterlab.pointclip.cli import build_parser, main
+from adapterlab.pointclip.cli import classic_argv, main
 
 COMMANDS = ["render-pairs", "pretrain", "zeroshot", "fewshot", "run-all"]
 
@@ -22,10 +22,41 @@ def test_every_command_has_help(command, capsys):
 
 
 def test_top_level_help_lists_commands(capsys):
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["--help"])
+    assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(c in out for c in COMMANDS) and "examples:" in out
+
+
+def test_usage_errors_exit_2_and_bad_values_exit_1(tmp_path, capsys):
+    assert main([]) == 2
+    assert main(["no-such-command"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["run-all", "--no-such-flag", "1"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["zeroshot", "--data", str(tmp_path), "--projection", "nope"])
+    assert info.value.code == 2
+    capsys.readouterr()
+    assert main(["zeroshot"]) == 1  # --data is required: one clear line
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--data is required" in err
+
+
+def test_classic_spellings_are_rewritten_for_parse_config():
+    from adapterlab.pointclip.config import FewShotCommandConfig, PipelineConfig, RenderPairsConfig
+
+    assert classic_argv(
+        "run-all", PipelineConfig, ["--data-dir", "d", "--overwrite", "--no-progress"]
+    ) == ["--data_dir", "d", "--overwrite", "true", "--progress", "false"]
+    assert classic_argv(
+        "fewshot", FewShotCommandConfig, ["--shots", "1", "2", "--seeds", "[0,1]", "--out", "o"]
+    ) == ["--shots", "[1, 2]", "--seeds", "[0,1]", "--out", "o"]
+    assert classic_argv("render-pairs", RenderPairsConfig, ["m", "o", "--views", "6"]) == [
+        "--mesh_root=m",
+        "--out_root=o",
+        "--views",
+        "6",
+    ]
 
 
 def test_missing_weights_offline_is_one_clear_line(tmp_path, capsys):
@@ -217,7 +248,7 @@ def test_detect_layout(tmp_path):
 def test_paper_preset_and_one_source_of_defaults(capsys):
     """--preset paper resolves to the published settings; the pretrain subcommand and run-all
     take their defaults from the same preset_pretrain_config."""
-    from adapterlab.pointclip.models.pretrain import preset_pretrain_config
+    from adapterlab.pointclip import preset_pretrain_config
 
     assert main(["run-all", "--preset", "paper", "--dry-run"]) == 0
     o = json.loads(capsys.readouterr().out)

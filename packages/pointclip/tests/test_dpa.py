@@ -100,7 +100,7 @@ def test_smooth_cross_entropy_formula():
 
 # ---------------------------------------------------------------- few-shot sampling / training
 from adapterlab.pointclip.models.features import ViewFeatures  # noqa: E402
-from adapterlab.pointclip.models.fewshot import (  # noqa: E402
+from adapterlab.pointclip import (  # noqa: E402
     FewShotConfig,
     few_shot_split,
     train_fewshot_head,

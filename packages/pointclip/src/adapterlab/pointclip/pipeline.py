@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,11 +34,22 @@ from adapterlab.core.engine import (
     to_jsonable,
 )
 
+from .config import (
+    FewShotCommandConfig,
+    FewShotConfig,
+    PipelineConfig,
+    RunAllOptions,
+    ZeroShotConfig,
+    preset_pretrain_config,
+)
 from .models.clip import TINY_PRESET, load_clip
-from .models.pretrain import preset_pretrain_config
+from .train import run_pretraining, train_fewshot_head
 
 __all__ = [
+    "PipelineConfig",
     "RunAllOptions",
+    "run_fewshot",
+    "run_zeroshot",
     "detect_layout",
     "load_classification_split",
     "make_depth_renderer",
@@ -95,16 +106,18 @@ def load_classification_split(
     num_points: int = 1024,
     variant: str = "OBJ_BG",
     seed: int = 0,
+    skip_bad: bool = False,
 ) -> Any:
     """A labelled point-cloud split (items ``points``, ``label``; attribute ``classes``) of a
-    ModelNet .off folder, modelnet40 h5 folder or ScanObjectNN h5_files folder."""
+    ModelNet .off folder, modelnet40 h5 folder or ScanObjectNN h5_files folder. ``skip_bad``
+    skips and counts unreadable files (``.skipped``) instead of stopping at the first."""
     from .data import ModelNetH5, ModelNetOff, ScanObjectNNH5
 
     layout = detect_layout(root)
     if layout == "modelnet":
-        return ModelNetOff(root, split=split, num_points=num_points, seed=seed)
+        return ModelNetOff(root, split=split, num_points=num_points, seed=seed, skip_bad=skip_bad)
     if layout == "modelnet_h5":
-        return ModelNetH5(root, split=split, num_points=num_points, seed=seed)
+        return ModelNetH5(root, split=split, num_points=num_points, seed=seed, skip_bad=skip_bad)
     if layout == "scanobjectnn":
         return ScanObjectNNH5(root, variant=variant, split=split, num_points=num_points, seed=seed)
     raise ValueError(
@@ -147,70 +160,100 @@ def make_depth_renderer(
     return DepthRenderer(mode=projection, num_views=num_views, image_size=image_size)
 
 
-@dataclass
-class RunAllOptions:
-    """Options of the main job. ``None`` means "the default for the chosen model / data"."""
+def _encoder_for(clip: Any, ckpt: str | None) -> torch.nn.Module:
+    from .models.clip2point import load_depth_encoder
 
-    data: str | None = None
-    pretrain_data: str | None = None
-    pairs: str | None = None
-    model: str = TINY_PRESET
-    pretrained: str | None = None
-    out: str | None = None
-    data_dir: str = "data"
-    overwrite: bool = False
-    seed: int = 0
-    device: str | None = None
-    # embedded dataset
-    per_class_train: int = 30
-    per_class_test: int = 10
-    # pairs
-    num_views: int = 10
-    max_meshes: int | None = None
-    # pre-training
-    adapter: str = "full"
-    pretrain_epochs: int | None = None
-    pretrain_batch_size: int | None = None
-    pretrain_lr: float | None = None
-    views_per_object: int | None = None
-    freeze_patch_embed: bool | None = None
-    random_light: bool = True
-    # evaluation
-    num_points: int = 1024
-    shots: int = 16
-    fewshot_epochs: int | None = None
-    fewshot_lr: float = 1e-3
-    fewshot_seeds: tuple[int, ...] = (0, 1, 2)
-    image_size: int | None = None
-    templates: str = "clip2point"
-    scanobjectnn_variant: str = "OBJ_BG"
-    progress: bool = True
-    threads: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def resolved(self) -> RunAllOptions:
-        """A copy with model-dependent defaults filled in."""
-        o = RunAllOptions(**asdict(self))
-        tiny = o.model == TINY_PRESET
-        if o.pretrained is None:
-            o.pretrained = "none" if tiny else "openai"
-        pre = preset_pretrain_config(
-            o.model,
-            o.pretrained,
-            epochs=o.pretrain_epochs,
-            batch_size=o.pretrain_batch_size,
-            lr=o.pretrain_lr,
-            views_per_object=o.views_per_object,
-            freeze_patch_embed=o.freeze_patch_embed,
-        )
-        o.pretrain_epochs, o.pretrain_batch_size, o.pretrain_lr = pre.epochs, pre.batch_size, pre.lr
-        o.views_per_object, o.freeze_patch_embed = pre.views_per_object, pre.freeze_patch_embed
-        if o.fewshot_epochs is None:
-            o.fewshot_epochs = 60 if tiny else 100
-        return o
+    return load_depth_encoder(clip, ckpt) if ckpt else clip.visual
 
 
-def _resolve_data(o: RunAllOptions) -> tuple[Path, Path, str]:
+def _report_skipped(*datasets: Any) -> None:
+    for ds in datasets:
+        for path, reason in getattr(ds, "skipped", []):
+            _log(f"skipped bad file {path}: {reason}")
+
+
+def run_zeroshot(c: ZeroShotConfig) -> dict[str, Any]:
+    """Zero-shot accuracy of CLIP (or a pre-trained depth encoder) on a classification split."""
+    from .models.features import extract_view_features
+    from .models.zeroshot import TEMPLATES, build_text_features, zero_shot_logits
+
+    device = resolve_device(c.device)
+    clip = load_clip(c.model, c.pretrained, device=device, image_size=c.image_size)
+    ds = load_classification_split(c.data, c.split, c.num_points, c.variant, skip_bad=c.skip_bad)
+    encoder = _encoder_for(clip, c.ckpt)
+    views = c.views or published_views(c.projection, "zeroshot")
+    renderer = make_depth_renderer(clip.image_size, views, c.projection)
+    feats = extract_view_features(ds, renderer, {"enc": encoder}, device=device)
+    templates: Any = list(c.templates)
+    if len(templates) == 1 and templates[0] in TEMPLATES:
+        templates = templates[0]
+    text = build_text_features(clip, list(ds.classes), templates, ensemble=not c.no_ensemble)
+    weights = [float(w) for w in c.view_weights.split(",")] if c.view_weights else None
+    logits = zero_shot_logits(feats.features["enc"], text, weights)
+    _report_skipped(ds)
+    return {
+        "accuracy": float((logits.argmax(1) == feats.labels).float().mean()),
+        "num": len(ds),
+        "classes": len(ds.classes),
+        "skipped": len(getattr(ds, "skipped", [])),
+        "encoder": c.ckpt or "clip",
+        "templates": c.templates,
+        "projection": c.projection,
+        "views": views,
+    }
+
+
+def run_fewshot(c: FewShotCommandConfig) -> dict[str, Any]:
+    """K-shot head accuracy (mean and std over seeds) for every K; writes
+    ``OUT/fewshot_results.json`` and one engine run per K and seed."""
+    from .models.features import extract_view_features
+    from .models.zeroshot import build_text_features
+
+    device = resolve_device(c.device)
+    clip = load_clip(c.model, c.pretrained, device=device, image_size=c.image_size)
+    train = load_classification_split(c.data, "train", c.num_points, c.variant, skip_bad=c.skip_bad)
+    test = load_classification_split(c.data, "test", c.num_points, c.variant, skip_bad=c.skip_bad)
+    renderer = make_depth_renderer(
+        clip.image_size, c.views or published_views(c.projection, "fewshot"), c.projection
+    )
+    pre = _encoder_for(clip, c.ckpt)
+    encoders = {"pre": pre, "ori": clip.visual if c.head == "dpa" else pre}
+    train_f = extract_view_features(train, renderer, encoders, device=device, desc="train views")
+    test_f = extract_view_features(test, renderer, encoders, device=device, desc="test views")
+    text = build_text_features(clip, list(train.classes), c.templates)
+    results: dict[str, dict[str, Any]] = {}
+    for k in c.shots:
+        accs = []
+        for seed in c.seeds:
+            cfg = FewShotConfig(
+                head=c.head, shots=k, seed=seed, epochs=c.epochs, lr=c.lr, batch_size=c.batch_size
+            )
+            res = train_fewshot_head(
+                train_f,
+                test_f,
+                text,
+                Path(c.out) / f"{k}shot_seed{seed}",
+                cfg,
+                device=device,
+                overwrite=c.overwrite,
+            )
+            accs.append(res.test_accuracy)
+            _log(
+                f"{k:>2}-shot seed {seed}: val {res.val_accuracy:.4f} test {res.test_accuracy:.4f}"
+            )
+        results[f"{k}"] = {
+            "test_accuracy": accs,
+            "mean": statistics.fmean(accs),
+            "std": statistics.pstdev(accs),
+        }
+    _report_skipped(train, test)
+    summary = {"head": c.head, "encoder": c.ckpt or "clip", "shots": results}
+    Path(c.out).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(c.out) / "fewshot_results.json", summary)
+    return summary
+
+
+def _resolve_data(o: PipelineConfig) -> tuple[Path, Path, str]:
     """``(eval_root, pretrain_mesh_root, note)`` from ``--data`` / ``--pretrain-data``."""
     from .data import generate_embedded_modelnet
 
@@ -258,7 +301,7 @@ def _resolve_data(o: RunAllOptions) -> tuple[Path, Path, str]:
     return eval_root, pretrain_root, note
 
 
-def _default_pairs_dir(o: RunAllOptions, mesh_root: Path, image_size: int) -> Path:
+def _default_pairs_dir(o: PipelineConfig, mesh_root: Path, image_size: int) -> Path:
     name = mesh_root.resolve().name or "data"
     limit = f"_n{o.max_meshes}" if o.max_meshes else ""
     light = "_rl" if o.random_light else ""
@@ -276,12 +319,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:6.2f} %"
 
 
-def run_all(options: RunAllOptions) -> dict[str, Any]:
+def run_all(options: PipelineConfig) -> dict[str, Any]:
     """Run the whole CLIP2Point pipeline; returns the metrics dict also written to metrics.json."""
     from .figures import plot_run_curves
     from .models.features import extract_view_features
-    from .models.fewshot import FewShotConfig, train_fewshot_head
-    from .models.pretrain import run_pretraining
     from .models.zeroshot import build_text_features, zero_shot_logits
     from .pairs import render_pairs
 

@@ -12,7 +12,7 @@ from .datasets import (
     stable_fraction,
 )
 from .embedded import EMBEDDED_CLASSES, generate_embedded_modelnet, make_shape
-from .fewshot import few_shot_indices, train_val_split
+from .fewshot import few_shot_indices, few_shot_split, train_val_split
 from .meshio import MeshLoadError, load_mesh, sample_surface
 from .transforms import (
     MODELNET_ROTATION,
@@ -38,6 +38,7 @@ __all__ = [
     "ShapeNetObj",
     "farthest_point_sample",
     "few_shot_indices",
+    "few_shot_split",
     "generate_embedded_modelnet",
     "load_mesh",
     "make_shape",

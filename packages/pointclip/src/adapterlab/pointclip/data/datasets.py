@@ -127,6 +127,7 @@ class ModelNetOff(_MeshDataset):
         seed: int | None = 0,
         cache: bool = True,
         allow_missing_classes: bool = False,
+        skip_bad: bool = False,
     ) -> None:
         super().__init__(num_points, sampling, rotate, seed, cache)
         root = Path(root)
@@ -166,6 +167,27 @@ class ModelNetOff(_MeshDataset):
             )
         if not self.paths:
             raise ValueError(f"{root}: no .off files in any <class>/{split}/ folder")
+        self.skipped: list[tuple[str, str]] = []
+        if skip_bad:
+            self._drop_unreadable()
+
+    def _drop_unreadable(self) -> None:
+        """Load every mesh once; drop (and list in ``skipped``) the ones that fail."""
+        from .meshio import MeshLoadError
+
+        keep = []
+        for i, path in enumerate(self.paths):
+            try:
+                load_mesh(path)
+                keep.append(i)
+            except MeshLoadError as err:
+                self.skipped.append((str(path), err.reason))
+        self.paths = [self.paths[i] for i in keep]
+        self.labels = [self.labels[i] for i in keep]
+        if not self.paths:
+            raise ValueError(
+                f"{self.root}: every .off file of the {self.split} split is unreadable"
+            )
 
 
 class ShapeNetObj(_MeshDataset):
@@ -222,6 +244,7 @@ class ShapeNetObj(_MeshDataset):
 def _read_h5(
     path: Path, data_key: str = "data", label_key: str = "label"
 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(clouds [n, points, 3], labels [n])`` of one h5 file; a clear error names the file."""
     try:
         with h5py.File(path, "r") as f:
             if data_key not in f or label_key not in f:
@@ -229,36 +252,68 @@ def _read_h5(
                     f"{path}: h5 file lacks '{data_key}' or '{label_key}' (keys: {list(f.keys())})"
                 )
             data = np.asarray(f[data_key][()], dtype=np.float32)
-            labels = np.asarray(f[label_key][()]).reshape(-1).astype(np.int64)
+            raw_labels = np.asarray(f[label_key][()]).reshape(-1)
     except OSError as exc:
         raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from exc
     if data.ndim != 3 or data.shape[-1] < 3:
         raise ValueError(f"{path}: '{data_key}' must be [n, points, >=3], got {data.shape}")
-    if len(labels) != len(data):
-        raise ValueError(f"{path}: {len(data)} clouds but {len(labels)} labels")
+    if len(data) == 0:
+        raise ValueError(f"{path}: the file holds zero clouds")
+    if len(raw_labels) != len(data):
+        raise ValueError(f"{path}: {len(data)} clouds but {len(raw_labels)} labels")
+    kind = raw_labels.dtype.kind
+    whole = kind in "iu" or (
+        kind == "f" and bool(np.all(np.isfinite(raw_labels) & (raw_labels == np.round(raw_labels))))
+    )
+    if not whole:
+        raise ValueError(
+            f"{path}: '{label_key}' must hold integer class indices, got {raw_labels.dtype} "
+            f"values such as {raw_labels[:3].tolist()}"
+        )
+    labels = raw_labels.astype(np.int64)
     if not np.isfinite(data[..., :3]).all():
         raise ValueError(f"{path}: '{data_key}' contains NaN or inf")
     return data[..., :3], labels
 
 
 class _H5Dataset(PointCloudDataset):
-    def _load(self, files: list[Path]) -> None:
+    def _load(self, files: list[Path], skip_bad: bool = False) -> None:
+        """Read and check every file; with ``skip_bad`` a bad file is listed in ``skipped``
+        (path, reason) and left out instead of stopping."""
         clouds, labels, self._where = [], [], []
+        self.skipped: list[tuple[str, str]] = []
         for f in files:
-            data, lab = _read_h5(f)
+            try:
+                data, lab = _read_h5(f)
+                bad = sorted({int(x) for x in lab if not 0 <= x < len(self.classes)})
+                if bad:
+                    raise ValueError(
+                        f"{f}: labels {bad[:5]} outside the {len(self.classes)} classes "
+                        f"(0..{len(self.classes) - 1})"
+                    )
+                if clouds and data.shape[1] != clouds[0].shape[1]:
+                    first = self._where[0][0]
+                    raise ValueError(
+                        f"{f}: clouds have {data.shape[1]} points but {first} has "
+                        f"{clouds[0].shape[1]}; all files of a split must agree"
+                    )
+            except ValueError as err:
+                if not skip_bad:
+                    raise
+                self.skipped.append((str(f), str(err).removeprefix(f"{f}: ")))
+                continue
             clouds.append(data)
             labels.append(lab)
             self._where.extend((f, i) for i in range(len(data)))
+        if not clouds:
+            raise ValueError(
+                f"{files[0].parent}: no readable h5 file among {[f.name for f in files]}"
+            )
         self.data = np.concatenate(clouds)
         self.labels = [int(x) for x in np.concatenate(labels)]
         if self.num_points > self.data.shape[1]:
             raise ValueError(
                 f"{files[0]}: clouds have {self.data.shape[1]} points, cannot sample num_points={self.num_points}"
-            )
-        bad = [x for x in set(self.labels) if not 0 <= x < len(self.classes)]
-        if bad:
-            raise ValueError(
-                f"{files[0]}: labels {sorted(bad)} outside the {len(self.classes)} classes"
             )
 
     def describe(self, index: int) -> str:
@@ -284,6 +339,7 @@ class ModelNetH5(_H5Dataset):
         sampling: Sampling = "uniform",
         rotate: bool = False,
         seed: int | None = 0,
+        skip_bad: bool = False,
     ) -> None:
         super().__init__(
             num_points, sampling, rotate, seed, cache=sampling == "fps" and seed is not None
@@ -301,7 +357,7 @@ class ModelNetH5(_H5Dataset):
             self.classes = [ln.strip() for ln in names.read_text().splitlines() if ln.strip()]
         else:
             self.classes = list(MODELNET40_CLASSES)
-        self._load(files)
+        self._load(files, skip_bad)
 
 
 SCANOBJECTNN_FILES = {

@@ -40,3 +40,19 @@ def train_val_split(
         val.extend(int(i) for i in perm[:n_val])
         train.extend(int(i) for i in perm[n_val:])
     return sorted(train), sorted(val)
+
+
+def few_shot_split(
+    labels: Sequence[int], shots: int, seed: int = 0, val_fraction: float = 0.2
+) -> tuple[list[int], list[int]]:
+    """``(shot_indices, val_indices)`` into a training split.
+
+    A stratified validation share is carved first; then at most ``shots`` samples per class are
+    drawn (seeded) from the rest. The two never overlap.
+    """
+    labels = [int(x) for x in (labels.tolist() if hasattr(labels, "tolist") else labels)]
+    if shots < 1:
+        raise ValueError(f"shots must be >= 1, got {shots}")
+    train_idx, val_idx = train_val_split(labels, val_fraction=val_fraction, seed=seed)
+    picked = few_shot_indices([labels[i] for i in train_idx], shots, seed=seed)
+    return sorted(train_idx[i] for i in picked), sorted(val_idx)

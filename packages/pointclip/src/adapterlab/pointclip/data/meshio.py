@@ -27,6 +27,39 @@ def _fix_off_header(data: bytes) -> bytes:
     return data
 
 
+def _check_off_counts(path: Path, data: bytes) -> None:
+    """The vertex and face lists are as long as the header says (trimesh silently loads the
+    faces of a file truncated in its face list)."""
+    lines = [ln.split(b"#", 1)[0].strip() for ln in _fix_off_header(data).splitlines()]
+    lines = [ln for ln in lines if ln]
+    head = lines[0][3:].split() if len(lines[0]) > 3 else []
+    body = lines[1:]
+    if not head:
+        if not body:
+            raise MeshLoadError(path, "OFF header has no vertex/face counts")
+        head, body = body[0].split(), body[1:]
+    try:
+        nv, nf = int(head[0]), int(head[1])
+    except (IndexError, ValueError):
+        raise MeshLoadError(path, f"OFF counts line is malformed: {b' '.join(head)!r}") from None
+    if len(body) < nv:
+        raise MeshLoadError(
+            path, f"truncated: the header declares {nv} vertices, the file has {len(body)}"
+        )
+    faces = body[nv : nv + nf]
+    if len(faces) < nf:
+        raise MeshLoadError(
+            path,
+            f"truncated in its face list: the header declares {nf} faces, the file has {len(faces)}",
+        )
+    if nf:
+        last = faces[-1].split()
+        if not last[0].isdigit() or len(last) < 1 + int(last[0]):
+            raise MeshLoadError(
+                path, f"truncated in its face list: last face line is {faces[-1]!r}"
+            )
+
+
 def load_mesh(path: str | Path) -> trimesh.Trimesh:
     """Load one mesh as a single :class:`trimesh.Trimesh` (scenes are concatenated).
 
@@ -44,6 +77,7 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
                 raise MeshLoadError(path, "file is empty")
             if not data.lstrip().startswith(b"OFF"):
                 raise MeshLoadError(path, "not an OFF file (first line must start with 'OFF')")
+            _check_off_counts(path, data.lstrip())
             mesh = trimesh.load(
                 io.BytesIO(_fix_off_header(data)), file_type="off", force="mesh", process=False
             )

@@ -1,7 +1,7 @@
-"""CLIP2Point / PointCLIP models: CLIP loading, pre-training, zero-shot and few-shot heads.
+"""CLIP2Point / PointCLIP models: CLIP loading, the pre-training model, zero-shot, few-shot heads.
 
-Heavy submodules that need the renderer or the training engine (``pretrain``, ``fewshot``) are
-imported lazily by attribute access.
+``clip2point`` (the pre-training model, which needs the renderer) is imported lazily by
+attribute access; training itself lives in ``adapterlab.pointclip.train``.
 """
 
 from __future__ import annotations
@@ -29,15 +29,10 @@ from .zeroshot import (
 )
 
 _LAZY = {
-    "Clip2PointPretrainModel": "pretrain",
-    "PretrainConfig": "pretrain",
-    "PretrainResult": "pretrain",
-    "retrieval_metrics": "pretrain",
-    "run_pretraining": "pretrain",
-    "FewShotConfig": "fewshot",
-    "FewShotResult": "fewshot",
-    "few_shot_split": "fewshot",
-    "train_fewshot_head": "fewshot",
+    "Clip2PointPretrainModel": "clip2point",
+    "load_depth_encoder": "clip2point",
+    "ImageFeatureTable": "features",
+    "compute_image_features": "features",
 }
 
 __all__ = [

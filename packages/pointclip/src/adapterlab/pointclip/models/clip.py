@@ -30,6 +30,8 @@ import open_clip
 import torch
 from torch import nn
 
+from ..errors import PretrainedWeightsError
+
 __all__ = [
     "CLIP_MEAN",
     "CLIP_STD",
@@ -49,10 +51,6 @@ CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 TINY_PRESET = "tiny"
 _CONFIG_DIR = Path(__file__).with_name("configs")
 _NO_WEIGHTS = {"", "none", "null", "random"}
-
-
-class PretrainedWeightsError(RuntimeError):
-    """Raised when CLIP weights cannot be obtained (offline, unknown tag, bad file)."""
 
 
 @dataclass

@@ -11,11 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
-from adapterlab.core.engine import progress_enabled
+from adapterlab.core.engine import progress as progress_bar
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["ViewFeatures", "extract_view_features"]
+__all__ = [
+    "ImageFeatureTable",
+    "ViewFeatures",
+    "compute_image_features",
+    "extract_view_features",
+]
 
 
 @dataclass
@@ -46,8 +51,6 @@ def extract_view_features(
 ) -> ViewFeatures:
     """Render every item of ``dataset`` (items with ``points`` and ``label``) from all views and
     encode the renders with every encoder in ``encoders`` (eval mode; restored afterwards)."""
-    from tqdm.auto import tqdm
-
     if device is None:
         device = next(iter(encoders.values())).parameters().__next__().device
     renderer = renderer.to(device)
@@ -57,7 +60,7 @@ def extract_view_features(
     feats: dict[str, list[torch.Tensor]] = {k: [] for k in encoders}
     labels: list[torch.Tensor] = []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    for batch in tqdm(loader, desc=desc, disable=not progress_enabled(progress), leave=False):
+    for batch in progress_bar(loader, desc=desc, enabled=progress):
         images = renderer(batch["points"].to(device))
         b, v = images.shape[:2]
         flat = images.reshape(b * v, *images.shape[2:])
@@ -69,3 +72,39 @@ def extract_view_features(
     if not labels:
         raise ValueError("Cannot extract features from an empty dataset")
     return ViewFeatures({k: torch.cat(v) for k, v in feats.items()}, torch.cat(labels))
+
+
+@dataclass
+class ImageFeatureTable:
+    """Frozen-image-encoder features of every stored RGB view: ``features[i, v]`` for ``ids[i]``."""
+
+    ids: list[str]
+    features: torch.Tensor  # [N, V, D] float32, cpu
+
+    def row(self, item_id: str) -> int:
+        """Row of an object id."""
+        if not hasattr(self, "_index"):
+            self._index = {k: i for i, k in enumerate(self.ids)}
+        return self._index[item_id]
+
+
+@torch.no_grad()
+def compute_image_features(
+    visual: nn.Module, pairs: Dataset, batch_size: int = 32, progress: bool = True
+) -> ImageFeatureTable:
+    """Encode every RGB view of a pairs dataset (``views="all"``) with the frozen image encoder."""
+    device = next(visual.parameters()).device
+    was_training = visual.training
+    visual.eval()
+    ids, feats = [], []
+    loader = DataLoader(pairs, batch_size=batch_size, shuffle=False, num_workers=0)
+    for batch in progress_bar(loader, desc="image features", enabled=progress):
+        images = batch["images"]
+        b, v = images.shape[:2]
+        out = visual(images.reshape(b * v, *images.shape[2:]).to(device)).float()
+        feats.append(out.reshape(b, v, -1).cpu())
+        ids.extend(batch["id"])
+    visual.train(was_training)
+    if not feats:
+        raise ValueError("No image-depth pairs to encode (empty split)")
+    return ImageFeatureTable(ids=ids, features=torch.cat(feats))
