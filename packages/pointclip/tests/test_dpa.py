@@ -99,12 +99,12 @@ def test_smooth_cross_entropy_formula():
 
 
 # ---------------------------------------------------------------- few-shot sampling / training
-from adapterlab.pointclip.models.features import ViewFeatures  # noqa: E402
 from adapterlab.pointclip import (  # noqa: E402
     FewShotConfig,
     few_shot_split,
     train_fewshot_head,
 )
+from adapterlab.pointclip.models.features import ViewFeatures  # noqa: E402
 
 
 def test_few_shot_split_caps_per_class_and_is_seeded():

@@ -12,9 +12,9 @@ from dataclasses import replace
 import open_clip
 import pytest
 import torch
+from adapterlab.pointclip import preset_pretrain_config, run_pretraining
 from adapterlab.pointclip.data import generate_embedded_modelnet
 from adapterlab.pointclip.models.clip import load_clip
-from adapterlab.pointclip import preset_pretrain_config, run_pretraining
 from adapterlab.pointclip.pairs import render_pairs
 
 SIZE = 64

@@ -4,8 +4,6 @@ import json
 
 import pytest
 import torch
-from adapterlab.pointclip.data import generate_embedded_modelnet
-from adapterlab.pointclip.models.clip import load_clip
 from adapterlab.pointclip import (
     Clip2PointPretrainModel,
     PretrainConfig,
@@ -13,6 +11,8 @@ from adapterlab.pointclip import (
     retrieval_metrics,
     run_pretraining,
 )
+from adapterlab.pointclip.data import generate_embedded_modelnet
+from adapterlab.pointclip.models.clip import load_clip
 from adapterlab.pointclip.pairs import ImageDepthPairs, render_pairs
 
 SIZE = 32
@@ -112,8 +112,7 @@ def test_fp32_drop_last_and_no_png_decode(pairs_root, clip, tmp_path, monkeypatc
     """fp32 by default (the original), drop_last (a one-pair last batch would crash NT-Xent),
     and training items never decode the stored PNGs (the image side is a cached feature)."""
     import yaml
-    from adapterlab.pointclip import FewShotConfig
-    from adapterlab.pointclip import ImageFeatureTable, PretrainDataset
+    from adapterlab.pointclip import FewShotConfig, ImageFeatureTable, PretrainDataset
 
     assert PretrainConfig().mixed_precision == "no" and FewShotConfig().mixed_precision == "no"
     ds = ImageDepthPairs(pairs_root, num_points=256, split="train", views="random", seed=0)
