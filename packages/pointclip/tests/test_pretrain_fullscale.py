@@ -3,7 +3,8 @@
 On an H200, ``run-all --model ViT-B-32 --pretrained none`` fell from 21.6 % held-out retrieval
 (untrained) to chance after the first evaluation: AdamW at lr 1e-4 without warm-up moves every
 weight by ~lr in its first step, and at width 768 that coherent move collapses the depth
-features. Here the same width (768, patch 32, 12 heads) runs on CPU with 2 layers and 64 px.
+features. Here the same width (768, patch 32, 12 heads) runs on CPU with 1 layer, 64 px and 6 views
+(the collapse and the fix both reproduce at this size; width is what matters).
 """
 
 import json
@@ -20,7 +21,7 @@ from adapterlab.pointclip.pairs import render_pairs
 SIZE = 64
 VITB32_WIDTH = {
     "embed_dim": 512,
-    "vision_cfg": {"image_size": SIZE, "layers": 2, "width": 768, "patch_size": 32},
+    "vision_cfg": {"image_size": SIZE, "layers": 1, "width": 768, "patch_size": 32},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
 }
 
@@ -37,7 +38,7 @@ def setup(tmp_path_factory):
         per_class_test=3,
         classes=("chair", "table", "bowl", "lamp", "bottle"),
     )
-    render_pairs(mn, root / "pairs", image_size=SIZE, num_points=512, progress=False)
+    render_pairs(mn, root / "pairs", num_views=6, image_size=SIZE, num_points=512, progress=False)
     return root
 
 

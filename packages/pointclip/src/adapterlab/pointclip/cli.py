@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from adapterlab.core.engine import Subcommand, atomic_write_json, run_subcommands
-
 from .config import (
     FewShotCommandConfig,
     PipelineConfig,
@@ -189,6 +187,8 @@ def _pretrain(c: PretrainCommandConfig) -> dict[str, Any]:
 
 
 def _zeroshot(c: ZeroShotConfig) -> dict[str, Any]:
+    from adapterlab.core.engine import atomic_write_json
+
     from .pipeline import run_zeroshot
 
     result = run_zeroshot(c)
@@ -213,12 +213,13 @@ def _run_all(c: PipelineConfig) -> dict[str, Any] | None:
     return None
 
 
-COMMANDS = {
-    "render-pairs": Subcommand(RenderPairsConfig, _render_pairs),
-    "pretrain": Subcommand(PretrainCommandConfig, _pretrain),
-    "zeroshot": Subcommand(ZeroShotConfig, _zeroshot),
-    "fewshot": Subcommand(FewShotCommandConfig, _fewshot),
-    "run-all": Subcommand(PipelineConfig, _run_all),
+#: subcommand -> (config dataclass, handler)
+COMMANDS: dict[str, tuple[type, Any]] = {
+    "render-pairs": (RenderPairsConfig, _render_pairs),
+    "pretrain": (PretrainCommandConfig, _pretrain),
+    "zeroshot": (ZeroShotConfig, _zeroshot),
+    "fewshot": (FewShotCommandConfig, _fewshot),
+    "run-all": (PipelineConfig, _run_all),
 }
 
 
@@ -226,9 +227,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``adapterlab-clip2point`` and ``python -m adapterlab.pointclip``; returns
     the exit status (0 ok, 1 a clear one-line error, 2 a usage error)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-h"], ["--help"], ["help"]):
+        print(USAGE)  # before importing the engine (torch): the top-level help is instant
+        return 0
     if args and args[0] in COMMANDS:
-        args = [args[0], *classic_argv(args[0], COMMANDS[args[0]].config, args[1:])]
-    return run_subcommands(PROG, USAGE, COMMANDS, args, errors=(PretrainedWeightsError,))
+        args = [args[0], *classic_argv(args[0], COMMANDS[args[0]][0], args[1:])]
+    from adapterlab.core.engine import Subcommand, run_subcommands
+
+    commands = {name: Subcommand(cfg, handler) for name, (cfg, handler) in COMMANDS.items()}
+    return run_subcommands(PROG, USAGE, commands, args, errors=(PretrainedWeightsError,))
 
 
 if __name__ == "__main__":  # pragma: no cover
