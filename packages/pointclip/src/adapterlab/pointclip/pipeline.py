@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import shutil
 import statistics
+import sys
 import time
 from dataclasses import asdict
 from datetime import datetime
@@ -167,9 +168,10 @@ def _encoder_for(clip: Any, ckpt: str | None) -> torch.nn.Module:
 
 
 def _report_skipped(*datasets: Any) -> None:
+    """One stderr line per file a ``skip_bad`` loader left out (stdout stays JSON)."""
     for ds in datasets:
         for path, reason in getattr(ds, "skipped", []):
-            _log(f"skipped bad file {path}: {reason}")
+            print(f"skipped bad file {path}: {reason}", file=sys.stderr, flush=True)
 
 
 def run_zeroshot(c: ZeroShotConfig) -> dict[str, Any]:
