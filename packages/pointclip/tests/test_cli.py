@@ -116,6 +116,10 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
             "0",
             "--shots",
             "2",
+            "--pointclip-epochs",
+            "1",
+            "--pointclip-augment-copies",
+            "1",
             "--no-progress",
         ]
     )
@@ -141,6 +145,8 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     }
     assert metrics["pretrain"]["retrieval_chance"] == pytest.approx(0.1)  # 10 test meshes
     assert 0.0 <= metrics["fewshot"]["dpa"] <= 1.0 and metrics["fewshot"]["chance"] == 0.1
+    assert 0.0 <= metrics["fewshot"]["pointclip_published"] <= 1.0
+    assert "PointCLIP adapter (published recipe)" in out
     # the same data and encoder work with the standalone zero-shot / few-shot commands
     mn = data / "embedded_modelnet_4x1_s0"
     enc = run / "encoder" / "depth_encoder.safetensors"

@@ -158,3 +158,59 @@ def test_pointclip_head_trains_with_the_engine(tmp_path):
     cfg = FewShotConfig(head="pointclip", shots=8, epochs=15, batch_size=16, seed=0)
     res = train_fewshot_head(train, test, text, tmp_path, cfg, progress=False, device="cpu")
     assert res.test_accuracy > 2.0 / C
+
+
+def test_pointclip_published_recipe_sgd_cosine_and_augmented_copies(tmp_path):
+    """PointCLIP's recipe: SGD 0.01, cosine after a warm-up epoch; augmented copies of exactly
+    the drawn shots join the training set, validation stays un-augmented."""
+    import yaml
+
+    train, test = _features(12, C, 2, noise=0.5), _features(6, C, 3, noise=0.5)
+    text = torch.randn(C, D, generator=torch.Generator().manual_seed(6))
+    asked = []
+
+    def augmented(idx):
+        asked.append(list(idx))
+        g = torch.Generator().manual_seed(len(asked))
+        sub = train.subset(idx)
+        jitter = {k: v + 0.1 * torch.randn(v.shape, generator=g) for k, v in sub.features.items()}
+        return [ViewFeatures(jitter, sub.labels), ViewFeatures(sub.features, sub.labels)]
+
+    cfg = FewShotConfig(
+        head="pointclip",
+        shots=8,
+        epochs=5,
+        batch_size=16,
+        lr=0.01,
+        optimizer="sgd",
+        scheduler="cosine",
+        warmup_epochs=1,
+        weight_decay=5e-4,
+    )
+    res = train_fewshot_head(
+        train, test, text, tmp_path, cfg, progress=False, device="cpu", augmented=augmented
+    )
+    shots, val = few_shot_split(train.labels, 8, 0, cfg.val_fraction)
+    assert asked == [shots] and not set(asked[0]) & set(val)
+    assert res.num_train == 3 * 8 * C and res.num_val == len(val)
+    saved = yaml.safe_load((res.run_dir / "config.yaml").read_text())
+    engine = saved.get("train", saved)
+    assert engine["optimizer"] == "sgd" and engine["scheduler"] == "cosine"
+    assert engine["warmup_steps"] == (3 * 8 * C) // 16
+    assert res.test_accuracy > 2.0 / C
+
+
+def test_scale_and_shift_matches_pointclip_ranges():
+    from adapterlab.pointclip.data.transforms import scale_and_shift
+
+    pts = torch.rand(64, 512, 3) + 0.5  # strictly positive, so per-axis ratios are defined
+    zero = scale_and_shift(torch.zeros(64, 512, 3), torch.Generator().manual_seed(0))
+    out = scale_and_shift(pts, torch.Generator().manual_seed(0))
+    shift = zero[:, :1]  # the zero cloud shows the shift alone
+    assert shift.abs().max() <= 0.2 and shift.abs().max() > 0.15
+    scale = (out - shift) / pts
+    assert torch.allclose(scale, scale[:, :1].expand_as(scale), atol=1e-4)  # one per cloud/axis
+    assert scale.min() >= 2 / 3 - 1e-4 and scale.max() <= 1.5 + 1e-4
+    assert scale.max() - scale.min() > 0.5
+    one = scale_and_shift(pts[0], torch.Generator().manual_seed(0))  # one [N, 3] cloud
+    assert torch.equal(one, scale_and_shift(pts[:1], torch.Generator().manual_seed(0))[0])

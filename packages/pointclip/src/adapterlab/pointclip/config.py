@@ -133,6 +133,8 @@ class FewShotConfig:
     """Engine optimiser: "adamw" [DPA] or "sgd" [PointCLIP]."""
     scheduler: Literal["none", "cosine"] = "none"
     """Engine scheduler: "none" [DPA] or "cosine" [PointCLIP]."""
+    warmup_epochs: int = 0
+    """Linear warm-up epochs [DPA 0; PointCLIP 1 (Dassl: constant 1e-5 for one epoch)]."""
     mixed_precision: str = "no"
     """Engine autocast on GPU ["no": the original ran fp32]."""
 
@@ -376,6 +378,13 @@ class PipelineConfig:
     """Few-shot AdamW learning rate (DPA)."""
     fewshot_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Seeds of the K-shot draws; accuracies are averaged."""
+    pointclip_epochs: int | None = None
+    """Epochs of the "PointCLIP adapter (published recipe)" row, each a pass over the shots and
+    their augmented copies (published: 250 with a fresh augmentation per epoch; tiny default:
+    12, i.e. 60 shot-epochs over 1 + 4 copies, scaled down as the DPA's 100 -> 60)."""
+    pointclip_augment_copies: int = 4
+    """Scale/shift-augmented copies of each shot rendered for that row (ours: the frozen encoder
+    lets a fixed pool replace per-epoch augmentation)."""
     image_size: int | None = None
     """Override the encoder's input size (random weights only)."""
     templates: str = "clip2point"
@@ -416,6 +425,8 @@ class PipelineConfig:
         o.views_per_object, o.freeze_patch_embed = pre.views_per_object, pre.freeze_patch_embed
         if o.fewshot_epochs is None:
             o.fewshot_epochs = 60 if tiny else 100
+        if o.pointclip_epochs is None:
+            o.pointclip_epochs = 12 if tiny else 250
         return o
 
 

@@ -255,6 +255,67 @@ def run_fewshot(c: FewShotCommandConfig) -> dict[str, Any]:
     return summary
 
 
+def _mix_seed(*parts: int) -> int:
+    """One 32-bit seed from several integers (numpy's SeedSequence)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+def _pointclip_published_job(
+    o: PipelineConfig,
+    clip: Any,
+    classes: list[str],
+    train_ds: Any,
+    test_ds: Any,
+    size: int,
+    device: torch.device,
+) -> tuple[str, str, Any, Any, torch.Tensor, dict[str, Any], Any]:
+    """PointCLIP's few-shot recipe (Zhang et al., CVPR 2022; ``trainers/fewshot.py``): its V1
+    few-shot projection (10 views, TRANS -1.4) encoded by the original CLIP encoder, the prompt
+    "point cloud of a big {}.", SGD lr 0.01 with a cosine schedule after one warm-up epoch, label
+    smoothing 0.2, and random scale [2/3, 3/2] / shift +-0.2 of the training clouds. The original
+    draws a fresh augmentation every epoch; here ``pointclip_augment_copies`` augmented copies of
+    each shot are rendered once and join the training set (the encoder is frozen)."""
+    from torch.utils.data import Subset
+
+    from .data.training import AugmentedClouds
+    from .models.features import extract_view_features
+    from .models.zeroshot import build_text_features
+
+    renderer = make_depth_renderer(size, published_views("pointclip", "fewshot"), "pointclip")
+    enc = {"pre": clip.visual}
+    kw = {"device": device, "progress": o.progress}
+    train_v1 = extract_view_features(train_ds, renderer, enc, desc="train views (V1)", **kw)
+    test_v1 = extract_view_features(test_ds, renderer, enc, desc="test views (V1)", **kw)
+    for f in (train_v1, test_v1):
+        f.features["ori"] = f.features["pre"]  # one path
+
+    def augmented(shot_idx: list[int]) -> list[Any]:
+        shots = Subset(train_ds, shot_idx)
+        return [
+            extract_view_features(
+                AugmentedClouds(shots, seed=_mix_seed(o.seed, copy, *shot_idx)),
+                renderer,
+                enc,
+                desc=f"augmented shots (V1) {copy + 1}/{o.pointclip_augment_copies}",
+                **kw,
+            )
+            for copy in range(o.pointclip_augment_copies)
+        ]
+
+    text = build_text_features(clip, classes, "pointclip_fewshot", ensemble=False)
+    recipe = {
+        "epochs": o.pointclip_epochs,
+        "lr": 0.01,
+        "optimizer": "sgd",
+        "scheduler": "cosine",
+        "warmup_epochs": 1,
+        "weight_decay": 5e-4,
+    }
+    return ("pointclip_published", "pointclip", train_v1, test_v1, text, recipe, augmented)
+
+
 def _resolve_data(o: PipelineConfig) -> tuple[Path, Path, str]:
     """``(eval_root, pretrain_mesh_root, note)`` from ``--data`` / ``--pretrain-data``."""
     from .data import generate_embedded_modelnet
@@ -442,41 +503,42 @@ def run_all(options: PipelineConfig) -> dict[str, Any]:
     untrained_test = type(test_f)(
         {"pre": test_f.features["ori"], "ori": test_f.features["ori"]}, test_f.labels
     )
-    jobs = [
-        ("dpa", "dpa", train_f, test_f),
-        ("dpa_untrained", "dpa", untrained_train, untrained_test),
-        # PointCLIP's inter-view adapter head trained with the DPA recipe on CLIP2Point renders
-        # (not PointCLIP's recipe: V1 renders, SGD 0.01 x 250 epochs, scale/shift augmentation)
-        ("pointclip_head", "pointclip", untrained_train, untrained_test),
+    dpa_recipe = {"epochs": o.fewshot_epochs, "lr": o.fewshot_lr}
+    jobs: list[tuple[str, str, Any, Any, torch.Tensor, dict[str, Any], Any]] = [
+        ("dpa", "dpa", train_f, test_f, text, dpa_recipe, None),
+        ("dpa_untrained", "dpa", untrained_train, untrained_test, text, dpa_recipe, None),
+        # PointCLIP's inter-view adapter trained with the DPA recipe on CLIP2Point renders
+        ("pointclip_head", "pointclip", untrained_train, untrained_test, text, dpa_recipe, None),
+        _pointclip_published_job(o, clip, classes, train_ds, test_ds, size, device),
     ]
-    for name, head, tr, te in jobs:
+    for name, head, tr, te, head_text, recipe, augmented in jobs:
         tests, vals = [], []
         for seed in o.fewshot_seeds:
-            fcfg = FewShotConfig(
-                head=head, shots=o.shots, seed=seed, epochs=o.fewshot_epochs, lr=o.fewshot_lr
-            )
+            fcfg = FewShotConfig(head=head, shots=o.shots, seed=seed, **recipe)
             res = train_fewshot_head(
                 tr,
                 te,
-                text,
+                head_text,
                 out / f"fewshot_{name}" / f"seed{seed}",
                 fcfg,
                 progress=o.progress,
                 device=device,
+                augmented=augmented,
             )
             tests.append(res.test_accuracy)
             vals.append(res.val_accuracy)
             fs_runs.setdefault(name, res.run_dir)
+            if name == "dpa":
+                fs["num_train"], fs["num_val"] = res.num_train, res.num_val
         fs[name] = statistics.fmean(tests)
         fs[f"{name}_std"] = statistics.pstdev(tests)
         fs[f"{name}_per_seed"] = tests
         fs[f"{name}_val"] = statistics.fmean(vals)
         _log(
-            f"      {name:18s} val {_pct(fs[f'{name}_val'])}  test {_pct(fs[name])}"
+            f"      {name:19s} val {_pct(fs[f'{name}_val'])}  test {_pct(fs[name])}"
             f" (+- {100 * fs[f'{name}_std']:.1f}, seeds {list(o.fewshot_seeds)})"
         )
     fs["seeds"] = list(o.fewshot_seeds)
-    fs["num_train"], fs["num_val"] = res.num_train, res.num_val
     timing["eval"] = time.perf_counter() - t
 
     _log("[6/6] figures and metrics")
@@ -552,6 +614,7 @@ def run_all(options: PipelineConfig) -> dict[str, Any]:
         (f"{o.shots}-shot DPA, pre-trained encoder", _pct(fs["dpa"])),
         (f"{o.shots}-shot DPA, untrained encoder", _pct(fs["dpa_untrained"])),
         (f"{o.shots}-shot PointCLIP inter-view head (DPA recipe)", _pct(fs["pointclip_head"])),
+        (f"{o.shots}-shot PointCLIP adapter (published recipe)", _pct(fs["pointclip_published"])),
         ("classification chance", _pct(fs["chance"])),
         ("total time", f"{metrics['timing_s']['total']:.0f} s"),
     ]

@@ -25,6 +25,7 @@ original kept the best *test* epoch).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import torch
 from adapterlab.core import add_adapter, save_adapter, trainable_summary
 from adapterlab.core.engine import TrainConfig, Trainer, progress_enabled, resolve_device
 from torch import nn
+from torch.utils.data import ConcatDataset, Dataset
 
 from .config import FewShotConfig, PretrainConfig
 from .data.fewshot import few_shot_split
@@ -254,11 +256,14 @@ def train_fewshot_head(
     progress: bool = True,
     device: str | torch.device | None = None,
     overwrite: bool = False,
+    augmented: Callable[[list[int]], Sequence[ViewFeatures]] | None = None,
 ) -> FewShotResult:
     """Draw K shots (+ validation) from ``train``, train the head with the engine, test it.
 
     ``train``/``test`` hold per-view features under ``pre_key`` (pre-trained depth encoder) and
     ``ori_key`` (original CLIP encoder); the PointCLIP head uses ``pre_key`` only.
+    ``augmented(shot_indices)`` (optional) returns features of augmented copies of those training
+    rows (PointCLIP's scale/shift); they join the training set, validation stays un-augmented.
     """
     from adapterlab.core import LinearProbeConfig
 
@@ -278,7 +283,10 @@ def train_fewshot_head(
     head.to(device)
     loss_fn, eval_step = FEWSHOT_STEPS[cfg.head]
 
-    train_ds = FeatureDataset(train.subset(shot_idx), pre_key, ori_key)
+    train_ds: Dataset = FeatureDataset(train.subset(shot_idx), pre_key, ori_key)
+    if augmented is not None:
+        copies = [FeatureDataset(f, pre_key, ori_key) for f in augmented(shot_idx)]
+        train_ds = ConcatDataset([train_ds, *copies])
     val_ds = FeatureDataset(train.subset(val_idx), pre_key, ori_key)
     test_ds = FeatureDataset(test, pre_key, ori_key)
     n = len(train_ds)
@@ -294,6 +302,7 @@ def train_fewshot_head(
         lr=cfg.lr,
         optimizer=cfg.optimizer,
         scheduler=cfg.scheduler,
+        warmup_steps=cfg.warmup_epochs * max(1, n // min(cfg.batch_size, n)),
         weight_decay=cfg.weight_decay,
         metric="accuracy",
         metric_mode="max",

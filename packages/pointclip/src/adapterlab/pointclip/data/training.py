@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["FeatureDataset", "PretrainDataset"]
+__all__ = ["AugmentedClouds", "FeatureDataset", "PretrainDataset"]
 
 
 class PretrainDataset(Dataset):
@@ -82,3 +82,21 @@ class FeatureDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {"pre": self.pre[i], "ori": self.ori[i], "label": self.labels[i]}
+
+
+class AugmentedClouds(Dataset):
+    """Items of a point-cloud dataset with PointCLIP's random scale/shift applied (seeded per
+    item, so a copy is reproducible)."""
+
+    def __init__(self, dataset: Any, seed: int = 0) -> None:
+        self.dataset, self.seed = dataset, int(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        from .transforms import scale_and_shift
+
+        item = self.dataset[i]
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        return {"points": scale_and_shift(item["points"], gen), "label": item["label"]}

@@ -112,3 +112,21 @@ def sample_points(
     if method == "fps":
         return points[farthest_point_sample(points[None], k)[0]]
     raise ValueError(f"sampling must be 'uniform' or 'fps', got {method!r}")
+
+
+def scale_and_shift(
+    points: Tensor,
+    generator: torch.Generator | None = None,
+    scale: tuple[float, float] = (2.0 / 3.0, 1.5),
+    shift: float = 0.2,
+) -> Tensor:
+    """PointCLIP's few-shot augmentation (``PointcloudScaleAndTranslate``): every cloud of a
+    ``[B, N, 3]`` batch (or one ``[N, 3]`` cloud) gets a per-axis scale U(2/3, 3/2) and a per-axis
+    shift U(-0.2, 0.2)."""
+    batch = points if points.dim() == 3 else points[None]
+    b = batch.shape[0]
+    lo, hi = scale
+    s = lo + (hi - lo) * torch.rand(b, 1, 3, generator=generator)
+    t = shift * (2 * torch.rand(b, 1, 3, generator=generator) - 1)
+    out = batch * s.to(batch) + t.to(batch)
+    return out if points.dim() == 3 else out[0]
