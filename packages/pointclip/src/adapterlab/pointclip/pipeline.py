@@ -293,16 +293,18 @@ def _pointclip_published_job(
 
     def augmented(shot_idx: list[int]) -> list[Any]:
         shots = Subset(train_ds, shot_idx)
-        return [
-            extract_view_features(
+        copies = []
+        for copy in range(o.pointclip_augment_copies):
+            f = extract_view_features(
                 AugmentedClouds(shots, seed=_mix_seed(o.seed, copy, *shot_idx)),
                 renderer,
                 enc,
                 desc=f"augmented shots (V1) {copy + 1}/{o.pointclip_augment_copies}",
                 **kw,
             )
-            for copy in range(o.pointclip_augment_copies)
-        ]
+            f.features["ori"] = f.features["pre"]  # one path
+            copies.append(f)
+        return copies
 
     text = build_text_features(clip, classes, "pointclip_fewshot", ensemble=False)
     recipe = {
