@@ -179,9 +179,9 @@ def run_zeroshot(c: ZeroShotConfig) -> dict[str, Any]:
     from .models.features import extract_view_features
     from .models.zeroshot import TEMPLATES, build_text_features, zero_shot_logits
 
+    ds = load_classification_split(c.data, c.split, c.num_points, c.variant, skip_bad=c.skip_bad)
     device = resolve_device(c.device)
     clip = load_clip(c.model, c.pretrained, device=device, image_size=c.image_size)
-    ds = load_classification_split(c.data, c.split, c.num_points, c.variant, skip_bad=c.skip_bad)
     encoder = _encoder_for(clip, c.ckpt)
     views = c.views or published_views(c.projection, "zeroshot")
     renderer = make_depth_renderer(clip.image_size, views, c.projection)
@@ -211,10 +211,10 @@ def run_fewshot(c: FewShotCommandConfig) -> dict[str, Any]:
     from .models.features import extract_view_features
     from .models.zeroshot import build_text_features
 
-    device = resolve_device(c.device)
-    clip = load_clip(c.model, c.pretrained, device=device, image_size=c.image_size)
     train = load_classification_split(c.data, "train", c.num_points, c.variant, skip_bad=c.skip_bad)
     test = load_classification_split(c.data, "test", c.num_points, c.variant, skip_bad=c.skip_bad)
+    device = resolve_device(c.device)
+    clip = load_clip(c.model, c.pretrained, device=device, image_size=c.image_size)
     renderer = make_depth_renderer(
         clip.image_size, c.views or published_views(c.projection, "fewshot"), c.projection
     )
