@@ -68,9 +68,10 @@ _EXPORTS: dict[str, str] = {
     "train_fewshot_head": ".train",
     # main job
     "run_all": ".pipeline",
-    "published_views": ".pipeline",
-    "load_classification_split": ".pipeline",
-    "make_depth_renderer": ".pipeline",
+    "published_views": ".render.presets",
+    "make_depth_renderer": ".render.presets",
+    "load_classification_split": ".data.layout",
+    "detect_layout": ".data.layout",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -43,7 +43,9 @@ from .config import (
     ZeroShotConfig,
     preset_pretrain_config,
 )
+from .data.layout import detect_layout, load_classification_split
 from .models.clip import TINY_PRESET, load_clip
+from .render.presets import make_depth_renderer, published_views
 from .train import run_pretraining, train_fewshot_head
 
 __all__ = [
@@ -74,91 +76,6 @@ def set_threads(threads: int | None, model_name: str, device: torch.device) -> N
 
 def _log(msg: str) -> None:
     print(msg, flush=True)
-
-
-def detect_layout(root: str | Path) -> str:
-    """Dataset layout of a folder: ``modelnet`` (``<class>/{train,test}/*.off``), ``modelnet_h5``
-    (``ply_data_*.h5``), ``scanobjectnn`` (``main_split/``), ``shapenet``
-    (``<synset>/<model>/models/model_normalized.obj``) or ``meshes`` (any other mesh folder)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"Data folder '{root}' does not exist")
-    if any(root.glob("ply_data_*.h5")):
-        return "modelnet_h5"
-    if (root / "main_split").is_dir() or (root / "main_split_nobg").is_dir():
-        return "scanobjectnn"
-    if any(root.glob("*/train/*.off")) or any(root.glob("*/test/*.off")):
-        return "modelnet"
-    if any(root.glob("*/*/models/model_normalized.obj")):
-        return "shapenet"
-    for ext in ("off", "obj", "ply", "stl", "glb"):
-        if any(root.rglob(f"*.{ext}")):
-            return "meshes"
-    raise ValueError(
-        f"'{root}' holds no known dataset: expected a ModelNet folder (<class>/train/*.off), "
-        "modelnet40_ply_hdf5_2048 (ply_data_*.h5), ScanObjectNN h5_files (main_split/), "
-        "ShapeNetCore.v2 (<synset>/<model>/models/model_normalized.obj) or a mesh folder"
-    )
-
-
-def load_classification_split(
-    root: str | Path,
-    split: str,
-    num_points: int = 1024,
-    variant: str = "OBJ_BG",
-    seed: int = 0,
-    skip_bad: bool = False,
-) -> Any:
-    """A labelled point-cloud split (items ``points``, ``label``; attribute ``classes``) of a
-    ModelNet .off folder, modelnet40 h5 folder or ScanObjectNN h5_files folder. ``skip_bad``
-    skips and counts unreadable files (``.skipped``) instead of stopping at the first."""
-    from .data import ModelNetH5, ModelNetOff, ScanObjectNNH5
-
-    layout = detect_layout(root)
-    if layout == "modelnet":
-        return ModelNetOff(root, split=split, num_points=num_points, seed=seed, skip_bad=skip_bad)
-    if layout == "modelnet_h5":
-        return ModelNetH5(root, split=split, num_points=num_points, seed=seed, skip_bad=skip_bad)
-    if layout == "scanobjectnn":
-        return ScanObjectNNH5(root, variant=variant, split=split, num_points=num_points, seed=seed)
-    raise ValueError(
-        f"'{root}' ({layout}) has no labelled train/test splits; classification needs a ModelNet "
-        ".off folder, modelnet40_ply_hdf5_2048 or ScanObjectNN h5_files"
-    )
-
-
-#: Each method's published number of views per task (CLIP2Point: 6 zero-shot, 10 few-shot;
-#: PointCLIP V1: 6 zero-shot at 128 px and TRANS -1.6, 10 few-shot at 224 px and TRANS -1.4;
-#: PointCLIP V2: 10).
-PUBLISHED_VIEWS: dict[tuple[str, str], int] = {
-    ("clip2point", "zeroshot"): 6,
-    ("clip2point", "fewshot"): 10,
-    ("pointclip", "zeroshot"): 6,
-    ("pointclip", "fewshot"): 10,
-    ("realistic", "zeroshot"): 10,
-    ("realistic", "fewshot"): 10,
-}
-
-
-def published_views(projection: str, task: str) -> int:
-    """The number of views ``projection`` used for ``task`` ("zeroshot" or "fewshot")."""
-    try:
-        return PUBLISHED_VIEWS[(projection, task)]
-    except KeyError:
-        raise ValueError(
-            f"no published view count for projection {projection!r}, {task!r}"
-        ) from None
-
-
-def make_depth_renderer(
-    image_size: int, num_views: int = 10, projection: str = "clip2point"
-) -> torch.nn.Module:
-    """The classification-time depth renderer (no jitter) with each projection's original
-    output convention: CLIP mean/std for ``clip2point``, raw [0, 1] maps for ``pointclip`` and
-    ``realistic`` (PointCLIP V1/V2 feed them to CLIP unnormalised)."""
-    from .render import DepthRenderer
-
-    return DepthRenderer(mode=projection, num_views=num_views, image_size=image_size)
 
 
 def _encoder_for(clip: Any, ckpt: str | None) -> torch.nn.Module:

@@ -13,6 +13,7 @@ from .datasets import (
 )
 from .embedded import EMBEDDED_CLASSES, generate_embedded_modelnet, make_shape
 from .fewshot import few_shot_indices, few_shot_split, train_val_split
+from .layout import detect_layout, load_classification_split
 from .meshio import MeshLoadError, load_mesh, sample_surface
 from .transforms import (
     MODELNET_ROTATION,
@@ -36,7 +37,9 @@ __all__ = [
     "PointCloudDataset",
     "ScanObjectNNH5",
     "ShapeNetObj",
+    "detect_layout",
     "farthest_point_sample",
+    "load_classification_split",
     "few_shot_indices",
     "few_shot_split",
     "generate_embedded_modelnet",

@@ -8,6 +8,7 @@ from .depth import (
     DepthRenderer,
     check_points,
 )
+from .presets import PUBLISHED_VIEWS, make_depth_renderer, published_views
 from .reference import render_reference
 from .views import (
     VIEWS_6,
@@ -21,6 +22,7 @@ __all__ = [
     "CLIP_MEAN",
     "CLIP_STD",
     "MODES",
+    "PUBLISHED_VIEWS",
     "VIEWS_6",
     "VIEWS_10",
     "DepthRenderConfig",
@@ -29,5 +31,7 @@ __all__ = [
     "check_points",
     "clip2point_views",
     "look_at_axes",
+    "make_depth_renderer",
+    "published_views",
     "render_reference",
 ]
