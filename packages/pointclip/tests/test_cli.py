@@ -301,3 +301,18 @@ def test_every_readme_command_parses():
     assert any(c.variant == "OBJ_BG" and c.data == "/data/h5_files" for c in parsed["zeroshot"])
     assert [c.shots for c in parsed["fewshot"]] == [[16], [1, 2, 4, 8, 16]]
     assert all(c.seeds == [0, 1, 2] for c in parsed["fewshot"])
+
+
+def test_subcommands_leave_defaults_to_the_training_configs():
+    """One source of defaults: the subcommand configs leave every training setting unset (None)
+    and the handlers fill them from PretrainConfig / preset_pretrain_config / FewShotConfig."""
+    from dataclasses import fields
+
+    from adapterlab.pointclip.config import FewShotCommandConfig, PretrainCommandConfig
+
+    pre = PretrainCommandConfig(pairs="p", out="o")
+    for name in ("epochs", "batch_size", "lr", "views_per_object", "jitter", "freeze_patch_embed"):
+        assert getattr(pre, name) is None, name
+    fs = FewShotCommandConfig(data="d", out="o")
+    assert (fs.epochs, fs.lr, fs.batch_size) == (None, None, None)
+    assert {f.name for f in fields(fs)} >= {"shots", "seeds", "head", "skip_bad"}

@@ -242,8 +242,8 @@ class PretrainCommandConfig(_ModelArgs):
     """Learning rate (tiny: 1e-3, else 1e-5 AdamW)."""
     views_per_object: int | None = None
     """Random views drawn per object per epoch (tiny: 4, else 1)."""
-    jitter: float = 0.1
-    """Camera-distance jitter."""
+    jitter: float | None = None
+    """Camera-distance jitter (default: PretrainConfig's, the paper's 0.1)."""
     freeze_patch_embed: bool | None = None
     """Keep the patch projection fixed (MoCo v3); default: on for the random tiny preset only."""
     seed: int = 0
@@ -294,12 +294,12 @@ class FewShotCommandConfig(_EvalDataArgs, _ModelArgs):
     """K values (e.g. --shots 1 2 4 8 16)."""
     seeds: list[int] = field(default_factory=lambda: [0])
     """Seeds of the shot draws."""
-    epochs: int = 100
-    """Training epochs."""
-    lr: float = 1e-3
-    """AdamW learning rate."""
-    batch_size: int = 32
-    """Batch size."""
+    epochs: int | None = None
+    """Training epochs (default: FewShotConfig's, the paper's 100)."""
+    lr: float | None = None
+    """AdamW learning rate (default: FewShotConfig's, 1e-3)."""
+    batch_size: int | None = None
+    """Batch size (default: FewShotConfig's, 32)."""
     templates: str = "clip2point"
     """Prompt template set for the text side."""
     out: str = ""

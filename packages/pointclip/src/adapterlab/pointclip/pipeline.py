@@ -144,8 +144,9 @@ def run_fewshot(c: FewShotCommandConfig) -> dict[str, Any]:
     for k in c.shots:
         accs = []
         for seed in c.seeds:
+            given = {"epochs": c.epochs, "lr": c.lr, "batch_size": c.batch_size}
             cfg = FewShotConfig(
-                head=c.head, shots=k, seed=seed, epochs=c.epochs, lr=c.lr, batch_size=c.batch_size
+                head=c.head, shots=k, seed=seed, **{n: v for n, v in given.items() if v is not None}
             )
             res = train_fewshot_head(
                 train_f,
