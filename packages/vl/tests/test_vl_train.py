@@ -38,10 +38,8 @@ def test_pretraining_learns_and_is_reused(prepared, synth_root) -> None:
     assert (out / "pretrained-blip" / "pretrain.json").read_text() == marker
 
 
-# Both variants on VQA: on the embedded captions the pre-trained captioner's loss stays flat under
-# every adapter for the first epochs (an open issue, see the package README), so a caption run
-# cannot show learning within a unit test's budget.
-@pytest.mark.parametrize(("task", "method"), [("vqa", "p_adapter"), ("vqa", "p_adapter_code")])
+# The paper's variant on VQA, the code's on captions (one run each keeps the suite short).
+@pytest.mark.parametrize(("task", "method"), [("vqa", "p_adapter"), ("caption", "p_adapter_code")])
 def test_adapter_learns_and_eval_matches(prepared, task: str, method: str) -> None:
     out, prep = prepared
     cfg = RunConfig(out=str(out), task=task, method=method, epochs=3, batch_size=16, progress=False)
@@ -51,7 +49,7 @@ def test_adapter_learns_and_eval_matches(prepared, task: str, method: str) -> No
     assert sum(losses[half:]) / (len(losses) - half) < sum(losses[:half]) / half
     key = "vqa_accuracy" if task == "vqa" else "cider"
     assert row["test"][key] >= 0.0
-    assert 0 < row["percent_trainable"] < 10
+    assert 0 < row["percent_trainable"] < 20  # bottleneck 32 of width 64 on the tiny BLIP
     assert all(1.0 < p < 3.0 for p in row["p_values"]) and len(row["p_values"]) == (
         8 if task == "vqa" else 4
     )
