@@ -3,10 +3,12 @@ VQA and to a new captioning style with every method, and write one comparison ta
 
 Why the pre-training: an adapter on a frozen *random* backbone has nothing to adapt. The tiny
 BLIP first learns, with every weight training, to caption the Karpathy ``restval`` scenes
-(caption style A). It is then frozen and each method adapts it to (a) VQAv2-format questions,
-with the question encoder initialised from the caption decoder, and (b) captions in style B.
-Frozen baselines: the question prior (the most frequent training answer per question type)
-and the frozen captioner itself.
+(caption style A), with a text-only language-modelling loss on the training splits' sentences
+mixed in (the stand-in for BLIP's BERT initialisation: every word gets a learned embedding). It
+is then frozen and each method adapts it to (a) VQAv2-format questions, with the question
+encoder initialised from the caption decoder, and (b) captions in style B. Frozen baselines:
+the question prior (the most frequent training answer per question type), a linear answer head
+on frozen features, and the frozen captioner itself.
 """
 
 from __future__ import annotations
