@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from adapterlab.vl.data import SynthSpec, synthesize
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The tiny BLIP's small matrices only lose time to thread synchronisation (the embedded
+    main job runs on one thread too); restored after each module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -72,3 +72,7 @@ def test_placement_freezes_the_image_encoder(captioner, method: str) -> None:
     if method != "prefix":  # prefixes start random (not an identity), everything else is one
         with torch.no_grad():
             torch.testing.assert_close(bb.model(**batch).loss, base, rtol=0, atol=1e-5)
+    else:  # BLIP's hand-written attention must really see the prefixes (it once ignored them)
+        bb.model(**batch).loss.backward()
+        grads = [p.grad for p in bb.model.parameters() if p.requires_grad]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads)

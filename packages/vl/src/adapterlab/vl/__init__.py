@@ -32,6 +32,8 @@ _EXPORTS = {
     "evaluate_run": "train",
     "run_sweep": "pipeline",
     "pretrain_tiny": "pipeline",
+    "question_prior": "baselines",
+    "linear_head_baseline": "baselines",
     "RunConfig": "config",
     "SweepConfig": "config",
 }

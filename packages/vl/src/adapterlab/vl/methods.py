@@ -44,11 +44,11 @@ class MethodSpec:
 
 METHODS: dict[str, MethodSpec] = {
     "full": MethodSpec("linear_probe", 5e-4, "full fine-tuning of the text modules"),
-    "adapter": MethodSpec("houlsby", 5e-3, "bottleneck adapters (self-, cross-attn, FFN)"),
+    "adapter": MethodSpec("houlsby", 1e-2, "bottleneck adapters (self-, cross-attn, FFN)"),
     "lora": MethodSpec("lora", 1e-2, "LoRA on query/value of self- and cross-attention"),
     "prefix": MethodSpec("prefix", 1e-2, "prefix tuning of the self-attention"),
-    "p_adapter": MethodSpec("p_adapter", 5e-3, "p-adapter, the paper's equations"),
-    "p_adapter_code": MethodSpec("p_adapter_code", 5e-3, "p-adapter, the released code"),
+    "p_adapter": MethodSpec("p_adapter", 1e-2, "p-adapter, the paper's equations"),
+    "p_adapter_code": MethodSpec("p_adapter_code", 1e-2, "p-adapter, the released code"),
 }
 
 

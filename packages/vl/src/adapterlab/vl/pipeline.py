@@ -3,10 +3,12 @@ VQA and to a new captioning style with every method, and write one comparison ta
 
 Why the pre-training: an adapter on a frozen *random* backbone has nothing to adapt. The tiny
 BLIP first learns, with every weight training, to caption the Karpathy ``restval`` scenes
-(caption style A). It is then frozen and each method adapts it to (a) VQAv2-format questions,
-with the question encoder initialised from the caption decoder, and (b) captions in style B.
-Frozen baselines: the question prior (the most frequent training answer per question type)
-and the frozen captioner itself.
+(caption style A), with a text-only language-modelling loss on the training splits' sentences
+mixed in (the stand-in for BLIP's BERT initialisation: every word gets a learned embedding). It
+is then frozen and each method adapts it to (a) VQAv2-format questions, with the question
+encoder initialised from the caption decoder, and (b) captions in style B. Frozen baselines:
+the question prior (the most frequent training answer per question type), a linear answer head
+on frozen features, and the frozen captioner itself.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import functools
 import json
 import platform
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,20 @@ from adapterlab.core.engine import (
     evaluate,
 )
 
+from .baselines import linear_head_baseline, question_prior
 from .config import CommonConfig, RunConfig, SweepConfig
 from .data import SynthSpec, load_coco_captions, load_vqav2, read_json, synthesize
 from .methods import METHODS
-from .metrics import vqa_accuracy
 from .models import tiny_backbone
-from .task import CaptionDataset, GenerationMetrics, collate, encode_images, loss_fn, make_eval_step
+from .task import (
+    CaptionDataset,
+    GenerationMetrics,
+    LanguageMixDataset,
+    collate,
+    encode_images,
+    make_eval_step,
+    pretrain_loss_fn,
+)
 from .train import MAX_NEW, Prepared, prepare_task, resolve_sources, train
 
 __all__ = ["prepare", "pretrain_tiny", "question_prior", "run_sweep", "markdown_table"]
@@ -53,11 +62,27 @@ def _texts(root: Path) -> list[str]:
     return texts
 
 
+def language_corpus(root: Path) -> list[str]:
+    """The text-only corpus of the pre-training: every caption, question and answer of the
+    training splits (restval and train), as separate sentences (no question is paired with its
+    answer, and no validation or test text is used)."""
+    texts = [c for e in load_coco_captions(root / "coco", "restval") for c in e.captions]
+    texts += [c for e in load_coco_captions(root / "coco", "train") for c in e.captions]
+    for ex in load_vqav2(root / "vqav2", "train", coco_root=root / "coco"):
+        texts += [ex.question, ex.answer]
+    return texts
+
+
 def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     """Fully train the tiny BLIP captioner on the ``restval`` captions; returns its folder
     (reused when it was written by the same settings)."""
     out = Path(cfg.out) / "pretrained-blip"
-    key = {"data": read_json(root / "synth.json"), "epochs": cfg.pretrain_epochs, "seed": cfg.seed}
+    key = {
+        "data": read_json(root / "synth.json"),
+        "epochs": cfg.pretrain_epochs,
+        "seed": cfg.seed,
+        "language": "captions+questions+answers of restval/train",
+    }
     marker = out / "pretrain.json"
     if marker.is_file() and json.loads(marker.read_text()).get("key") == key:
         return out
@@ -66,7 +91,8 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     examples = load_coco_captions(root / "coco", "restval")
     cut = max(1, len(examples) // 10)
     images = encode_images([e.image for e in examples], backbone.image_processor)
-    train_ds = CaptionDataset(examples[cut:], backbone, images, "train", expand=True)
+    captions = CaptionDataset(examples[cut:], backbone, images, "train", expand=True)
+    train_ds = LanguageMixDataset(captions, language_corpus(root), seed=cfg.seed)
     val_ds = CaptionDataset(examples[:cut], backbone, images, "val", expand=False)
     add_adapter(backbone.model, get_config("full"))
     tcfg = TrainConfig(
@@ -90,7 +116,7 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
         tcfg,
         train_data=train_ds,
         eval_data=val_ds,
-        loss_fn=loss_fn,
+        loss_fn=pretrain_loss_fn,
         eval_step=make_eval_step(backbone, MAX_NEW["caption"]),
         metric_fn=GenerationMetrics(backbone, {"val": val_ds}, "caption"),
         collate_fn=functools.partial(collate, pad_id=backbone.pad_id),
@@ -125,22 +151,6 @@ def prepare(cfg: CommonConfig) -> Prepared:
     if not root.is_dir():
         raise FileNotFoundError(f"--data {root}: no such folder")
     return Prepared(root / "vqav2", root / "coco", resolve_sources(cfg, None))
-
-
-def question_prior(vqa_root: Path, coco_root: Path) -> float:
-    """VQA accuracy on test of answering every question with the most frequent training answer
-    of its question type (the frozen-backbone floor)."""
-    train = load_vqav2(vqa_root, "train", coco_root=coco_root)
-    test = load_vqav2(vqa_root, "test", coco_root=coco_root)
-    by_type: dict[str, Counter] = {}
-    for ex in train:
-        by_type.setdefault(ex.question_type, Counter())[ex.answer] += 1
-    overall = Counter(ex.answer for ex in train).most_common(1)[0][0]
-    preds = [
-        by_type[ex.question_type].most_common(1)[0][0] if ex.question_type in by_type else overall
-        for ex in test
-    ]
-    return vqa_accuracy(preds, [ex.answers for ex in test])
 
 
 def frozen_captioner(cfg: CommonConfig, prep: Prepared) -> dict[str, float]:
@@ -191,15 +201,21 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     if "vqa" in tasks:
         prior = question_prior(prep.vqa_root, prep.coco_root)
-        rows.append({"method": "frozen: question prior", "percent": 0.0, "vqa": prior})
+        rows.append({"method": "frozen: question prior (no image)", "percent": 0.0, "vqa": prior})
+        print("[vl] vqa / frozen backbone + linear answer head", flush=True)
+        t0 = time.perf_counter()
+        head = linear_head_baseline(cfg, prep, out / "vqa-linear_head")
+        rows.append(
+            {
+                "method": "frozen: linear head on frozen features",
+                "percent": 0.0,
+                "vqa": head["vqa_accuracy"],
+                "seconds": time.perf_counter() - t0,
+            }
+        )
     if "caption" in tasks:
         frozen = frozen_captioner(cfg, prep)
-        row = {"method": "frozen: captioner as is", "percent": 0.0, **frozen}
-        if rows:
-            rows[0].update({k: v for k, v in row.items() if k in ("cider", "bleu4")})
-            rows[0]["method"] = "frozen (question prior; captioner as is)"
-        else:
-            rows.append(row)
+        rows.append({"method": "frozen: captioner as is", "percent": 0.0, **frozen})
     runs = []
     for method in methods:
         row: dict[str, Any] = {"method": method, "seconds": 0.0}

@@ -8,6 +8,7 @@ generated ids padded to a fixed length plus each sample's index and split code;
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,14 @@ __all__ = [
     "CaptionDataset",
     "EncodedImages",
     "GenerationMetrics",
+    "LanguageMixDataset",
     "QADataset",
     "collate",
     "encode_images",
     "generate",
     "loss_fn",
     "make_eval_step",
+    "pretrain_loss_fn",
 ]
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -151,6 +154,32 @@ class CaptionDataset(Dataset):
         }
 
 
+class LanguageMixDataset(Dataset):
+    """Captioning items, each with one text-only sentence drawn from a language corpus.
+
+    BLIP's text modules start from BERT, which learned the language from text alone before any
+    image was seen; the tiny BLIP gets the same from a text-only language-modelling loss on
+    ``corpus`` (see :func:`pretrain_loss_fn`), mixed into its captioning pre-training.
+    """
+
+    def __init__(self, captions: CaptionDataset, corpus: Sequence[str], seed: int = 0) -> None:
+        bb = captions.backbone
+        self.captions = captions
+        self.corpus = [[bb.bos_id, *_ids(bb.tokenizer, t)[:28], bb.sep_id] for t in corpus]
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def describe(self, index: int) -> str:
+        return self.captions.describe(index)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.captions[index]
+        item["text"] = self.corpus[self.rng.randrange(len(self.corpus))]
+        return item
+
+
 def _pad(seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), value, dtype=torch.long)
@@ -171,6 +200,8 @@ def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Ten
     target, tmask = _pad([it["target"] for it in items], pad_id)
     batch["target_ids"], batch["target_mask"] = target, tmask
     batch["labels"] = target.masked_fill(tmask == 0, -100)
+    if "text" in items[0]:
+        batch["text_ids"], batch["text_mask"] = _pad([it["text"] for it in items], pad_id)
     if "question" in items[0]:
         batch["input_ids"], batch["attention_mask"] = _pad([it["question"] for it in items], pad_id)
     return batch
@@ -209,6 +240,18 @@ def _memory(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Ten
         encoder_attention_mask=image_mask,
     )[0]
     return question, batch["attention_mask"]
+
+
+def pretrain_loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Captioning loss plus the text-only language-modelling loss of the decoder (no image:
+    BLIP's text layers skip cross-attention without ``encoder_hidden_states``)."""
+    text = model.text_decoder(
+        input_ids=batch["text_ids"],
+        attention_mask=batch["text_mask"],
+        labels=batch["text_ids"].masked_fill(batch["text_mask"] == 0, -100),
+        reduction="mean",
+    )
+    return loss_fn(model, batch) + text.loss
 
 
 @torch.no_grad()

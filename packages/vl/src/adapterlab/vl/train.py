@@ -37,7 +37,7 @@ from .task import (
 __all__ = ["Prepared", "TaskData", "evaluate_run", "prepare_task", "train", "EMBEDDED"]
 
 #: settings of the embedded demo (tiny BLIP, 2 CPU cores)
-EMBEDDED = {"vqa": {"epochs": 8, "batch_size": 32}, "caption": {"epochs": 5, "batch_size": 32}}
+EMBEDDED = {"vqa": {"epochs": 20, "batch_size": 32}, "caption": {"epochs": 5, "batch_size": 32}}
 #: the released configs (8 GPUs); epochs and batch per GPU
 PAPER = {"vqa": {"epochs": 5, "batch_size": 8}, "caption": {"epochs": 2, "batch_size": 16}}
 METRIC = {"vqa": "vqa_accuracy", "caption": "cider"}
@@ -111,6 +111,7 @@ def _settings(cfg: CommonConfig, task: str) -> dict[str, Any]:
     return {
         "epochs": cfg.epochs or table[task]["epochs"],
         "batch_size": cfg.batch_size or table[task]["batch_size"],
+        "reduction": cfg.reduction or (2.0 if cfg.embedded else 8.0),
     }
 
 
@@ -120,16 +121,16 @@ def train(cfg: RunConfig, prep: Prepared, run_dir: str | Path | None = None) -> 
     backbone = data.backbone()
     model = backbone.model
     torch.manual_seed(cfg.seed)
+    s = _settings(cfg, cfg.task)
     adapter_cfg = apply_method(
         model,
         cfg.method,
         cfg.task,
-        reduction=cfg.reduction,
+        reduction=s["reduction"],
         lora_r=cfg.lora_r,
         prefix_tokens=cfg.prefix_tokens,
     )
     summary = trainable_summary(model)
-    s = _settings(cfg, cfg.task)
     run_dir = Path(run_dir or Path(cfg.out) / f"{cfg.task}-{cfg.method}")
     tcfg = TrainConfig(
         output_dir=str(run_dir),

@@ -34,9 +34,17 @@ _SUPPORTED = ("eager", "sdpa", None)
 
 
 def uses_attention_interface(module: nn.Module) -> bool:
-    """True for a transformers attention module that dispatches through the attention interface."""
+    """True for a transformers attention module that dispatches through the attention interface.
+
+    Having a transformers ``config`` is not enough: some modules (BLIP's text attention, for one)
+    keep the config but compute attention by hand, and a prefix handed to the interface would be
+    silently ignored there. Their ``forward`` must look up ``ALL_ATTENTION_FUNCTIONS``.
+    """
     config = getattr(module, "config", None)
-    return config is not None and hasattr(config, "_attn_implementation")
+    if config is None or not hasattr(config, "_attn_implementation"):
+        return False
+    forward = getattr(type(module).forward, "__code__", None)
+    return forward is not None and "ALL_ATTENTION_FUNCTIONS" in forward.co_names
 
 
 class _ConfigView:
@@ -66,10 +74,16 @@ def run_with_prefix(
             f"prefix tuning supports attn_implementation 'eager' or 'sdpa', not "
             f"{implementation!r}; load the model with attn_implementation='sdpa'"
         )
-    attn.__dict__[_STATE] = (key, value, implementation or "eager")
+    attn.__dict__[_STATE] = [key, value, implementation or "eager", False]
     attn.__dict__["config"] = _ConfigView(config)
     try:
-        return attn(*args, **kwargs)
+        out = attn(*args, **kwargs)
+        if not attn.__dict__[_STATE][3]:
+            raise RuntimeError(
+                f"prefix tuning: {type(attn).__name__} did not call its attention function, so "
+                "the prefix would be ignored"
+            )
+        return out
     finally:
         attn.__dict__["config"] = config
         del attn.__dict__[_STATE]
@@ -121,7 +135,9 @@ def prefixed_attention(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Attention implementation: prefixes in front of ``key``/``value``, then the model's own."""
-    prefix_key, prefix_value, implementation = module.__dict__[_STATE]
+    state = module.__dict__[_STATE]
+    prefix_key, prefix_value, implementation = state[:3]
+    state[3] = True  # the prefix reached the attention function
     batch, kv_heads, _, head_dim = key.shape
     n = prefix_key.shape[0]
 
