@@ -114,10 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(classes[command], rest, prog=f"adapterlab-graph {command}",
                        description=classes[command].__doc__)  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from .allocator import keep_large_allocations
     from .cache import CacheError
     from .data import DataFormatError, WordNetUnavailable
     from .models.llm import LLMLoadError
 
+    keep_large_allocations()
     try:
         return _run(command, cfg)
     except (DataFormatError, WordNetUnavailable, LLMLoadError, CacheError, FileExistsError,
