@@ -114,6 +114,10 @@ class RunAllConfig(PrepareConfig):
     """Fine-tuning full-batch steps."""
     finetune_lr: float = 1e-4
     """GraphAdapter fine-tuning learning rate (paper: 1e-4)."""
+    finetune_threads: int = 1
+    """CPU threads of the fine-tuning runs (0: torch's default). Their full-batch steps are
+    small matrix products: on 2 cores a second OpenMP thread cost far more in synchronisation
+    than it gained (1.05 vs 0.011 CPU-s per step on a loaded box)."""
     baseline_lr: float = 1e-2
     """Learning rate of the GraphSAGE and MLP baselines."""
     lora_nodes: int = 96
