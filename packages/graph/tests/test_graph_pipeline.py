@@ -47,3 +47,18 @@ def test_cli_help_and_errors(tmp_path, capsys):
     (tmp_path / "edges.csv").write_text("src,dst\n0,5\n")
     assert main(["prepare", "--data", str(tmp_path), "--model", "tiny-llama"]) == 1
     assert "edges.csv:2" in capsys.readouterr().err
+
+
+def test_cli_reports_an_interruption_and_exits(monkeypatch, capsys):
+    """SIGTERM in a training stage: the engine's TrainingInterrupted reaches the CLI, which
+    prints one line and exits 128 + signal (nothing catches it on the way)."""
+    from adapterlab.core.engine import TrainingInterrupted
+    from adapterlab.graph import pipeline
+
+    def interrupted(cfg, **_):
+        raise TrainingInterrupted("stopped", signum=15, checkpoint="run/step_1")
+
+    monkeypatch.setattr(pipeline, "run_all", interrupted)
+    assert main(["run-all", "--out", "unused"]) == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "interrupted by signal 15" in err[0]

@@ -131,3 +131,22 @@ def test_finetuning_from_pretrained_adapter_learns(synth_data, tiny_cache, tmp_p
     )
     assert res.test["accuracy"] > 0.6  # 3 balanced classes: chance is 1/3
     assert set(res.test) >= {"accuracy", "macro_f1", "roc_auc"}
+
+
+def test_closed_form_smoothed_kl_equals_kl_div_with_the_full_target():
+    from adapterlab.graph.task import mixed_log_probs, smoothed_kl
+
+    torch.manual_seed(0)
+    adapted = (torch.randn(7, 50) * 3).requires_grad_()
+    original = torch.randn(7, 50) * 3
+    labels = torch.randint(0, 50, (7,))
+    for eps in (0.0, 0.1, 0.3):
+        log_p = mixed_log_probs(adapted, original)
+        target = torch.full_like(log_p, eps / 49).scatter_(1, labels.view(-1, 1), 1 - eps)
+        ref = torch.nn.functional.kl_div(log_p, target, reduction="none").sum(-1)
+        ours = smoothed_kl(log_p, labels, eps)
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+        g_ref, g_ours = (
+            torch.autograd.grad(v.sum(), adapted, retain_graph=True)[0] for v in (ref, ours)
+        )
+        torch.testing.assert_close(g_ours, g_ref, rtol=1e-5, atol=1e-6)

@@ -238,28 +238,28 @@ def build_cache(
     return LLMCache(root)
 
 
+def _append_npy(path: Path, dtype, shape: tuple[int, ...], parts) -> None:
+    """Write a ``.npy`` file from ``parts`` (arrays, in order) with plain file writes: unlike a
+    writable memmap, nothing of the file stays mapped in the process, so memory stays flat."""
+    with open(path, "wb") as f:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                  "shape": shape}  # fmt: skip
+        np.lib.format.write_array_header_1_0(f, header)
+        for part in parts:
+            f.write(np.ascontiguousarray(part, dtype=dtype).tobytes())
+
+
 def _join_chunks(root: Path, num_chunks: int, n: int, hidden: int, dtype) -> None:
-    """Stream the per-chunk token files into one memmap (and labels, per-node pointers)."""
+    """Stream the per-chunk token files into one ``.npy`` each (states, labels) plus per-node
+    pointers, one chunk in memory at a time."""
     files = [root / "tokens" / f"chunk_{c:05d}.safetensors" for c in range(num_chunks)]
     counts = np.concatenate([load_file(str(f))["counts"] for f in files])
     if len(counts) != n:
         raise CacheError(f"{root}: token chunks cover {len(counts)} nodes, expected {n}")
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     total = int(ptr[-1])
-    states = np.lib.format.open_memmap(
-        root / "token_states.npy", mode="w+", dtype=dtype, shape=(total, hidden)
-    )
-    labels = np.lib.format.open_memmap(
-        root / "token_labels.npy", mode="w+", dtype=np.int64, shape=(total,)
-    )
-    at = 0
-    for f in files:
-        part = load_file(str(f))
-        k = len(part["labels"])
-        states[at : at + k] = part["states"]
-        labels[at : at + k] = part["labels"]
-        at += k
-    states.flush()
-    labels.flush()
-    del states, labels
+    _append_npy(root / "token_states.npy", dtype, (total, hidden),
+                (load_file(str(f))["states"] for f in files))  # fmt: skip
+    _append_npy(root / "token_labels.npy", np.int64, (total,),
+                (load_file(str(f))["labels"] for f in files))  # fmt: skip
     np.save(root / "token_ptr.npy", ptr)

@@ -114,12 +114,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(classes[command], rest, prog=f"adapterlab-graph {command}",
                        description=classes[command].__doc__)  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from adapterlab.core.engine import TrainingInterrupted
+
+    from .allocator import keep_large_allocations
     from .cache import CacheError
     from .data import DataFormatError, WordNetUnavailable
     from .models.llm import LLMLoadError
 
+    keep_large_allocations()
     try:
         return _run(command, cfg)
+    except TrainingInterrupted as err:  # never swallowed: report it and exit 128 + signal
+        print(f"adapterlab-graph: interrupted by signal {err.signum} (last checkpoint: "
+              f"{err.checkpoint}); a rerun reuses the finished LLM cache chunks and starts the "
+              "training stages again (pretrain/finetune: with --overwrite)", file=sys.stderr)  # fmt: skip
+        return err.exit_code
     except (DataFormatError, WordNetUnavailable, LLMLoadError, CacheError, FileExistsError,
             FileNotFoundError, ValueError) as err:  # fmt: skip
         print(f"adapterlab-graph: error: {err}", file=sys.stderr)

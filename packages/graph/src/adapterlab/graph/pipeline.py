@@ -168,6 +168,27 @@ def _plot(out: Path, runs: dict[str, list[dict[str, Any]]], pretrain_dir: Path) 
     fig.savefig(out / "curves.png", dpi=110)
 
 
+def _finetune_all(
+    cfg: RunAllConfig,
+    cache: LLMCache,
+    data: Data,
+    out: Path,
+    adapter_path: Path,
+    runs: dict[str, list[dict[str, Any]]],
+    show_progress: bool,
+) -> None:
+    """Every fine-tuning method for every seed (results appended to ``runs``)."""
+    for seed in cfg.seeds:
+        for method in runs:
+            lr = getattr(cfg, METHODS[method].lr_field)
+            ft_cfg = FinetuneConfig(hidden=cfg.hidden, gnn=cfg.gnn, steps=cfg.finetune_steps,
+                                    lr=lr, seed=seed)  # fmt: skip
+            res = finetune(method, cache, data, ft_cfg, out / "finetune" / method / f"seed{seed}",
+                           pretrained=adapter_path, overwrite=True, show_progress=show_progress)  # fmt: skip
+            runs[method].append(describe(res))
+            log.info("%s seed %d: test %s", method, seed, res.test)
+
+
 def run_all(cfg: RunAllConfig, *, show_progress: bool = True) -> dict[str, Any]:
     """Run the whole comparison into ``cfg.out``; returns the metrics written to metrics.json."""
     out = Path(cfg.out)
@@ -204,15 +225,13 @@ def run_all(cfg: RunAllConfig, *, show_progress: bool = True) -> dict[str, Any]:
 
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS if m != "lora"}
     t0, c0 = time.perf_counter(), time.process_time()
-    for seed in cfg.seeds:
-        for method in runs:
-            lr = getattr(cfg, METHODS[method].lr_field)
-            ft_cfg = FinetuneConfig(hidden=cfg.hidden, gnn=cfg.gnn, steps=cfg.finetune_steps,
-                                    lr=lr, seed=seed)  # fmt: skip
-            res = finetune(method, cache, data, ft_cfg, out / "finetune" / method / f"seed{seed}",
-                           pretrained=adapter_path, overwrite=True, show_progress=show_progress)  # fmt: skip
-            runs[method].append(describe(res))
-            log.info("%s seed %d: test %s", method, seed, res.test)
+    threads = torch.get_num_threads()
+    if cfg.finetune_threads > 0:
+        torch.set_num_threads(cfg.finetune_threads)
+    try:
+        _finetune_all(cfg, cache, data, out, adapter_path, runs, show_progress)
+    finally:
+        torch.set_num_threads(threads)
     timings["finetune_s"] = time.perf_counter() - t0
     timings["finetune_cpu_s"] = time.process_time() - c0
 

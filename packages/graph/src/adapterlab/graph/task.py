@@ -3,6 +3,8 @@ metrics (accuracy, macro-F1, one-vs-rest ROC-AUC for any number of classes)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,7 @@ from .sampling import NeighborSampler
 
 __all__ = [
     "ClassificationBatches",
+    "FullBatchSteps",
     "NodeIds",
     "PretrainBatches",
     "classification_eval_step",
@@ -22,7 +25,9 @@ __all__ = [
     "pretrain_eval_step",
     "pretrain_loss",
     "pretrain_metrics",
+    "mixed_log_probs",
     "residual_loss",
+    "smoothed_kl",
     "split_tokens",
     "token_weights",
 ]
@@ -39,6 +44,31 @@ class NodeIds(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> int:
         return self.ids[index]
+
+
+class FullBatchSteps(torch.utils.data.Dataset):
+    """``steps`` items, each the whole list of training node ids: full-batch training (the
+    original's) as one engine epoch of ``steps`` batches of one item. With one item per node and
+    a full batch, every step would end an epoch, and the engine checkpoints at every epoch end."""
+
+    def __init__(self, ids: torch.Tensor | list[int], steps: int) -> None:
+        self.ids, self.steps = [int(i) for i in ids], int(steps)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int) -> list[int]:
+        if not 0 <= index < self.steps:
+            raise IndexError(index)
+        return self.ids
+
+
+def _flat_ids(items: list) -> list[int]:
+    """Node ids of a batch whose items are ids (``NodeIds``) or id lists (``FullBatchSteps``)."""
+    out: list[int] = []
+    for item in items:
+        out.extend(item if isinstance(item, list | tuple) else [item])
+    return [int(i) for i in out]
 
 
 def token_weights(labels: np.ndarray) -> np.ndarray:
@@ -59,6 +89,29 @@ def split_tokens(n_tokens: int, held_out: float = 0.1) -> int:
     return n_tokens - 1 if mid == n_tokens else mid
 
 
+def mixed_log_probs(adapted_logits: torch.Tensor, original_logits: torch.Tensor) -> torch.Tensor:
+    """log p with p = (softmax(original).detach() + softmax(adapted)) / 2, computed stably as
+    ``logaddexp(log_softmax(adapted), log_softmax(original)) - log 2``."""
+    log_a = F.log_softmax(adapted_logits.float(), -1)
+    log_o = F.log_softmax(original_logits.detach().float(), -1)
+    return torch.logaddexp(log_a, log_o) - math.log(2.0)
+
+
+def smoothed_kl(log_p: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Per-token KL(q || p) from the label-smoothed target q (1 - eps on the label, eps / (V - 1)
+    elsewhere), in closed form: sum_v q log q - (eps / (V - 1)) sum_v log p_v
+    - (1 - eps - eps / (V - 1)) log p_label. Equal to ``kl_div(log_p, q).sum(-1)`` without
+    building q (a (T, V) tensor)."""
+    vocab = log_p.size(-1)
+    other = smoothing / (vocab - 1)
+    keep = 1.0 - smoothing
+    entropy_term = (keep * math.log(keep) if keep > 0 else 0.0) + (
+        smoothing * math.log(other) if smoothing > 0 else 0.0
+    )
+    at_label = log_p.gather(1, labels.view(-1, 1)).squeeze(1)
+    return entropy_term - other * log_p.sum(-1) - (1.0 - smoothing - other) * at_label
+
+
 def residual_loss(
     adapted_logits: torch.Tensor,
     original_logits: torch.Tensor,
@@ -66,22 +119,20 @@ def residual_loss(
     weights: torch.Tensor,
     num_nodes: int,
     smoothing: float = 0.1,
-) -> torch.Tensor:
+    *,
+    return_log_probs: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """GraphAdapter's residual-learning loss (Eq. 11-14; the original's ``LabelSmoothing``).
 
     p = (softmax(original).detach() + softmax(adapted)) / 2; per token the KL divergence from the
     label-smoothed target (1 - eps on the label, eps / (V - 1) elsewhere) to p, weighted by the
     per-node-normalised token weights, summed and divided by the number of nodes in the batch.
+    The KL is taken in closed form (:func:`smoothed_kl`), which keeps the number of (T, V)
+    temporaries, the cost of this loss, low. ``return_log_probs`` also returns log p.
     """
-    vocab = adapted_logits.size(-1)
-    p = (
-        F.softmax(original_logits.detach().float(), -1) + F.softmax(adapted_logits.float(), -1)
-    ) / 2
-    log_p = torch.log(p)
-    target = torch.full_like(log_p, smoothing / (vocab - 1))
-    target.scatter_(1, labels.view(-1, 1), 1.0 - smoothing)
-    per_token = F.kl_div(log_p, target, reduction="none").sum(-1)
-    return (per_token * weights).sum() / num_nodes
+    log_p = mixed_log_probs(adapted_logits, original_logits)
+    loss = (smoothed_kl(log_p, labels, smoothing) * weights).sum() / num_nodes
+    return (loss, log_p) if return_log_probs else loss
 
 
 class _GraphBatches:
@@ -111,7 +162,8 @@ class PretrainBatches(_GraphBatches):
             raise ValueError("part must be 'train' or 'eval'")
         self.part, self.held_out = part, held_out
 
-    def __call__(self, ids: list[int]) -> dict[str, torch.Tensor]:
+    def __call__(self, items: list) -> dict[str, torch.Tensor]:
+        ids = _flat_ids(items)
         nodes, edges, x = self.subgraph(ids)
         states, labels, weights, rows = [], [], [], []
         for i, node in enumerate(ids):
@@ -146,11 +198,18 @@ class ClassificationBatches(_GraphBatches):
     ) -> None:
         super().__init__(cache, edge_index, fanouts)
         self.labels = labels
+        # without sampling (all fanouts None) a batch of the same nodes is always the same
+        self.deterministic = all(f is None for f in fanouts)
+        self._memo: dict[tuple[int, ...], dict[str, torch.Tensor]] = {}
 
-    def __call__(self, ids: list[int]) -> dict[str, torch.Tensor]:
+    def __call__(self, items: list) -> dict[str, torch.Tensor]:
+        ids = _flat_ids(items)
+        key = tuple(ids)
+        if key in self._memo:  # the full-neighbourhood batch of these nodes never changes
+            return dict(self._memo[key])
         nodes, edges, x = self.subgraph(ids)
         prompts = np.asarray(self.cache.prompts[np.asarray(ids)], dtype=np.float32)
-        return {
+        batch = {
             "node_ids": torch.tensor(ids, dtype=torch.long),
             "x": x,
             "edge_index": edges,
@@ -158,13 +217,18 @@ class ClassificationBatches(_GraphBatches):
             "prompts": torch.from_numpy(prompts),
             "target": self.labels[torch.tensor(ids)],
         }
+        if self.deterministic and len(self._memo) < 8:
+            self._memo[key] = batch
+        return dict(batch)
 
 
 def _forward_pretrain(model: nn.Module, batch: dict, smoothing: float) -> dict[str, torch.Tensor]:
     adapted, original = model(batch["x"], batch["edge_index"], batch["rows"], batch["states"])
     n = len(batch["node_ids"])
-    loss = residual_loss(adapted, original, batch["labels"], batch["weights"], n, smoothing)
-    return {"loss": loss, "adapted": adapted, "original": original}
+    loss, log_p = residual_loss(
+        adapted, original, batch["labels"], batch["weights"], n, smoothing, return_log_probs=True
+    )
+    return {"loss": loss, "log_p": log_p, "original": original}
 
 
 def pretrain_loss(model: nn.Module, batch: dict, smoothing: float = 0.1) -> dict[str, torch.Tensor]:
@@ -178,10 +242,9 @@ def pretrain_eval_step(
 ) -> dict[str, torch.Tensor]:
     """Held-out loss plus per-token top-1 hits of the mixed prediction and of the LLM alone."""
     out = _forward_pretrain(model, batch, smoothing)
-    mixed = F.softmax(out["adapted"], -1) + F.softmax(out["original"], -1)
     return {
         "loss": out["loss"],
-        "hit_mixed": (mixed.argmax(-1) == batch["labels"]).float(),
+        "hit_mixed": (out["log_p"].argmax(-1) == batch["labels"]).float(),
         "hit_llm": (out["original"].argmax(-1) == batch["labels"]).float(),
     }
 

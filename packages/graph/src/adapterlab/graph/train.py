@@ -21,6 +21,7 @@ from .models.baselines import FeatureMLP, GraphSAGE
 from .models.graphadapter import GraphAdapter, GraphAdapterClassifier, GraphAdapterPretrainer
 from .task import (
     ClassificationBatches,
+    FullBatchSteps,
     NodeIds,
     PretrainBatches,
     classification_eval_step,
@@ -139,11 +140,13 @@ def finetune(
     seed_everything(cfg.seed)
     model = build_classifier(method, cache, len(data.label_names), cfg, pretrained)
     collate = ClassificationBatches(cache, data.edge_index, data.y, _fanouts(cfg.fanouts))
-    train_ids = NodeIds(data.train_mask.nonzero().view(-1))
+    train_nodes = data.train_mask.nonzero().view(-1)
+    full_batch = cfg.batch_size >= len(train_nodes)
+    train_ids = FullBatchSteps(train_nodes, cfg.steps) if full_batch else NodeIds(train_nodes)
     val_ids = NodeIds(data.val_mask.nonzero().view(-1))
     test_ids = NodeIds(data.test_mask.nonzero().view(-1))
     train_cfg = TrainConfig(
-        output_dir=str(run_dir), max_steps=cfg.steps, batch_size=min(cfg.batch_size, len(train_ids)),
+        output_dir=str(run_dir), max_steps=cfg.steps, batch_size=1 if full_batch else cfg.batch_size,
         eval_batch_size=4096, lr=cfg.lr, weight_decay=cfg.weight_decay,
         eval_every_steps=cfg.eval_every, metric="accuracy", metric_mode="max", keep_last=1,
         seed=cfg.seed, log_every=cfg.eval_every, overwrite=overwrite, progress=show_progress,
@@ -245,15 +248,17 @@ def train_lora(
         ids = mask.nonzero().view(-1).tolist()[:limit]
         return _TokenisedNodes([seqs[i] for i in ids], [y[i] for i in ids])
 
+    # one evaluation at the end would pick the last step anyway: no validation pass (a budget),
+    # the test split is read from the final weights
     train_cfg = TrainConfig(
-        output_dir=str(run_dir), max_steps=steps, batch_size=batch_size, eval_batch_size=32,
-        lr=lr, eval_every_steps=steps, metric="accuracy", keep_last=1, seed=seed,
+        output_dir=str(run_dir), max_steps=steps, batch_size=batch_size, eval_batch_size=64,
+        lr=lr, metric="accuracy", keep_last=1, seed=seed,
         log_every=max(1, steps // 6), overwrite=overwrite, progress=show_progress,
     )  # fmt: skip
     start = time.perf_counter()
     trainer = Trainer(
         model, train_cfg, train_data=subset(data.train_mask, train_nodes),
-        eval_data=subset(data.val_mask), test_data=subset(data.test_mask),
+        test_data=subset(data.test_mask),
         loss_fn=_lora_loss, eval_step=_lora_eval, metric_fn=classification_metrics,
         collate_fn=_pad_collate(tokenizer.pad_token_id),
         run_config={"stage": "lora", "targets": targets, "train_nodes": train_nodes},
