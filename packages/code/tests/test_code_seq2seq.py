@@ -49,6 +49,8 @@ def test_decoder_has_no_future_leak(tmp_path):
     tgt2[:, 4:] = torch.randint(5, 100, (2, 3))
     b = model.decode(tgt2, memory, mask)
     assert torch.allclose(a[:, :4], b[:, :4], atol=1e-5) and not torch.allclose(a[:, 4:], b[:, 4:])
+    last = model.decode(tgt, memory, mask, last_only=True)  # what greedy/beam decoding uses
+    assert last.shape == (2, 1, a.shape[-1]) and torch.allclose(last, a[:, -1:], atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["full", "codeberter", "task_adapter", "ner_task"])

@@ -53,9 +53,16 @@ class Seq2Seq(nn.Module):
         return self.encoder(input_ids=source_ids, attention_mask=source_mask)[0]
 
     def decode(
-        self, target_ids: torch.Tensor, memory: torch.Tensor, source_mask: torch.Tensor
+        self,
+        target_ids: torch.Tensor,
+        memory: torch.Tensor,
+        source_mask: torch.Tensor,
+        *,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Vocabulary logits ``(B, T, V)`` for every target prefix (causally masked)."""
+        """Vocabulary logits ``(B, T, V)`` for every target prefix (causally masked);
+        ``last_only``: ``(B, 1, V)`` for the last position only (decoding needs no more, and the
+        vocabulary projection is most of a decoding step's cost)."""
         length = target_ids.shape[1]
         causal = torch.triu(
             torch.ones(length, length, dtype=torch.bool, device=target_ids.device), diagonal=1
@@ -67,6 +74,8 @@ class Seq2Seq(nn.Module):
             tgt_mask=causal,
             memory_key_padding_mask=~source_mask.bool(),
         )
+        if last_only:
+            out = out[:, -1:]
         hidden = torch.tanh(self.output_dense(out))
         return F.linear(hidden, self._word_embeddings().weight)
 
@@ -115,7 +124,7 @@ class Seq2Seq(nn.Module):
         ids = torch.full((batch, 1), self.sos_id, dtype=torch.long, device=memory.device)
         done = torch.zeros(batch, dtype=torch.bool, device=memory.device)
         for _ in range(max_length):
-            step = self.decode(ids, memory, source_mask)[:, -1].argmax(-1)
+            step = self.decode(ids, memory, source_mask, last_only=True)[:, -1].argmax(-1)
             step = torch.where(done, torch.full_like(step, self.eos_id), step)
             ids = torch.cat([ids, step[:, None]], dim=1)
             done |= step == self.eos_id
@@ -132,7 +141,10 @@ class Seq2Seq(nn.Module):
         for _ in range(max_length):
             ids = torch.tensor([b[0] for b in beams], device=device)
             logp = self.decode(
-                ids, memory.expand(len(beams), -1, -1), source_mask.expand(len(beams), -1)
+                ids,
+                memory.expand(len(beams), -1, -1),
+                source_mask.expand(len(beams), -1),
+                last_only=True,
             )[:, -1].log_softmax(-1)
             scores = logp + torch.tensor([b[1] for b in beams], device=device)[:, None]
             top = scores.flatten().topk(beam_size)
