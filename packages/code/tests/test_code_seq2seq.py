@@ -51,6 +51,11 @@ def test_decoder_has_no_future_leak(tmp_path):
     assert torch.allclose(a[:, :4], b[:, :4], atol=1e-5) and not torch.allclose(a[:, 4:], b[:, 4:])
     last = model.decode(tgt, memory, mask, last_only=True)  # what greedy/beam decoding uses
     assert last.shape == (2, 1, a.shape[-1]) and torch.allclose(last, a[:, -1:], atol=1e-5)
+    tmask = torch.ones_like(tgt)
+    tmask[1, 5:] = 0  # padding: the loss covers exactly the non-padding next tokens
+    active = tmask[:, 1:].bool()
+    expected = torch.nn.functional.cross_entropy(a[:, :-1][active], tgt[:, 1:][active])
+    assert torch.allclose(model(src, mask, tgt, tmask), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["full", "codeberter", "task_adapter", "ner_task"])

@@ -52,6 +52,26 @@ class Seq2Seq(nn.Module):
         """Encoder states ``(B, S, H)``."""
         return self.encoder(input_ids=source_ids, attention_mask=source_mask)[0]
 
+    def decoder_states(
+        self, target_ids: torch.Tensor, memory: torch.Tensor, source_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Decoder outputs ``(B, T, H)`` for every target prefix (causally masked)."""
+        length = target_ids.shape[1]
+        causal = torch.triu(
+            torch.ones(length, length, dtype=torch.bool, device=target_ids.device), diagonal=1
+        )
+        embedded = self.encoder.embeddings(input_ids=target_ids)
+        return self.decoder(
+            embedded,
+            memory,
+            tgt_mask=causal,
+            memory_key_padding_mask=~source_mask.bool(),
+        )
+
+    def project(self, states: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits of decoder states: ``tanh(dense(.))`` then the tied embeddings."""
+        return F.linear(torch.tanh(self.output_dense(states)), self._word_embeddings().weight)
+
     def decode(
         self,
         target_ids: torch.Tensor,
@@ -63,21 +83,8 @@ class Seq2Seq(nn.Module):
         """Vocabulary logits ``(B, T, V)`` for every target prefix (causally masked);
         ``last_only``: ``(B, 1, V)`` for the last position only (decoding needs no more, and the
         vocabulary projection is most of a decoding step's cost)."""
-        length = target_ids.shape[1]
-        causal = torch.triu(
-            torch.ones(length, length, dtype=torch.bool, device=target_ids.device), diagonal=1
-        )
-        embedded = self.encoder.embeddings(input_ids=target_ids)
-        out = self.decoder(
-            embedded,
-            memory,
-            tgt_mask=causal,
-            memory_key_padding_mask=~source_mask.bool(),
-        )
-        if last_only:
-            out = out[:, -1:]
-        hidden = torch.tanh(self.output_dense(out))
-        return F.linear(hidden, self._word_embeddings().weight)
+        states = self.decoder_states(target_ids, memory, source_mask)
+        return self.project(states[:, -1:] if last_only else states)
 
     def forward(
         self,
@@ -86,10 +93,13 @@ class Seq2Seq(nn.Module):
         target_ids: torch.Tensor,
         target_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """Mean cross-entropy of predicting ``target_ids[:, 1:]`` from the prefixes."""
-        logits = self.decode(target_ids, self.encode(source_ids, source_mask), source_mask)
+        """Mean cross-entropy of predicting ``target_ids[:, 1:]`` from the prefixes (only the
+        non-padding positions are projected onto the vocabulary)."""
+        memory = self.encode(source_ids, source_mask)
+        states = self.decoder_states(target_ids, memory, source_mask)
         active = target_mask[:, 1:].bool()
-        return F.cross_entropy(logits[:, :-1][active], target_ids[:, 1:][active])
+        logits = self.project(states[:, :-1][active])
+        return F.cross_entropy(logits, target_ids[:, 1:][active])
 
     @torch.no_grad()
     def generate(
