@@ -49,6 +49,13 @@ def test_decoder_has_no_future_leak(tmp_path):
     tgt2[:, 4:] = torch.randint(5, 100, (2, 3))
     b = model.decode(tgt2, memory, mask)
     assert torch.allclose(a[:, :4], b[:, :4], atol=1e-5) and not torch.allclose(a[:, 4:], b[:, 4:])
+    last = model.decode(tgt, memory, mask, last_only=True)  # what greedy/beam decoding uses
+    assert last.shape == (2, 1, a.shape[-1]) and torch.allclose(last, a[:, -1:], atol=1e-5)
+    tmask = torch.ones_like(tgt)
+    tmask[1, 5:] = 0  # padding: the loss covers exactly the non-padding next tokens
+    active = tmask[:, 1:].bool()
+    expected = torch.nn.functional.cross_entropy(a[:, :-1][active], tgt[:, 1:][active])
+    assert torch.allclose(model(src, mask, tgt, tmask), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["full", "codeberter", "task_adapter", "ner_task"])
@@ -71,6 +78,46 @@ def test_variant_trainability(tmp_path, ner_dir, variant):
         assert list(wrapper.running()) == ([NER, TASK] if variant == "ner_task" else [NER])
         saved = adapter_state_dict(model, NER)
         assert any(v.abs().sum() > 0 for k, v in saved.items() if ".up." in k)  # loaded, not fresh
+
+
+def test_codeberter_encodes_as_the_ttc_encoder(tmp_path, ner_dir):
+    """CodeBERTER's encoder, before fine-tuning, computes exactly what the TTC-trained encoder
+    (frozen backbone + NER adapter) computed: the adapter is loaded whole and active."""
+    from adapterlab.core import load_adapter
+
+    encoder, _ = load_backbone("tiny", seed=0)
+    ttc = TokenTypeModel(encoder, 17)
+    add_ner_adapter(ttc, "pfeiffer", 4, head="ttc_head")
+    load_adapter(ttc, ner_dir, NER)
+    model, _ = build_task_model(cfg(tmp_path, "codeberter", ner_dir))
+    ttc.eval(), model.eval()
+    src = torch.randint(5, 100, (2, 12))
+    mask = torch.ones_like(src)
+    expected = ttc.encoder(input_ids=src, attention_mask=mask)[0]
+    assert torch.allclose(model.encode(src, mask), expected, atol=1e-6)
+    bare, _ = build_task_model(cfg(tmp_path, "full"))
+    bare.eval()
+    assert not torch.allclose(bare.encode(src, mask), expected, atol=1e-3)  # the adapter matters
+
+
+def test_min_length_forbids_an_empty_output(tmp_path):
+    model, _ = build_task_model(cfg(tmp_path, "full"))
+    model.eval()
+    plain = model.decode
+
+    def eos_first(ids, memory, mask, *, last_only=False):  # a decoder that always prefers EOS
+        logits = plain(ids, memory, mask, last_only=last_only).clone()
+        logits[..., model.eos_id] = 1e4
+        return logits
+
+    model.decode = eos_first
+    src = torch.randint(5, 100, (3, 10))
+    mask = torch.ones_like(src)
+    for beam in (1, 3):
+        empty = model.generate(src, mask, 6, beam, min_length=0)
+        assert (empty == model.pad_id).all()  # CodeXGLUE's decoding: an empty output
+        one = model.generate(src, mask, 6, beam, min_length=1)
+        assert (one[:, 0] != model.pad_id).all() and (one[:, 1:] == model.pad_id).all()
 
 
 def test_ner_adapter_from_other_model_is_rejected(tmp_path, ner_dir):

@@ -111,6 +111,9 @@ class TaskConfig:
     """Target subword tokens (CodeXGLUE summarization: 128)."""
     beam_size: int = 1
     """Beam size at evaluation (CodeXGLUE: 10; 1 = greedy)."""
+    min_length: int = 1
+    """Tokens generated before the end token is allowed (ours: a summary is never empty;
+    CodeXGLUE: 0)."""
     steps: int = 1000
     """Optimiser steps."""
     batch_size: int = 16
@@ -160,7 +163,7 @@ class PipelineConfig:
     """Output folder (data/, ttc/, one run per variant, summary.md, summary.json)."""
     variants: str = "full,codeberter,task_adapter,ner_task"
     """Comma-separated variants to compare."""
-    ttc_steps: int = 200
+    ttc_steps: int = 100
     """TTC optimiser steps (batch 16; adapters take a high lr, see ttc_lr)."""
     ttc_files: int = 60
     """TTC training files (standard-library modules; valid/test an eighth each)."""

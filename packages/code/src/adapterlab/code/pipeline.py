@@ -3,6 +3,7 @@ summarization -> one summary table (``summary.md``, ``summary.json``)."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,39 @@ def _summaries(cfg: PipelineConfig, root: Path) -> Path:
     return folder
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (datasets workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class _Clock:
+    """Wall and CPU seconds per stage (the job's own profile, printed in the summary)."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, dict[str, float]] = {}
+        self._wall, self._cpu = time.perf_counter(), _cpu_seconds()
+        self.start = self._wall
+
+    def lap(self, name: str) -> str:
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        self.stages[name] = {
+            "wall_s": round(wall - self._wall, 1),
+            "cpu_s": round(cpu - self._cpu, 1),
+        }
+        self._wall, self._cpu = wall, cpu
+        return f"{wall - self.start:.0f} s wall, stage {self.stages[name]['cpu_s']:.0f} CPU-s"
+
+
 def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
     """Run the whole comparison; returns the summary dict (also written to ``<out>``)."""
     out = Path(cfg.out)
     names = [v.strip() for v in cfg.variants.split(",") if v.strip()]
     for name in names:
         variant(name)
-    start = time.perf_counter()
+    clock = _Clock()
     data = _summaries(cfg, out / "data")
-    print(f"[1/3] summarization data: {data} ({time.perf_counter() - start:.0f} s)", flush=True)
+    print(f"[1/3] summarization data: {data} ({clock.lap('summarization data')})", flush=True)
     ttc = train_ttc(
         TTCConfig(
             model=cfg.model,
@@ -49,7 +74,7 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
             max_length=cfg.ttc_max_length,
             lr=cfg.ttc_lr,
             steps=cfg.ttc_steps,
-            eval_every=max(1, cfg.ttc_steps // 2),
+            eval_every=cfg.ttc_steps,  # one validation pass, at the end (best = final)
             seed=cfg.seed,
         ),
         progress=progress,
@@ -57,7 +82,7 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
     print(
         f"[2/3] TTC: accuracy {100 * ttc['test']['accuracy']:.1f}% vs majority "
         f"({ttc['majority_type']}) {100 * ttc['majority_accuracy']:.1f}% "
-        f"({time.perf_counter() - start:.0f} s)",
+        f"({clock.lap('ttc (load, preprocess, train, test)')})",
         flush=True,
     )
     rows = []
@@ -84,8 +109,7 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
         )
         rows.append(report)
         print(
-            f"[3/3] {name}: test BLEU-4 {report['test']['bleu']:.2f} "
-            f"({time.perf_counter() - start:.0f} s)",
+            f"[3/3] {name}: test BLEU-4 {report['test']['bleu']:.2f} ({clock.lap(name)})",
             flush=True,
         )
     summary = {
@@ -93,7 +117,12 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
         "ttc": ttc,
         "variants": rows,
         "ner_helps": _verdict(rows),
-        "total_seconds": round(time.perf_counter() - start, 1),
+        "stages": clock.stages,
+        "total_seconds": round(time.perf_counter() - clock.start, 1),
+        "total_cpu_seconds": round(sum(v["cpu_s"] for v in clock.stages.values()), 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
     }
     atomic_write_json(out / "summary.json", summary)
     text = markdown_summary(summary)
@@ -103,12 +132,15 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
 
 
 def _verdict(rows: list[dict[str, Any]]) -> dict[str, float]:
-    bleu = {r["variant"]: r["test"]["bleu"] for r in rows}
+    """BLEU-4 and test-loss differences: with NER adapters minus without (loss: lower is
+    better, so a negative loss difference means the NER adapter helped)."""
+    test = {r["variant"]: r["test"] for r in rows}
     out = {}
-    if "codeberter" in bleu and "full" in bleu:
-        out["codeberter_minus_full"] = round(bleu["codeberter"] - bleu["full"], 2)
-    if "ner_task" in bleu and "task_adapter" in bleu:
-        out["ner_task_minus_task_adapter"] = round(bleu["ner_task"] - bleu["task_adapter"], 2)
+    for ner, base in (("codeberter", "full"), ("ner_task", "task_adapter")):
+        if ner in test and base in test:
+            out[f"{ner}_minus_{base}_bleu"] = round(test[ner]["bleu"] - test[base]["bleu"], 2)
+            if "loss" in test[ner] and "loss" in test[base]:
+                out[f"{ner}_minus_{base}_loss"] = round(test[ner]["loss"] - test[base]["loss"], 3)
     return out
 
 
@@ -137,18 +169,30 @@ def markdown_summary(summary: dict[str, Any]) -> str:
         "",
         "## Code summarization (stdlib function -> first docstring line, split by module)",
         "",
-        "| variant | description | test BLEU-4 | valid BLEU-4 | trainable % | train s |",
-        "|---|---|---:|---:|---:|---:|",
+        "| variant | description | test BLEU-4 | test loss | valid BLEU-4 | trainable % | train s |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in summary["variants"]:
         lines.append(
             f"| {r['variant']} | {r['description']} | {r['test']['bleu']:.2f} | "
-            f"{r['valid'].get('bleu', float('nan')):.2f} | {r['trainable_percent']:.2f} | "
+            f"{r['test'].get('loss', float('nan')):.3f} | {r['valid'].get('bleu', float('nan')):.2f} | {r['trainable_percent']:.2f} | "
             f"{r['train_seconds']:.0f} |"
         )
     verdict = summary["ner_helps"]
     if verdict:
-        lines += ["", "NER adapters, as measured (BLEU-4 difference on the test modules): "]
-        lines += [f"- {k.replace('_', ' ')}: {v:+.2f}" for k, v in verdict.items()]
-    lines += ["", f"total {summary['total_seconds']:.0f} s"]
+        lines += [
+            "",
+            "NER adapters, as measured on the test modules (with minus without; BLEU-4 higher is "
+            "better, test cross-entropy lower is better):",
+        ]
+        lines += [f"- {k.replace('_', ' ')}: {v:+.3f}" for k, v in verdict.items()]
+    stages = summary.get("stages", {})
+    if stages:
+        lines += ["", "| stage | wall s | CPU-s |", "|---|---:|---:|"]
+        lines += [f"| {k} | {v['wall_s']:.0f} | {v['cpu_s']:.0f} |" for k, v in stages.items()]
+    lines += [
+        "",
+        f"total {summary['total_seconds']:.0f} s wall, {summary.get('total_cpu_seconds', 0):.0f} "
+        f"CPU-s (load average at the end: {summary.get('load_average')})",
+    ]
     return "\n".join(lines) + "\n"

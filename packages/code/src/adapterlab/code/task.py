@@ -172,12 +172,16 @@ def seq2seq_loss(model: Any, batch: dict) -> torch.Tensor:
     )
 
 
-def seq2seq_eval_step(max_length: int, beam_size: int = 1) -> Callable[[Any, dict], dict]:
+def seq2seq_eval_step(
+    max_length: int, beam_size: int = 1, min_length: int = 0
+) -> Callable[[Any, dict], dict]:
     """Decode every source; return the token ids and the example index."""
 
     def step(model: Any, batch: dict) -> dict[str, torch.Tensor]:
         loss = seq2seq_loss(model, batch)
-        ids = model.generate(batch["source_ids"], batch["source_mask"], max_length, beam_size)
+        ids = model.generate(
+            batch["source_ids"], batch["source_mask"], max_length, beam_size, min_length
+        )
         return {"loss": loss, "pred_ids": ids, "index": batch["index"]}
 
     return step

@@ -333,7 +333,7 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
         train_data=sets["train"],
         eval_data=sets["valid"],
         loss_fn=seq2seq_loss,
-        eval_step=seq2seq_eval_step(max_target, cfg.beam_size),
+        eval_step=seq2seq_eval_step(max_target, cfg.beam_size, cfg.min_length),
         metric_fn=metric_fn,
         param_groups=groups,
         collate_fn=pair_collate(tokenizer.pad_token_id),
@@ -391,7 +391,7 @@ def evaluate_run(
     metrics = evaluate(
         model,
         dataset,
-        seq2seq_eval_step(cfg.max_target_length, beam_size or cfg.beam_size),
+        seq2seq_eval_step(cfg.max_target_length, beam_size or cfg.beam_size, cfg.min_length),
         seq2seq_metric_fn(cfg.task, tokenizer, _references(cfg, tokenizer, pairs)),
         batch_size=cfg.batch_size,
         collate_fn=pair_collate(tokenizer.pad_token_id),
