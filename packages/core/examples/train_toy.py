@@ -20,6 +20,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
+from accelerate import PartialState
 from adapterlab.core import add_adapter, get_config, trainable_summary
 from adapterlab.core.engine import (
     CheckpointError,
@@ -97,4 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        PartialState().destroy_process_group()  # clean gloo/NCCL teardown under torchrun
+    sys.exit(code)

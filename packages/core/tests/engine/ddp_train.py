@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from accelerate import PartialState
 from adapterlab.core.engine import TrainConfig, Trainer, TrainResult
 from adapterlab.core.engine.toy import ToyClusters, build_toy_model, toy_eval_step, toy_loss
 
@@ -43,4 +44,9 @@ def main(out: str, expected_world: int) -> TrainResult:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    try:
+        main(sys.argv[1], int(sys.argv[2]))
+    finally:
+        # Tear gloo down before interpreter exit: leaving the process group to static destructors
+        # occasionally aborts a rank with "terminate called without an active exception".
+        PartialState().destroy_process_group()
