@@ -244,8 +244,12 @@ def train_lora(
     seqs = [s for s, _, _ in _sequences(spec, tokenizer, data.texts)]
     y = data.y.tolist()
 
-    def subset(mask: torch.Tensor, limit: int | None = None) -> _TokenisedNodes:
+    def subset(
+        mask: torch.Tensor, limit: int | None = None, by_length: bool = False
+    ) -> _TokenisedNodes:
         ids = mask.nonzero().view(-1).tolist()[:limit]
+        if by_length:  # evaluation order does not change the metrics; sorting cuts padding
+            ids.sort(key=lambda i: len(seqs[i]))
         return _TokenisedNodes([seqs[i] for i in ids], [y[i] for i in ids])
 
     # one evaluation at the end would pick the last step anyway: no validation pass (a budget),
@@ -258,7 +262,7 @@ def train_lora(
     start = time.perf_counter()
     trainer = Trainer(
         model, train_cfg, train_data=subset(data.train_mask, train_nodes),
-        test_data=subset(data.test_mask),
+        test_data=subset(data.test_mask, by_length=True),
         loss_fn=_lora_loss, eval_step=_lora_eval, metric_fn=classification_metrics,
         collate_fn=_pad_collate(tokenizer.pad_token_id),
         run_config={"stage": "lora", "targets": targets, "train_nodes": train_nodes},
