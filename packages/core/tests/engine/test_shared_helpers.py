@@ -290,3 +290,36 @@ def test_run_subcommands_exit_codes_and_json(capsys) -> None:
     assert err.strip() == "prog double: error: x must be >= 0"
     assert run_subcommands("prog", "usage text", commands, ["double", "x=13"]) == 1
     assert "no such thing: 13" in capsys.readouterr().err
+
+
+def test_run_subcommands_reports_an_interruption_in_one_line(capsys) -> None:
+    """TrainingInterrupted from a handler: one line on stderr, exit 128 + signal, no traceback."""
+    import dataclasses
+
+    from adapterlab.core.engine import Subcommand, TrainingInterrupted, run_subcommands
+
+    @dataclasses.dataclass
+    class Cfg:
+        """Train."""
+
+        signum: int = 15
+        """The signal that arrives."""
+
+    def train(cfg: Cfg) -> None:
+        raise TrainingInterrupted("stopped", signum=cfg.signum, checkpoint="run/step_3")
+
+    commands = {"train": Subcommand(Cfg, train)}
+    assert run_subcommands("prog", "usage", commands, ["train"]) == 143
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "prog train: interrupted by signal 15 (last checkpoint: run/step_3)"
+    ]
+    assert "Traceback" not in err
+    hint = "a rerun starts over"
+    assert (
+        run_subcommands("prog", "usage", commands, ["train", "--signum", "2"], interrupt_hint=hint)
+        == 130
+    )
+    assert capsys.readouterr().err.strip() == (
+        "prog train: interrupted by signal 2 (last checkpoint: run/step_3); a rerun starts over"
+    )

@@ -27,13 +27,11 @@ from adapterlab.core.engine import atomic_write_json, progress
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
+from .errors import CacheError
+
 __all__ = ["CacheError", "CacheSpec", "LLMCache", "build_cache", "cache_fingerprint"]
 
 META = "meta.json"
-
-
-class CacheError(RuntimeError):
-    """The cache folder is incomplete or belongs to another model/dataset."""
 
 
 @dataclass

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-from adapterlab.core.engine import parse_config
+from adapterlab.core.engine import Subcommand, run_subcommands
 
 USAGE = """usage: adapterlab-graph {prepare,pretrain,finetune,run-all} [options]
 
@@ -61,7 +60,7 @@ def _pick(cls, cfg):
     return cls(**{k: v for k, v in vars(cfg).items() if k in names})
 
 
-def _run(command: str, cfg) -> int:
+def _run(command: str, cfg) -> None:
     from pathlib import Path
 
     from .config import FinetuneConfig, PrepareConfig, PretrainConfig
@@ -72,19 +71,19 @@ def _run(command: str, cfg) -> int:
         metrics = run_all(cfg)
         print(summary_table(metrics["summary"]))
         print(f"\nrun directory: {cfg.out} (metrics.json, summary.md, curves.png)")
-        return 0
+        return
     info = prepare(_pick(PrepareConfig, cfg))
     if command == "prepare":
         print(json.dumps({"cache": str(info["cache_dir"]), "nodes": info["cache"].num_nodes,
                           "bytes_per_1k_nodes": round(info["bytes_per_1k_nodes"]),
                           "seconds": round(info["cache_seconds"], 1)}))  # fmt: skip
-        return 0
+        return
     out = Path(cfg.out)
     if command == "pretrain":
         res = pretrain(info["cache"], info["data"], _pick(PretrainConfig, cfg), out / "pretrain",
                        overwrite=cfg.overwrite)  # fmt: skip
         print(json.dumps(describe(res), default=str))
-        return 0
+        return
     results = []
     for seed in cfg.seeds:
         ft = _pick(FinetuneConfig, cfg)
@@ -97,39 +96,30 @@ def _run(command: str, cfg) -> int:
     from .pipeline import _aggregate
 
     print(summary_table([_aggregate(cfg.method, results)]))
-    return 0
+
+
+INTERRUPT_HINT = (
+    "a rerun reuses the finished LLM cache chunks and starts the training stages again "
+    "(pretrain/finetune: with --overwrite)"
+)
+
+
+def _handler(command: str):
+    def handle(cfg) -> None:
+        from .allocator import keep_large_allocations
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        keep_large_allocations()
+        _run(command, cfg)  # prints its own output (run-all: the summary table)
+
+    return handle
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``adapterlab-graph``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    classes = _cfg_classes()
-    if command not in classes:
-        print(f"adapterlab-graph: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-        return 2
-    cfg = parse_config(classes[command], rest, prog=f"adapterlab-graph {command}",
-                       description=classes[command].__doc__)  # fmt: skip
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from adapterlab.core.engine import TrainingInterrupted
+    """Entry point of ``adapterlab-graph``: the core's subcommand dispatch (usage errors exit 2,
+    expected errors one line + exit 1, SIGINT/SIGTERM one line + exit 128 + signal)."""
+    from .errors import CLI_ERRORS
 
-    from .allocator import keep_large_allocations
-    from .cache import CacheError
-    from .data import DataFormatError, WordNetUnavailable
-    from .models.llm import LLMLoadError
-
-    keep_large_allocations()
-    try:
-        return _run(command, cfg)
-    except TrainingInterrupted as err:  # never swallowed: report it and exit 128 + signal
-        print(f"adapterlab-graph: interrupted by signal {err.signum} (last checkpoint: "
-              f"{err.checkpoint}); a rerun reuses the finished LLM cache chunks and starts the "
-              "training stages again (pretrain/finetune: with --overwrite)", file=sys.stderr)  # fmt: skip
-        return err.exit_code
-    except (DataFormatError, WordNetUnavailable, LLMLoadError, CacheError, FileExistsError,
-            FileNotFoundError, ValueError) as err:  # fmt: skip
-        print(f"adapterlab-graph: error: {err}", file=sys.stderr)
-        return 1
+    commands = {name: Subcommand(cls, _handler(name)) for name, cls in _cfg_classes().items()}
+    return run_subcommands("adapterlab-graph", USAGE, commands, argv, errors=CLI_ERRORS,
+                           interrupt_hint=INTERRUPT_HINT)  # fmt: skip

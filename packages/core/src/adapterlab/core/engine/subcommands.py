@@ -2,7 +2,8 @@
 
 Each command is a dataclass config (parsed by :func:`parse_config`, so ``--help`` lists every
 field) and a handler. Usage errors exit 2, expected errors print one line on stderr and exit 1,
-and a handler's non-``None`` result is printed as JSON.
+an interruption (SIGINT/SIGTERM, :class:`TrainingInterrupted`) prints one line and exits
+128 + signal, and a handler's non-``None`` result is printed as JSON.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from .atomic import to_jsonable
 from .cli_config import parse_config
-from .errors import DiskFullError
+from .errors import DiskFullError, TrainingInterrupted
 
 __all__ = ["Subcommand", "run_subcommands"]
 
@@ -26,6 +27,12 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     FileNotFoundError,
     ValueError,
 )
+
+
+def interrupted_message(err: TrainingInterrupted, hint: str | None = None) -> str:
+    """One line for an interruption: the signal, the last checkpoint and ``hint``."""
+    where = f" (last checkpoint: {err.checkpoint})" if err.checkpoint else ""
+    return f"interrupted by signal {err.signum}{where}" + (f"; {hint}" if hint else "")
 
 
 @dataclass(frozen=True)
@@ -42,10 +49,13 @@ def run_subcommands(
     commands: Mapping[str, Subcommand],
     argv: Sequence[str] | None = None,
     errors: tuple[type[BaseException], ...] = (),
+    interrupt_hint: str | None = None,
 ) -> int:
     """Dispatch ``argv`` (default ``sys.argv[1:]``) to one of ``commands``; returns the exit code.
 
-    ``errors`` adds the package's own error types to :data:`EXPECTED_ERRORS`.
+    ``errors`` adds the package's own error types to :data:`EXPECTED_ERRORS`. A
+    :class:`TrainingInterrupted` is reported in one line on stderr (with ``interrupt_hint``, e.g.
+    what a rerun does, appended) and returns its ``exit_code`` (128 + signal).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
@@ -63,6 +73,9 @@ def run_subcommands(
     try:  # a config's own validation (__post_init__) raises ValueError too
         cfg = parse_config(sub.config, rest, prog=full, description=sub.config.__doc__)
         result = sub.handler(cfg)
+    except TrainingInterrupted as err:  # never swallowed, never a traceback: 128 + signal
+        print(f"{full}: {interrupted_message(err, interrupt_hint)}", file=sys.stderr)
+        return err.exit_code
     except (*EXPECTED_ERRORS, *errors) as err:
         print(f"{full}: error: {err}", file=sys.stderr)
         return 1

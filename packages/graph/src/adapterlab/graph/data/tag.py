@@ -9,13 +9,11 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from ..errors import DataFormatError
+
 __all__ = ["DataFormatError", "build_tag", "normalise_edges", "random_split_masks", "split_masks"]
 
 log = logging.getLogger("adapterlab.graph")
-
-
-class DataFormatError(ValueError):
-    """A dataset file is malformed or inconsistent; the message names the file (and line)."""
 
 
 def normalise_edges(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import WordNetUnavailable
 from .generic import is_generic, write_generic
 from .tag import DataFormatError
 
@@ -45,10 +46,6 @@ NOUN_LEXNAMES = {
 }  # fmt: skip
 
 DEBIAN_PACKAGE = "wordnet-base"
-
-
-class WordNetUnavailable(RuntimeError):
-    """Debian's wordnet-base could not be fetched (no apt, or the archive is unreachable)."""
 
 
 @dataclass

@@ -10,15 +10,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import LLMLoadError
+
 __all__ = ["LLMLoadError", "SMOLLM2", "TINY_MODELS", "load_llm", "lm_head_of"]
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_MODELS = ("tiny-llama", "tiny-gpt2")
-
-
-class LLMLoadError(RuntimeError):
-    """The LLM could not be loaded; the message names the offline fix."""
 
 
 def _word_tokenizer(words: list[str], char_level: bool):
