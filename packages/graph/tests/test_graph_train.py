@@ -61,7 +61,10 @@ def test_cache_resume_is_identical(synth_data, tmp_path):
     )
     with pytest.raises(CacheError, match="incomplete"):
         LLMCache(tmp_path / "b")
+    assert any((tmp_path / "b" / "tokens").iterdir())
     resumed = build_cache(tmp_path / "b", synth_data.texts, model, tok, spec, show_progress=False)
+    # once joined, the chunk files are gone: the token states are stored once
+    assert not (tmp_path / "a" / "tokens").exists() and not (tmp_path / "b" / "tokens").exists()
     for name in ("node_features", "prompts", "token_states", "token_labels", "token_ptr"):
         np.testing.assert_array_equal(getattr(full, name), getattr(resumed, name))
     assert full.token_states.dtype == np.float16

@@ -11,13 +11,15 @@ states of the ``template + text`` prefix equal those of a separate pass over it,
 The cache streams to disk chunk by chunk (``tokens/chunk_*.safetensors`` and two ``.npy``
 memmaps), optionally in float16, so peak memory does not grow with the node count. A run that is
 interrupted resumes at the first unfinished chunk and gives a bit-identical cache. When all chunks
-are done they are joined into ``token_states.npy``, ``token_labels.npy`` and ``token_ptr.npy``.
+are done they are joined into ``token_states.npy``, ``token_labels.npy`` and ``token_ptr.npy``
+and the chunk files are removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -192,6 +194,7 @@ def build_cache(
                 f"({meta.get('spec', {}).get('model')!r}); choose another cache folder"
             )
         if meta.get("complete"):
+            _drop_chunks(root)  # a kill between marking complete and cleaning up
             return LLMCache(root)
     else:
         meta = {
@@ -233,7 +236,13 @@ def build_cache(
     _join_chunks(root, len(chunks), n, hidden, dtype)
     meta["complete"] = True
     atomic_write_json(meta_path, meta)
+    _drop_chunks(root)
     return LLMCache(root)
+
+
+def _drop_chunks(root: Path) -> None:
+    """Remove the per-chunk token files once they are joined (they would double the disk use)."""
+    shutil.rmtree(root / "tokens", ignore_errors=True)
 
 
 def _append_npy(path: Path, dtype, shape: tuple[int, ...], parts) -> None:
