@@ -35,6 +35,10 @@ class CommonConfig:
     """Learning rate. None: the method's (see methods.py)."""
     weight_decay: float = 0.05
     """AdamW weight decay (the released configs: 0.05); linear decay schedule."""
+    warmup_ratio: float = 0.06
+    """Share of the optimiser steps with a linear learning-rate warm-up (BERT / PEFT practice)."""
+    max_grad_norm: float | None = 1.0
+    """Clip the global gradient norm (HF Trainer's default, 1.0); None: no clipping."""
     reduction: float | None = None
     """Bottleneck reduction of adapters and p-adapters. None: the paper's 8 (768 -> 96) on real
     checkpoints, 2 on the embedded tiny BLIP (width 64 -> 32; 64 -> 8 is too narrow to learn VQA)."""

@@ -28,7 +28,7 @@ import numpy as np
 from adapterlab.core.engine import atomic_directory
 from PIL import Image, ImageDraw
 
-__all__ = ["SynthSpec", "synthesize"]
+__all__ = ["QUESTION_TYPES", "SynthSpec", "synthesize"]
 
 COLORS = {
     "red": (215, 40, 40),
@@ -181,6 +181,15 @@ def _questions(objs: list[dict], rng: np.random.Generator, k: int) -> list[tuple
     idx = rng.choice(len(out), size=min(k, len(out)), replace=False)
     return [out[int(i)] for i in idx]
 
+
+#: short names of the generated question types (VQAv2 ``question_type`` strings)
+QUESTION_TYPES = {
+    "what color is the": "colour",
+    "what shape is": "shape",
+    "how many": "count",
+    "is there a": "exists",
+    "where is": "position",
+}
 
 ANSWER_SETS = {
     "what color is the": list(COLORS),
