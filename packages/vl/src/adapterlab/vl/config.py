@@ -28,7 +28,7 @@ class CommonConfig:
     out: str = "runs/vl"
     """Output folder: run directories, the pre-trained tiny BLIP, the embedded data."""
     epochs: int | None = None
-    """Training epochs per run. None: the embedded default (VQA 20, captioning 5) or the paper's (VQA 5, captioning 2)."""
+    """Training epochs per run. None: the embedded default (VQA 30, captioning 5) or the paper's (VQA 5, captioning 2)."""
     batch_size: int | None = None
     """Batch size. None: 32 embedded, the paper's 8 (VQA) / 16 (captioning) otherwise."""
     lr: float | None = None

@@ -1,7 +1,8 @@
 """Train and evaluate one method on one task with the ``adapterlab.core`` engine.
 
 The recipe follows the released configs: AdamW (weight decay 0.05), linear decay, BLIP's
-language-modelling loss with label smoothing 0.1, the image encoder frozen. The test score comes
+language-modelling loss, the image encoder frozen; plus a linear warm-up over the first 6 % of
+the steps and gradient-norm clipping at 1.0 (BERT / HF Trainer practice). The test score comes
 from the checkpoint with the best validation score (the engine restores it).
 """
 
