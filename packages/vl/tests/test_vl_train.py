@@ -4,6 +4,7 @@ eval reproduces the test score, and the CLI answers help and bad input."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from adapterlab.vl.cli import main
@@ -99,6 +100,8 @@ def test_linear_head_baseline_sees_the_image(prepared) -> None:
     # the question encoder cross-attends to the image: same question, other image, other feature
     assert not torch.allclose(feats[i, 64:128], feats[j, 64:128])
     assert all(torch.equal(before[k], v) for k, v in bb.model.state_dict().items())
-    summary = linear_head_baseline(cfg, prep, out / "vqa-linear_head", epochs=2)
+    summary = linear_head_baseline(cfg, prep, out / "vqa-linear_head", epochs=2, lrs=(1e-2, 3e-2))
     assert 0.0 <= summary["vqa_accuracy"] <= 1.0 and summary["features"] == 192
-    assert (out / "vqa-linear_head" / "metrics.json").is_file()
+    assert summary["val_by_lr"][f"{summary['lr']:g}"] == max(summary["val_by_lr"].values())
+    assert (Path(summary["run_dir"]) / "metrics.json").is_file()
+    assert (out / "vqa-linear_head" / "summary.json").is_file()

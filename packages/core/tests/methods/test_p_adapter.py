@@ -89,6 +89,30 @@ def test_layer_equals_dense_reference_of_the_equations(degree: str, p: float, mu
     torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-5)
 
 
+def test_cached_gram_follows_changes_of_the_frozen_output_projection() -> None:
+    g = torch.Generator().manual_seed(1)
+    M = torch.softmax(torch.randn(1, 2, 3, 4, generator=g), -1)
+    q, v = torch.randn(1, 2, 3, 3, generator=g), torch.randn(1, 2, 4, 3, generator=g)
+    w_o = nn.Linear(6, 5).requires_grad_(False)
+    br = PAdapterBranch(5, 2, 4, p_init=1.5, mu_init=0.2)
+    br._dense = [w_o]
+
+    def fresh() -> torch.Tensor:  # the same branch on a trainable copy: G from scratch
+        w = nn.Linear(6, 5)
+        w.load_state_dict(w_o.state_dict())
+        other = PAdapterBranch(5, 2, 4, p_init=1.5, mu_init=0.2)
+        other._dense = [w]
+        return other._paper_delta(M, q, v, cross=False).detach()
+
+    first = br._paper_delta(M, q, v, cross=False)
+    torch.testing.assert_close(first.detach(), fresh(), rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        w_o.weight.mul_(2.0)  # in place (an optimiser step, load_state_dict): same tensor
+    torch.testing.assert_close(br._paper_delta(M, q, v, cross=False).detach(), fresh())
+    w_o.weight = nn.Parameter(torch.randn(5, 6, generator=g), requires_grad=False)
+    torch.testing.assert_close(br._paper_delta(M, q, v, cross=False).detach(), fresh())
+
+
 def test_dense_reference_on_a_hand_made_graph() -> None:
     # one query, two values at distance 1 and 2 (unit degrees, p = 1, mu = 0):
     # Mbar = [0.5 * (0.5 * 1)^(-1/2), 0.5 * (0.5 * 4)^(-1/2)] = [0.7071, 0.3536]

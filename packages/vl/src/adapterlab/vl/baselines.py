@@ -22,16 +22,30 @@ from torch.utils.data import DataLoader, Dataset
 
 from .config import CommonConfig
 from .data import load_vqav2
-from .metrics import vqa_accuracy
-from .task import SPLIT_CODES, collate
+from .task import SPLIT_CODES, collate, vqa_scores
 from .train import Prepared, prepare_task
 
-__all__ = ["LinearHead", "frozen_features", "linear_head_baseline", "question_prior"]
+__all__ = [
+    "LINEAR_HEAD_LRS",
+    "LinearHead",
+    "frozen_features",
+    "linear_head_baseline",
+    "question_prior",
+    "question_prior_scores",
+]
+
+#: learning rates tried for the linear head; the one with the best validation score is kept
+LINEAR_HEAD_LRS = (3e-3, 1e-2, 3e-2)
 
 
 def question_prior(vqa_root: Path, coco_root: Path) -> float:
     """VQA accuracy on test of answering every question with the most frequent training answer
     of its question type (no image)."""
+    return question_prior_scores(vqa_root, coco_root)["vqa_accuracy"]
+
+
+def question_prior_scores(vqa_root: Path, coco_root: Path) -> dict[str, float]:
+    """:func:`question_prior` overall and per question type (``vqa_scores``)."""
     train = load_vqav2(vqa_root, "train", coco_root=coco_root)
     test = load_vqav2(vqa_root, "test", coco_root=coco_root)
     by_type: dict[str, Counter] = {}
@@ -42,7 +56,7 @@ def question_prior(vqa_root: Path, coco_root: Path) -> float:
         by_type[ex.question_type].most_common(1)[0][0] if ex.question_type in by_type else overall
         for ex in test
     ]
-    return vqa_accuracy(preds, [ex.answers for ex in test])
+    return vqa_scores(preds, test)
 
 
 class LinearHead(nn.Module):
@@ -98,9 +112,15 @@ class _Features(Dataset):
 
 
 def linear_head_baseline(
-    cfg: CommonConfig, prep: Prepared, out: Path, *, epochs: int = 40, lr: float = 1e-2
+    cfg: CommonConfig,
+    prep: Prepared,
+    out: Path,
+    *,
+    epochs: int = 40,
+    lrs: tuple[float, ...] = LINEAR_HEAD_LRS,
 ) -> dict[str, Any]:
-    """Train a linear answer classifier on frozen VQA-model features; test VQA accuracy."""
+    """Train a linear answer classifier on frozen VQA-model features, one run per learning rate
+    (``out/lr<lr>``); the test scores are those of the run with the best validation score."""
     data = prepare_task(cfg, prep, "vqa")
     backbone = data.backbone()
     answers = sorted({ex.answer for ex in data.datasets["train"].examples})
@@ -114,9 +134,6 @@ def linear_head_baseline(
     std = splits["train"].features.std(0) + 1e-6
     for ds in splits.values():
         ds.features = (ds.features - mean) / std
-    torch.manual_seed(cfg.seed)
-    head = LinearHead(splits["train"].features.shape[1], len(answers))
-    add_adapter(head, get_config("full"))
 
     def loss_fn(model: nn.Module, b: dict[str, torch.Tensor]) -> torch.Tensor:
         return nn.functional.cross_entropy(model(b["features"]), b["label"], ignore_index=-100)
@@ -130,40 +147,50 @@ def linear_head_baseline(
         split = {v: k for k, v in SPLIT_CODES.items()}[int(o["split"][0])]
         exs = data.datasets[split].examples
         preds = [answers[p] for p in o["pred"].tolist()]
-        return {"vqa_accuracy": vqa_accuracy(preds, [exs[i].answers for i in o["index"].tolist()])}
+        return vqa_scores(preds, [exs[i] for i in o["index"].tolist()])
 
-    tcfg = TrainConfig(
-        output_dir=str(out),
-        epochs=epochs,
-        batch_size=64,
-        lr=lr,
-        weight_decay=0.05,
-        scheduler="cosine",
-        metric="vqa_accuracy",
-        eval_every_epochs=max(1, epochs // 4),
-        keep_last=1,
-        seed=cfg.seed,
-        overwrite=True,
-        progress=cfg.progress,
-        log_every=50,
-    )
-    result = Trainer(
-        head,
-        tcfg,
-        train_data=splits["train"],
-        eval_data=splits["val"],
-        test_data=splits["test"],
-        loss_fn=loss_fn,
-        eval_step=eval_step,
-        metric_fn=metric_fn,
-        run_config={"vl_linear_head": {**cfg.to_dict(), "answers": answers}},
-    ).fit()
+    runs = {}
+    for lr in lrs:
+        torch.manual_seed(cfg.seed)
+        head = LinearHead(splits["train"].features.shape[1], len(answers))
+        add_adapter(head, get_config("full"))
+        tcfg = TrainConfig(
+            output_dir=str(out / f"lr{lr:g}"),
+            epochs=epochs,
+            batch_size=64,
+            lr=lr,
+            weight_decay=0.05,
+            scheduler="cosine",
+            metric="vqa_accuracy",
+            eval_every_epochs=max(1, epochs // 4),
+            keep_last=1,
+            seed=cfg.seed,
+            overwrite=True,
+            progress=cfg.progress,
+            log_every=50,
+        )
+        runs[lr] = Trainer(
+            head,
+            tcfg,
+            train_data=splits["train"],
+            eval_data=splits["val"],
+            test_data=splits["test"],
+            loss_fn=loss_fn,
+            eval_step=eval_step,
+            metric_fn=metric_fn,
+            run_config={"vl_linear_head": {**cfg.to_dict(), "answers": answers, "lr": lr}},
+        ).fit()
+    best = max(lrs, key=lambda lr: runs[lr].best_metric)
+    test = runs[best].test_metrics or {}
     summary = {
-        "vqa_accuracy": (result.test_metrics or {}).get("vqa_accuracy"),
-        "val_best": result.best_metric,
+        "vqa_accuracy": test.get("vqa_accuracy"),
+        "test": {k: v for k, v in test.items() if k != "num_samples"},
+        "lr": best,
+        "val_by_lr": {f"{lr:g}": runs[lr].best_metric for lr in lrs},
+        "run_dir": str(out / f"lr{best:g}"),
         "features": int(splits["train"].features.shape[1]),
         "answers": len(answers),
-        "trainable_params": sum(p.numel() for p in head.parameters()),
+        "trainable_params": splits["train"].features.shape[1] * len(answers) + len(answers),
     }
     atomic_write_json(out / "summary.json", summary)
     return summary

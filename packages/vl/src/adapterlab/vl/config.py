@@ -28,13 +28,17 @@ class CommonConfig:
     out: str = "runs/vl"
     """Output folder: run directories, the pre-trained tiny BLIP, the embedded data."""
     epochs: int | None = None
-    """Training epochs per run. None: the embedded default (VQA 20, captioning 5) or the paper's (VQA 5, captioning 2)."""
+    """Training epochs per run. None: the embedded default (VQA 30, captioning 5) or the paper's (VQA 5, captioning 2)."""
     batch_size: int | None = None
     """Batch size. None: 32 embedded, the paper's 8 (VQA) / 16 (captioning) otherwise."""
     lr: float | None = None
     """Learning rate. None: the method's (see methods.py)."""
     weight_decay: float = 0.05
     """AdamW weight decay (the released configs: 0.05); linear decay schedule."""
+    warmup_ratio: float = 0.06
+    """Share of the optimiser steps with a linear learning-rate warm-up (BERT / PEFT practice)."""
+    max_grad_norm: float | None = 1.0
+    """Clip the global gradient norm (HF Trainer's default, 1.0); None: no clipping."""
     reduction: float | None = None
     """Bottleneck reduction of adapters and p-adapters. None: the paper's 8 (768 -> 96) on real
     checkpoints, 2 on the embedded tiny BLIP (width 64 -> 32; 64 -> 8 is too narrow to learn VQA)."""

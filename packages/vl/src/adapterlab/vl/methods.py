@@ -46,7 +46,7 @@ METHODS: dict[str, MethodSpec] = {
     "full": MethodSpec("linear_probe", 5e-4, "full fine-tuning of the text modules"),
     "adapter": MethodSpec("houlsby", 1e-2, "bottleneck adapters (self-, cross-attn, FFN)"),
     "lora": MethodSpec("lora", 1e-2, "LoRA on query/value of self- and cross-attention"),
-    "prefix": MethodSpec("prefix", 1e-2, "prefix tuning of the self-attention"),
+    "prefix": MethodSpec("prefix", 5e-2, "prefix tuning of the self-attention"),
     "p_adapter": MethodSpec("p_adapter", 1e-2, "p-adapter, the paper's equations"),
     "p_adapter_code": MethodSpec("p_adapter_code", 1e-2, "p-adapter, the released code"),
 }

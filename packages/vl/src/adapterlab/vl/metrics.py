@@ -117,6 +117,18 @@ def vqa_score(prediction: str, answers: Sequence[str]) -> float:
     return sum(accs) / len(accs)
 
 
+def vqa_accuracy_by_type(
+    predictions: Sequence[str], answers: Sequence[Sequence[str]], types: Sequence[str]
+) -> dict[str, float]:
+    """``vqa_accuracy`` and ``vqa_<type>`` for every type in ``types`` (one per question;
+    empty strings are left out of the breakdown)."""
+    out = {"vqa_accuracy": vqa_accuracy(predictions, answers)}
+    for t in sorted({t for t in types if t}):
+        rows = [i for i, u in enumerate(types) if u == t]
+        out[f"vqa_{t}"] = vqa_accuracy([predictions[i] for i in rows], [answers[i] for i in rows])
+    return out
+
+
 def vqa_accuracy(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> float:
     """Mean :func:`vqa_score` over questions (0..1)."""
     if len(predictions) != len(answers):

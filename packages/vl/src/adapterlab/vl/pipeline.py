@@ -31,9 +31,16 @@ from adapterlab.core.engine import (
     evaluate,
 )
 
-from .baselines import linear_head_baseline, question_prior
+from .baselines import linear_head_baseline, question_prior, question_prior_scores
 from .config import CommonConfig, RunConfig, SweepConfig
-from .data import SynthSpec, load_coco_captions, load_vqav2, read_json, synthesize
+from .data import (
+    QUESTION_TYPES,
+    SynthSpec,
+    load_coco_captions,
+    load_vqav2,
+    read_json,
+    synthesize,
+)
 from .methods import METHODS
 from .models import tiny_backbone
 from .task import (
@@ -173,6 +180,31 @@ def _fmt(x: float | None, scale: float = 100.0) -> str:
     return "-" if x is None else f"{scale * x:.2f}"
 
 
+def _types(scores: dict[str, float]) -> dict[str, float]:
+    return {t: scores[f"vqa_{t}"] for t in QUESTION_TYPES.values() if f"vqa_{t}" in scores}
+
+
+def types_table(rows: list[dict[str, Any]]) -> str:
+    """VQA accuracy per question type (rows that have VQA scores)."""
+    names = [t for t in QUESTION_TYPES.values() if any(t in r.get("types", {}) for r in rows)]
+    if not names:
+        return ""
+    lines = [
+        "| method | " + " | ".join(names) + " | all | final VQA train loss |",
+        "|---|" + "---:|" * (len(names) + 2),
+    ]
+    for r in rows:
+        if "types" not in r:
+            continue
+        cells = [_fmt(r["types"].get(t)) for t in names]
+        loss = r.get("vqa_train_loss")
+        lines.append(
+            f"| {r['method']} | " + " | ".join(cells) + f" | {_fmt(r.get('vqa'))} | "
+            f"{'-' if loss is None else f'{loss:.3f}'} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """Method | trainable % | VQA accuracy | CIDEr | BLEU-4 | learned p | seconds."""
     lines = [
@@ -200,8 +232,15 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     common = {f: getattr(cfg, f) for f in CommonConfig.__dataclass_fields__}
     rows: list[dict[str, Any]] = []
     if "vqa" in tasks:
-        prior = question_prior(prep.vqa_root, prep.coco_root)
-        rows.append({"method": "frozen: question prior (no image)", "percent": 0.0, "vqa": prior})
+        prior = question_prior_scores(prep.vqa_root, prep.coco_root)
+        rows.append(
+            {
+                "method": "frozen: question prior (no image)",
+                "percent": 0.0,
+                "vqa": prior["vqa_accuracy"],
+                "types": _types(prior),
+            }
+        )
         print("[vl] vqa / frozen backbone + linear answer head", flush=True)
         t0 = time.perf_counter()
         head = linear_head_baseline(cfg, prep, out / "vqa-linear_head")
@@ -210,6 +249,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
                 "method": "frozen: linear head on frozen features",
                 "percent": 0.0,
                 "vqa": head["vqa_accuracy"],
+                "types": _types(head["test"]),
                 "seconds": time.perf_counter() - t0,
             }
         )
@@ -228,6 +268,8 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
             row["seconds"] += res["train_seconds"]
             if task == "vqa":
                 row["vqa"] = res["test"].get("vqa_accuracy")
+                row["types"] = _types(res["test"])
+                row["vqa_train_loss"] = res["final_train_loss"]
                 row["percent"] = res["percent_trainable"]
                 if res["p_values"]:
                     row["p_mean"] = sum(res["p_values"]) / len(res["p_values"])
@@ -237,6 +279,9 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
             print(f"[vl] {task} / {method}: test {res['test']}", flush=True)
         rows.append(row)
     table = markdown_table(rows)
+    per_type = types_table(rows)
+    if per_type:
+        table += "\n\nVQA accuracy % per question type (test):\n\n" + per_type
     total = time.perf_counter() - start
     result = {
         "embedded": cfg.embedded,

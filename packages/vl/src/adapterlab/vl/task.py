@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data import CaptionExample, DataError, VEExample, VQAExample, load_image
-from .metrics import caption_scores, snli_ve_accuracy, vqa_accuracy
+from .data import QUESTION_TYPES, CaptionExample, DataError, VEExample, VQAExample, load_image
+from .metrics import caption_scores, snli_ve_accuracy, vqa_accuracy_by_type
 from .models import Backbone
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "loss_fn",
     "make_eval_step",
     "pretrain_loss_fn",
+    "vqa_scores",
 ]
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -208,7 +209,8 @@ def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Ten
 
 
 def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """BLIP's language-modelling loss on the answer / caption (label smoothing 0.1, BLIP's)."""
+    """BLIP's language-modelling loss on the answer / caption (label smoothing as the text config
+    sets it: 0 in transformers' default, the tiny BLIP's)."""
     if "input_ids" in batch:
         out = model(
             input_ids=batch["input_ids"],
@@ -298,6 +300,13 @@ def make_eval_step(backbone: Backbone, max_new: int):
     return eval_step
 
 
+def vqa_scores(predictions: Sequence[str], examples: Sequence[VQAExample]) -> dict[str, float]:
+    """VQA accuracy overall and per question type of the embedded data (``vqa_colour``, ...;
+    real VQAv2 has these question types too)."""
+    types = [QUESTION_TYPES.get(e.question_type, "") for e in examples]
+    return vqa_accuracy_by_type(predictions, [e.answers for e in examples], types)
+
+
 class GenerationMetrics:
     """``metric_fn``: decode generated ids and score them against the split's references."""
 
@@ -321,7 +330,7 @@ class GenerationMetrics:
         self.last_predictions = preds
         index = outputs["index"].tolist()
         if self.task == "vqa":
-            return {"vqa_accuracy": vqa_accuracy(preds, [ds.examples[i].answers for i in index])}
+            return vqa_scores(preds, [ds.examples[i] for i in index])
         if self.task == "snli_ve":
             return {"accuracy": snli_ve_accuracy(preds, [ds.examples[i].label for i in index])}
         return caption_scores(preds, [ds.examples[i].captions for i in index])

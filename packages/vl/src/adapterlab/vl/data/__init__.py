@@ -21,7 +21,7 @@ from .common import (
     read_jsonl,
 )
 from .snli_ve import LABELS, load_snli_ve
-from .synth import SynthSpec, synthesize
+from .synth import QUESTION_TYPES, SynthSpec, synthesize
 from .vizwiz import load_vizwiz
 from .vqav2 import karpathy_splits, load_vqav2
 
@@ -30,6 +30,7 @@ __all__ = [
     "LABELS",
     "CaptionExample",
     "DataError",
+    "QUESTION_TYPES",
     "SynthSpec",
     "VEExample",
     "VQAExample",

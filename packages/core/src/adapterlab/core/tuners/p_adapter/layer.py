@@ -111,6 +111,12 @@ def dense_reference(
     return alpha[:, None] * (prop @ v_nodes) + beta[:, None] * q_nodes
 
 
+def _head_gram(weight: torch.Tensor, heads: int) -> torch.Tensor:
+    """[H, dh, dh] Gram matrices of the output projection's per-head column blocks."""
+    w_h = weight.view(weight.shape[0], heads, -1).permute(1, 0, 2)  # [H, d, dh]
+    return w_h.transpose(1, 2) @ w_h
+
+
 class PAdapterBranch(SublayerAdapter):
     """The p-adapter on one attention module's output projection (see the module docstring).
 
@@ -255,37 +261,62 @@ class PAdapterBranch(SublayerAdapter):
         counts = assign.sum(0)
         return probs @ assign, (assign.T @ nodes) / counts[:, None]
 
+    def _gram(self) -> torch.Tensor:
+        """G_h = W_o^h^T W_o^h per head: [H, dh, dh] (Q^_i . V^_j = q_i G_h v_j^T).
+
+        The host's output projection is frozen in every p-adapter setting, so G is computed once
+        and reused while that weight is unchanged (same tensor, storage and version counter);
+        a trainable weight (or inference mode) gets a fresh G in every pass.
+        """
+        src = self._dense[0].weight
+        if (src.requires_grad and torch.is_grad_enabled()) or torch.is_inference_mode_enabled():
+            return _head_gram(src.float(), self.num_heads)
+        key = (id(src), src.data_ptr(), src._version, src.device, src.dtype)
+        cached = getattr(self, "_gram_cache", None)
+        if cached is None or cached[0] != key or cached[1] is not src:
+            with torch.no_grad():
+                self._gram_cache = (key, src, _head_gram(src.float(), self.num_heads))
+        return self._gram_cache[2]
+
     def _paper_delta(
         self, M: torch.Tensor, q: torch.Tensor, v: torch.Tensor, cross: bool
     ) -> torch.Tensor:
         """alpha D^-1/2 Mbar D^-1/2 V^ + beta Q^ - M V^, projected by W_o (no bias): [B, n, d]."""
         if cross and self.cross_pool_nodes:
             M, v = self._pool(M, v)
+        v = v.contiguous()  # one copy, then every product below reads it (or its transpose)
         weight = self._dense[0].weight.float()  # [d, H * dh]
+        gram = self._gram()  # [H, dh, dh]
         heads, dh = self.num_heads, q.shape[-1]
-        w_h = weight.view(weight.shape[0], heads, dh).permute(1, 0, 2)  # [H, d, dh]
-        gram = w_h.transpose(1, 2) @ w_h  # [H, dh, dh]
-        q_gram = torch.einsum("bhnd,hde->bhne", q, gram)
+        q_gram = q @ gram
         qq = (q_gram * q).sum(-1)  # ||Q^_i||^2
-        vv = (torch.einsum("bhmd,hde->bhme", v, gram) * v).sum(-1)  # ||V^_j||^2
+        vv = ((v @ gram) * v).sum(-1)  # ||V^_j||^2
         qv = q_gram @ v.transpose(-1, -2)  # Q^_i . V^_j
         eps = self.eps
         d_q = M.sum(-1).clamp_min(eps)
-        if self.value_degree == "column":
-            d_v = M.sum(-2).clamp_min(eps)
+        unit = self.value_degree != "column"
+        if unit:  # D_jj = 1: the value-side divisions are exact no-ops and skipped
+            d_v = None
+            inner = (qq / d_q)[..., None] + vv[..., None, :]
+            inner = torch.addcmul(inner, qv, (2 / d_q.sqrt())[..., None], value=-1)
         else:
-            d_v = torch.ones_like(vv)
-        sq = M * (
-            (qq / d_q)[..., None]
-            + (vv / d_v)[..., None, :]
-            - 2 * qv / (d_q[..., None] * d_v[..., None, :]).sqrt()
-        )
+            d_v = M.sum(-2).clamp_min(eps)
+            inner = (
+                (qq / d_q)[..., None]
+                + (vv / d_v)[..., None, :]
+                - 2 * qv / (d_q[..., None] * d_v[..., None, :]).sqrt()
+            )
+        sq = M * inner
         p, mu = self.p(), self.mu()
-        m_bar = M * (sq.clamp_min(0) + eps) ** ((p - 2) / 2)
+        # (sq + eps)^((p - 2) / 2) as exp(e log(.)): one log shared by forward and both
+        # gradients (base and p); the base is >= eps, so the log is finite
+        m_bar = M * torch.exp(((p - 2) / 2) * torch.log(sq.clamp_min(0) + eps))
         alpha = 1.0 / (m_bar.sum(-1) / d_q + 2 * mu / p).clamp_min(eps)
         beta = (2 * mu / p) * alpha
-        coef = (alpha / d_q.sqrt())[..., None] * m_bar / d_v.sqrt()[..., None, :] - M
-        delta = coef @ v + beta[..., None] * q  # [B, H, n, dh]
+        scaled = m_bar * (alpha / d_q.sqrt())[..., None]
+        if d_v is not None:
+            scaled = scaled / d_v.sqrt()[..., None, :]
+        delta = (scaled - M) @ v + beta[..., None] * q  # [B, H, n, dh]
         b, _, n, _ = delta.shape
         return delta.transpose(1, 2).reshape(b, n, heads * dh) @ weight.T
 
