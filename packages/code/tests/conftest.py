@@ -9,6 +9,18 @@ import pytest
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """This package's tiny models run fastest on one thread (several threads spin against each
+    other on small matrices, worst on shared cores); restored after each test."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def bpe_tokenizer():
     from adapterlab.code.models.backbone import tiny_tokenizer

@@ -149,3 +149,23 @@ def test_refinement_training_and_eval(tmp_path, ner_dir):
         json.loads((tmp_path / "ner_task" / "task_report.json").read_text())["variant"]
         == "ner_task"
     )
+
+
+def test_variants_in_worker_processes_equal_one_after_another(tmp_path):
+    """run-all's two-process path gives each variant's report exactly as the serial path, in the
+    order asked for."""
+    from adapterlab.code.pipeline import _train_variants
+
+    data = write_refinement(tmp_path / "ref", {"train": 16, "valid": 4, "test": 4})
+    reports = {}
+    for workers in (1, 2):
+        tasks = [
+            cfg(tmp_path / f"w{workers}", v, data=str(data), steps=2, max_train=16, max_eval=4)
+            for v in ("task_adapter", "full")
+        ]
+        reports[workers] = _train_variants(tasks, 1, workers, progress=False)
+    assert [r["variant"] for r in reports[2]] == ["task_adapter", "full"]
+    for serial, parallel in zip(reports[1], reports[2]):
+        assert parallel["test"]["loss"] == pytest.approx(serial["test"]["loss"], abs=1e-6)
+        assert parallel["test"]["bleu"] == pytest.approx(serial["test"]["bleu"])
+        assert parallel["cpu_seconds"] > 0

@@ -179,13 +179,21 @@ class PipelineConfig:
     """Summarization validation examples (best-checkpoint selection)."""
     eval_examples: int = 96
     """Summarization test examples (functions of held-out modules)."""
-    decoder_layers: int = 2
-    """Decoder layers (CodeXGLUE: 6; the CPU demo uses fewer)."""
+    decoder_layers: int = 6
+    """Decoder layers (CodeXGLUE: 6)."""
+    decoder_ffn: int | None = 512
+    """Decoder feed-forward size (None: the encoder's intermediate size, 1536 for MiniLM; the
+    CPU demo uses a narrower one)."""
     decoder_lr: float = 3e-3
     """Learning rate of the new (from-scratch) decoder in every variant."""
-    max_source_length: int = 64
+    max_source_length: int = 48
     """Source subword tokens (CodeXGLUE: 256)."""
     max_target_length: int = 16
     """Target subword tokens (CodeXGLUE: 128)."""
+    threads: int = 1
+    """Torch threads per process (1: the fewest CPU-seconds for these small matrices, and no
+    spinning threads fighting over shared cores)."""
+    workers: int = 2
+    """Variants trained at once, each in its own process (after TTC; 1: one after another)."""
     seed: int = 0
     """Random seed."""

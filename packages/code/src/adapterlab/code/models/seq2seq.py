@@ -4,8 +4,8 @@ As in CodeXGLUE's ``Seq2Seq`` (``Code-Text/code-to-text/code/model.py``): the ta
 embedded by the *encoder's* embedding layer, an ``nn.TransformerDecoder`` attends to the encoder
 output, ``tanh(dense(.))`` follows, and the output projection is tied to the encoder's word
 embeddings; the loss is cross-entropy on the shifted target over non-padding positions.
-CodeXGLUE uses 6 decoder layers with the encoder's width and head count; the layer count is a
-parameter here (the offline demo uses fewer).
+CodeXGLUE uses 6 decoder layers with the encoder's width and head count; the layer count and
+the feed-forward size are parameters here (the offline demo keeps 6 layers, narrows the FFN).
 """
 
 from __future__ import annotations
