@@ -15,6 +15,7 @@ import torch
 from adapterlab.core.engine import list_checkpoints
 
 SCRIPT = Path(__file__).with_name("ddp_train.py")
+TEARDOWN_ABORT = "terminate called without an active exception"
 
 
 def _load_script():
@@ -26,14 +27,24 @@ def _load_script():
 
 @pytest.mark.timeout(600)
 def test_two_processes_match_one(tmp_path, read_adapter):
-    out2 = tmp_path / "two"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "CI": "1"}
     # `accelerate launch --cpu --num_processes 2` starts a single process on CPU (accelerate's
     # CPU multi-process path needs MPI), so the real two-process launch uses torchrun + gloo.
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    proc = subprocess.run(
-        [*cmd, str(SCRIPT), str(out2), "2"], env=env, capture_output=True, text=True, timeout=580
-    )
+    for attempt in range(2):
+        out2 = tmp_path / f"two-{attempt}"
+        proc = subprocess.run(
+            [*cmd, str(SCRIPT), str(out2), "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=280,
+        )
+        # gloo on CPU occasionally aborts a rank at process teardown ("terminate called without
+        # an active exception", a C++ thread destroyed while joinable): an upstream flake, not a
+        # training error. Run once more, in a fresh folder, on that signature only.
+        if proc.returncode == 0 or TEARDOWN_ABORT not in proc.stderr:
+            break
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
 
     one = _load_script().main(str(tmp_path / "one"), 1)
