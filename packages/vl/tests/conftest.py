@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from adapterlab.vl.config import RunConfig
 from adapterlab.vl.data import SynthSpec, synthesize
+from adapterlab.vl.pipeline import pretrain_tiny
+from adapterlab.vl.train import Prepared, resolve_sources
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -21,3 +24,14 @@ def one_torch_thread():
 def synth_root(tmp_path_factory):
     spec = SynthSpec(restval=24, train=24, val=8, test=8, seed=1)
     return synthesize(tmp_path_factory.mktemp("vl") / "synth", spec)
+
+
+@pytest.fixture(scope="session")
+def prepared(synth_root, tmp_path_factory):
+    """A tiny BLIP pre-trained on ``synth_root`` (8 epochs) and the resolved sources."""
+    out = tmp_path_factory.mktemp("runs")
+    cfg = RunConfig(out=str(out), pretrain_epochs=8, progress=False)
+    pretrained = pretrain_tiny(cfg, synth_root)
+    return out, Prepared(
+        synth_root / "vqav2", synth_root / "coco", resolve_sources(cfg, pretrained)
+    )

@@ -10,17 +10,7 @@ import pytest
 from adapterlab.vl.cli import main
 from adapterlab.vl.config import RunConfig
 from adapterlab.vl.pipeline import pretrain_tiny, question_prior
-from adapterlab.vl.train import Prepared, evaluate_run, resolve_sources, train
-
-
-@pytest.fixture(scope="module")
-def prepared(synth_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    cfg = RunConfig(out=str(out), pretrain_epochs=8, progress=False)
-    pretrained = pretrain_tiny(cfg, synth_root)
-    return out, Prepared(
-        synth_root / "vqav2", synth_root / "coco", resolve_sources(cfg, pretrained)
-    )
+from adapterlab.vl.train import evaluate_run, train
 
 
 def _losses(run_dir):

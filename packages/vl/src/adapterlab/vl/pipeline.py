@@ -4,7 +4,9 @@ VQA and to a new captioning style with every method, and write one comparison ta
 Why the pre-training: an adapter on a frozen *random* backbone has nothing to adapt. The tiny
 BLIP first learns, with every weight training, to caption the Karpathy ``restval`` scenes
 (caption style A), with a text-only language-modelling loss on the training splits' sentences
-mixed in (the stand-in for BLIP's BERT initialisation: every word gets a learned embedding). It
+mixed in (the stand-in for BLIP's BERT initialisation: every word gets a learned embedding),
+and true statements about the same scenes, learned text-only (counts as digits, "yes, there is
+a ..." / "no, there is no ...") that give the answer words contexts which tell them apart. It
 is then frozen and each method adapts it to (a) VQAv2-format questions, with the question
 encoder initialised from the caption decoder, and (b) captions in style B. Frozen baselines:
 the question prior (the most frequent training answer per question type), a linear answer head
@@ -39,9 +41,10 @@ from .data import (
     load_coco_captions,
     load_vqav2,
     read_json,
+    read_scenes,
+    scene_statements,
     synthesize,
 )
-from .methods import METHODS
 from .models import tiny_backbone
 from .task import (
     CaptionDataset,
@@ -52,13 +55,26 @@ from .task import (
     make_eval_step,
     pretrain_loss_fn,
 )
-from .train import MAX_NEW, Prepared, prepare_task, resolve_sources, train
+from .train import MAX_NEW, Prepared, prepare_task, resolve_sources
+from .workers import train_runs
 
-__all__ = ["prepare", "pretrain_tiny", "question_prior", "run_sweep", "markdown_table"]
+__all__ = [
+    "answer_word_cosines",
+    "grounded_statements",
+    "language_corpus",
+    "markdown_table",
+    "prepare",
+    "pretrain_tiny",
+    "question_prior",
+    "run_sweep",
+]
+
+#: answer words whose separation in the frozen LM head the pre-training must give
+ANSWER_WORD_GROUPS = {"yes/no": ("yes", "no"), "1/2/3": ("1", "2", "3")}
 
 
 def _texts(root: Path) -> list[str]:
-    texts = []
+    texts = [t for kinds in grounded_statements(root).values() for v in kinds.values() for t in v]
     for img in read_json(root / "coco" / "annotations" / "dataset_coco.json")["images"]:
         texts += [s["raw"] for s in img["sentences"]]
     for sub in ("train2014", "val2014"):
@@ -80,6 +96,33 @@ def language_corpus(root: Path) -> list[str]:
     return texts
 
 
+def grounded_statements(root: Path, split: str = "restval") -> dict[Path, dict[str, list[str]]]:
+    """Statements true of each ``split`` image's scene (:func:`scene_statements`), by image path,
+    from the generator's scene ground truth (only ``restval`` / ``train`` scenes exist)."""
+    out = {}
+    for img in read_scenes(root):
+        if img["split"] == split:
+            path = root / "coco" / img["filepath"] / img["filename"]
+            out[path] = scene_statements(img["objects"])
+    return out
+
+
+def answer_word_cosines(model: torch.nn.Module, tokenizer: Any) -> dict[str, float]:
+    """Cosine similarity of answer words in the decoder's (tied) output embedding: each pair,
+    and the mean over each group's pairs (``yes/no``, ``1/2/3``)."""
+    weight = model.text_decoder.get_output_embeddings().weight.detach().float()
+    out: dict[str, float] = {}
+    for group, words in ANSWER_WORD_GROUPS.items():
+        ids = tokenizer.convert_tokens_to_ids(list(words))
+        rows = torch.nn.functional.normalize(weight[ids], dim=-1)
+        pairs = [(i, j) for i in range(len(words)) for j in range(i + 1, len(words))]
+        for i, j in pairs:
+            out[f"{words[i]}/{words[j]}"] = float(rows[i] @ rows[j])
+        if len(pairs) > 1:
+            out[group] = sum(out[f"{words[i]}/{words[j]}"] for i, j in pairs) / len(pairs)
+    return out
+
+
 def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     """Fully train the tiny BLIP captioner on the ``restval`` captions; returns its folder
     (reused when it was written by the same settings)."""
@@ -89,6 +132,7 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
         "epochs": cfg.pretrain_epochs,
         "seed": cfg.seed,
         "language": "captions+questions+answers of restval/train",
+        "statements": "count/yes/no statements of restval scenes, text-only",
     }
     marker = out / "pretrain.json"
     if marker.is_file() and json.loads(marker.read_text()).get("key") == key:
@@ -99,7 +143,10 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     cut = max(1, len(examples) // 10)
     images = encode_images([e.image for e in examples], backbone.image_processor)
     captions = CaptionDataset(examples[cut:], backbone, images, "train", expand=True)
-    train_ds = LanguageMixDataset(captions, language_corpus(root), seed=cfg.seed)
+    statements = grounded_statements(root)
+    train_ds = LanguageMixDataset(
+        captions, language_corpus(root), seed=cfg.seed, statements=statements
+    )
     val_ds = CaptionDataset(examples[:cut], backbone, images, "val", expand=False)
     add_adapter(backbone.model, get_config("full"))
     tcfg = TrainConfig(
@@ -129,9 +176,10 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
         collate_fn=functools.partial(collate, pad_id=backbone.pad_id),
         run_config={"vl_pretrain": {**cfg.to_dict(), "data_root": str(root)}},
     ).fit()
-    info = {
+    info = {  # the engine has restored the best checkpoint's weights into backbone.model
         "key": key,
         "val_cider": result.best_metric,
+        "answer_word_cosines": answer_word_cosines(backbone.model, backbone.tokenizer),
         "seconds": time.perf_counter() - start,
     }
 
@@ -140,7 +188,9 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
         (tmp / "pretrain.json").write_text(json.dumps(info, indent=2) + "\n")
 
     atomic_directory(out, write)
+    cos = ", ".join(f"{k} {v:.3f}" for k, v in info["answer_word_cosines"].items())
     print(f"[vl] pre-trained the tiny BLIP captioner: val CIDEr {result.best_metric:.3f}")
+    print(f"[vl] cosine of answer words in the frozen LM head: {cos}")
     return out
 
 
@@ -222,6 +272,13 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _pretrain_info(cfg: CommonConfig) -> dict[str, Any] | None:
+    marker = Path(cfg.out) / "pretrained-blip" / "pretrain.json"
+    if not cfg.embedded or not marker.is_file():
+        return None
+    return {k: v for k, v in json.loads(marker.read_text()).items() if k != "key"}
+
+
 def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     """Run every method on every task; write sweep.md / sweep.json under ``cfg.out``."""
     methods, tasks = cfg.method_list(), cfg.task_list()
@@ -230,6 +287,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     start = time.perf_counter()
     prep = prepare(cfg)
     common = {f: getattr(cfg, f) for f in CommonConfig.__dataclass_fields__}
+    workers = cfg.resolved_workers()
     rows: list[dict[str, Any]] = []
     if "vqa" in tasks:
         prior = question_prior_scores(prep.vqa_root, prep.coco_root)
@@ -256,15 +314,19 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     if "caption" in tasks:
         frozen = frozen_captioner(cfg, prep)
         rows.append({"method": "frozen: captioner as is", "percent": 0.0, **frozen})
-    runs = []
+    jobs = [
+        (RunConfig(method=m, task=t, **{**common, "progress": cfg.progress and workers == 1}),
+         str(out / f"{t}-{m}"))
+        for m in methods
+        for t in tasks
+    ]  # fmt: skip
+    runs = train_runs(jobs, prep, workers, torch.get_num_threads())
     for method in methods:
         row: dict[str, Any] = {"method": method, "seconds": 0.0}
-        for task in tasks:
-            print(f"[vl] {task} / {method}: {METHODS[method].description}", flush=True)
-            res = train(
-                RunConfig(method=method, task=task, **common), prep, out / f"{task}-{method}"
-            )
-            runs.append(res)
+        for (job, _), res in zip(jobs, runs, strict=True):
+            if job.method != method:
+                continue
+            task = job.task
             row["seconds"] += res["train_seconds"]
             if task == "vqa":
                 row["vqa"] = res["test"].get("vqa_accuracy")
@@ -276,12 +338,18 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
             else:
                 row["cider"], row["bleu4"] = res["test"].get("cider"), res["test"].get("bleu4")
                 row.setdefault("percent", res["percent_trainable"])
-            print(f"[vl] {task} / {method}: test {res['test']}", flush=True)
         rows.append(row)
     table = markdown_table(rows)
     per_type = types_table(rows)
     if per_type:
         table += "\n\nVQA accuracy % per question type (test):\n\n" + per_type
+    pretrain = _pretrain_info(cfg)
+    if pretrain:
+        cos = ", ".join(f"{k} {v:.3f}" for k, v in pretrain.get("answer_word_cosines", {}).items())
+        table += (
+            f"\n\nPre-training: val CIDEr-D {pretrain['val_cider']:.2f}; cosine of answer words "
+            f"in the frozen (tied) LM head: {cos}."
+        )
     total = time.perf_counter() - start
     result = {
         "embedded": cfg.embedded,
@@ -289,6 +357,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         "sizes": {t: {s: len(d) for s, d in prep.tasks[t].datasets.items()} for t in prep.tasks},
         "config": cfg.to_dict(),
         "rows": rows,
+        "pretrain": pretrain,
         "runs": runs,
         "total_seconds": total,
         "torch_threads": torch.get_num_threads(),

@@ -9,7 +9,7 @@ generated ids padded to a fixed length plus each sample's index and split code;
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,18 +156,41 @@ class CaptionDataset(Dataset):
 
 
 class LanguageMixDataset(Dataset):
-    """Captioning items, each with one text-only sentence drawn from a language corpus.
+    """Captioning items, each with one text-only sentence drawn from a language corpus and,
+    when ``statements`` are given, one true statement about the item's own scene.
 
     BLIP's text modules start from BERT, which learned the language from text alone before any
     image was seen; the tiny BLIP gets the same from a text-only language-modelling loss on
     ``corpus`` (see :func:`pretrain_loss_fn`), mixed into its captioning pre-training.
+    ``statements`` maps an image path to its statements by kind (see
+    :func:`adapterlab.vl.data.scene_statements`); each item draws a kind uniformly, then one
+    statement of that kind about its own scene, learned text-only like the corpus sentence.
     """
 
-    def __init__(self, captions: CaptionDataset, corpus: Sequence[str], seed: int = 0) -> None:
-        bb = captions.backbone
+    def __init__(
+        self,
+        captions: CaptionDataset,
+        corpus: Sequence[str],
+        seed: int = 0,
+        statements: Mapping[Path, Mapping[str, Sequence[str]]] | None = None,
+    ) -> None:
         self.captions = captions
-        self.corpus = [[bb.bos_id, *_ids(bb.tokenizer, t)[:28], bb.sep_id] for t in corpus]
+        self.corpus = [self._encode(t) for t in corpus]
         self.rng = random.Random(seed)
+        self.statements: list[list[list[int]]] | None = None
+        if statements is not None:
+            missing = [str(e.image) for e in captions.examples if e.image not in statements]
+            if missing:
+                raise ValueError(f"no scene statements for {len(missing)} images: {missing[0]}")
+            self.statements = [
+                [[self._encode(t) for t in kind] for kind in statements[e.image].values() if kind]
+                for e in captions.examples
+            ]
+            self.statement_rng = random.Random(seed + 1)
+
+    def _encode(self, text: str) -> list[int]:
+        bb = self.captions.backbone
+        return [bb.bos_id, *_ids(bb.tokenizer, text)[:28], bb.sep_id]
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -178,6 +201,10 @@ class LanguageMixDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.captions[index]
         item["text"] = self.corpus[self.rng.randrange(len(self.corpus))]
+        if self.statements is not None:
+            kinds = self.statements[item["index"]]
+            kind = kinds[self.statement_rng.randrange(len(kinds))]
+            item["statement"] = kind[self.statement_rng.randrange(len(kind))]
         return item
 
 
@@ -203,6 +230,10 @@ def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Ten
     batch["labels"] = target.masked_fill(tmask == 0, -100)
     if "text" in items[0]:
         batch["text_ids"], batch["text_mask"] = _pad([it["text"] for it in items], pad_id)
+    if "statement" in items[0]:
+        batch["statement_ids"], batch["statement_mask"] = _pad(
+            [it["statement"] for it in items], pad_id
+        )
     if "question" in items[0]:
         batch["input_ids"], batch["attention_mask"] = _pad([it["question"] for it in items], pad_id)
     return batch
@@ -244,16 +275,25 @@ def _memory(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Ten
     return question, batch["attention_mask"]
 
 
-def pretrain_loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Captioning loss plus the text-only language-modelling loss of the decoder (no image:
-    BLIP's text layers skip cross-attention without ``encoder_hidden_states``)."""
-    text = model.text_decoder(
-        input_ids=batch["text_ids"],
-        attention_mask=batch["text_mask"],
-        labels=batch["text_ids"].masked_fill(batch["text_mask"] == 0, -100),
+def _lm_loss(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, image: Any) -> torch.Tensor:
+    return model.text_decoder(
+        input_ids=ids,
+        attention_mask=mask,
+        encoder_hidden_states=image,
+        labels=ids.masked_fill(mask == 0, -100),
         reduction="mean",
-    )
-    return loss_fn(model, batch) + text.loss
+    ).loss
+
+
+def pretrain_loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Captioning loss plus the text-only language-modelling loss of the decoder on the corpus
+    sentence and, when the batch has them, on the scene statements (no image: BLIP's text layers
+    skip cross-attention without ``encoder_hidden_states``). The statements are text-only so
+    that greedy captioning from [DEC] never drifts into them."""
+    loss = loss_fn(model, batch) + _lm_loss(model, batch["text_ids"], batch["text_mask"], None)
+    if "statement_ids" in batch:
+        loss = loss + _lm_loss(model, batch["statement_ids"], batch["statement_mask"], None)
+    return loss
 
 
 @torch.no_grad()

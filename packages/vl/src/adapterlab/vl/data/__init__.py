@@ -21,7 +21,7 @@ from .common import (
     read_jsonl,
 )
 from .snli_ve import LABELS, load_snli_ve
-from .synth import QUESTION_TYPES, SynthSpec, synthesize
+from .synth import QUESTION_TYPES, SynthSpec, read_scenes, scene_statements, synthesize
 from .vizwiz import load_vizwiz
 from .vqav2 import karpathy_splits, load_vqav2
 
@@ -43,6 +43,8 @@ __all__ = [
     "load_vqav2",
     "read_json",
     "read_jsonl",
+    "read_scenes",
+    "scene_statements",
     "synthesize",
 ]
 

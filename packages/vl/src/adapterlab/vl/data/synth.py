@@ -17,6 +17,10 @@ shapes are equally likely, "is there a ...?" is true half of the time, and colou
 relations are drawn uniformly. The question prior still scores about 47 % under the official
 metric (partial credit from the 10 % noisy humans), which leaves room to see
 whether a method looks at the image.
+
+``scenes.json`` (next to ``coco/`` and ``vqav2/``, outside the real layouts) keeps the drawn
+objects of the ``restval`` and ``train`` images only: the ground truth the pre-training may use
+(:func:`scene_statements`). Scenes of ``val`` / ``test`` images are not written anywhere.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ import numpy as np
 from adapterlab.core.engine import atomic_directory
 from PIL import Image, ImageDraw
 
-__all__ = ["QUESTION_TYPES", "SynthSpec", "synthesize"]
+__all__ = [
+    "QUESTION_TYPES",
+    "SCENE_SPLITS",
+    "SynthSpec",
+    "read_scenes",
+    "scene_statements",
+    "synthesize",
+]
 
 COLORS = {
     "red": (215, 40, 40),
@@ -40,6 +51,10 @@ COLORS = {
 SHAPES = ("circle", "square", "triangle")
 NUMBERS = {1: "one", 2: "two", 3: "three"}
 OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+#: the splits whose scene ground truth is written to ``scenes.json`` (pre-training may use them)
+SCENE_SPLITS = ("restval", "train")
+#: version of the written layout (part of the reuse key: a folder of an older layout is rebuilt)
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ class SynthSpec:
     seed: int = 0
 
     def key(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)
+        return json.dumps({**self.__dict__, "format": FORMAT}, sort_keys=True)
 
 
 def _scene(rng: np.random.Generator) -> list[dict]:
@@ -151,6 +166,39 @@ def captions_b(objs: list[dict]) -> list[str]:
     return [f"there are three shapes {_listing(objs)}", f"three shapes are shown {_listing(objs)}"]
 
 
+def scene_statements(objs: list[dict]) -> dict[str, list[str]]:
+    """Statements true of one scene, by kind, for the pre-training (our design).
+
+    ``count``: the number of shapes as a digit, then the shapes ("2 shapes, a red circle and a
+    blue square"); ``yes``: "yes, there is a <present shape>" for every drawn shape; ``no``:
+    "no, there is no <absent shape>" for every colour-shape pair not drawn. Real BLIP's text
+    modules start from BERT, which has seen "yes", "no" and digits in contexts that tell them
+    apart; these statements give the tiny BLIP's words the same (learned text-only, so
+    captioning never drifts into them). They are statements, never a question with its answer,
+    and only ``restval`` scenes (the pre-training split) are used.
+    """
+    n = len(objs)
+    noun = "shape" if n == 1 else "shapes"
+    count = [f"{n} {noun}, {_listing(objs)}"]
+    if n > 1:
+        count.append(f"{n} {noun}, {_listing(objs[::-1])}")
+    present = _names(objs)
+    return {
+        "count": count,
+        "yes": [f"yes, there is a {c} {s}" for c, s in sorted(present)],
+        "no": [f"no, there is no {c} {s}" for c in COLORS for s in SHAPES if (c, s) not in present],
+    }
+
+
+def read_scenes(root: str | Path) -> list[dict]:
+    """The scene ground truth written by :func:`synthesize` (``restval`` and ``train`` images:
+    ``filepath``, ``filename``, ``split``, ``objects``)."""
+    path = Path(root) / "scenes.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no scene ground truth (write the data with synthesize)")
+    return json.loads(path.read_text())["images"]
+
+
 def _names(objs: list[dict]) -> set[tuple[str, str]]:
     return {(o["color"], o["shape"]) for o in objs}
 
@@ -228,6 +276,7 @@ def _write(root: Path, spec: SynthSpec) -> None:
         (coco / sub).mkdir(parents=True)
     (root / "vqav2").mkdir()
     karpathy = []
+    scenes = []
     questions: dict[str, list] = {"train2014": [], "val2014": []}
     annotations: dict[str, list] = {"train2014": [], "val2014": []}
     plan = [
@@ -244,6 +293,9 @@ def _write(root: Path, spec: SynthSpec) -> None:
             name = f"COCO_{sub}_{image_id:012d}.jpg"
             _draw(objs, spec.image_size, rng).save(coco / sub / name, quality=95)
             caps = captions_a(objs) if split == "restval" else captions_b(objs)
+            if split in SCENE_SPLITS:
+                scenes.append({"filepath": sub, "filename": name, "split": split,
+                               "objects": [{**o, "cell": list(o["cell"])} for o in objs]})  # fmt: skip
             karpathy.append(
                 {
                     "filepath": sub,
@@ -286,4 +338,5 @@ def _write(root: Path, spec: SynthSpec) -> None:
         (root / "vqav2" / f"v2_mscoco_{sub}_annotations.json").write_text(
             json.dumps({**info, "annotations": annotations[sub]})
         )
+    (root / "scenes.json").write_text(json.dumps({"images": scenes}))
     (root / "synth.json").write_text(spec.key())
