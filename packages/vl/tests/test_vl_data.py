@@ -15,7 +15,7 @@ from adapterlab.vl.data import (
     load_vizwiz,
     load_vqav2,
 )
-from adapterlab.vl.data.synth import COLORS, SHAPES
+from adapterlab.vl.data.synth import COLORS, SHAPES, read_scenes, scene_statements
 
 
 def test_synthetic_vqav2_and_karpathy_splits(synth_root) -> None:
@@ -47,6 +47,29 @@ def test_answers_describe_the_drawn_scene(synth_root) -> None:
             break
     else:  # pragma: no cover
         pytest.fail("no colour question")
+
+
+def test_scene_statements_are_true_and_never_of_held_out_images(synth_root) -> None:
+    scenes = read_scenes(synth_root)
+    assert {s["split"] for s in scenes} == {"restval", "train"}  # no val / test scene written
+    assert len(scenes) == 24 + 24
+    answers = {(e.image, e.question): e.answer for e in load_vqav2(synth_root / "vqav2", "train")}
+    path = {synth_root / "coco" / s["filepath"] / s["filename"]: s for s in scenes}
+    checked = 0
+    for (image, question), answer in answers.items():
+        if not question.startswith("is there a "):
+            continue
+        colour, shape = question.removeprefix("is there a ").rstrip("?").split()
+        said = scene_statements(path[image]["objects"])
+        assert (f"yes, there is a {colour} {shape}" in said["yes"]) == (answer == "yes")
+        assert (f"no, there is no {colour} {shape}" in said["no"]) == (answer == "no")
+        checked += 1
+    assert checked > 0
+    n = len(path[next(iter(path))]["objects"])
+    assert all(
+        c.startswith(f"{n} shape")
+        for c in scene_statements(path[next(iter(path))]["objects"])["count"]
+    )
 
 
 def test_bad_vqa_files_name_the_file(synth_root, tmp_path) -> None:
