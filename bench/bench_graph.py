@@ -115,16 +115,18 @@ def head_bytes(cache) -> int:
 
 def phase_cache(nodes: int, model: str, work: Path) -> dict:
     import torch
+    from adapterlab.core.engine import resolve_compute_dtype
     from adapterlab.graph.cache import CacheSpec, build_cache
     from adapterlab.graph.models.llm import load_llm
 
     data = _data(nodes, work)
+    dtype = str(resolve_compute_dtype("auto", "cpu")).removeprefix("torch.")  # as the main job
     if model == "smollm2":
-        llm, tok = load_llm("smollm2", dtype="bfloat16")  # as the main job
+        llm, tok = load_llm("smollm2", dtype=dtype)
     else:
         llm, tok = _shaped_llm()
-        llm = llm.to(torch.bfloat16)
-    spec = CacheSpec(model=model, llm_dtype="bfloat16", batch_size=64)  # the main job's settings
+        llm = llm.to(getattr(torch, dtype))
+    spec = CacheSpec(model=model, llm_dtype=dtype, batch_size=64)  # the main job's settings
     peak = PeakRSS().start()
     t, c = time.perf_counter(), _cpu_s()
     with torch.no_grad():

@@ -62,3 +62,21 @@ def test_cli_reports_an_interruption_and_exits(monkeypatch, capsys):
     assert main(["run-all", "--out", "unused"]) == 143
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "interrupted by signal 15" in err[0]
+
+
+def test_auto_llm_dtype_is_native_bf16_only_and_keys_the_cache(monkeypatch, synth_dir):
+    from adapterlab.core.engine import device as device_module
+    from adapterlab.graph.config import PrepareConfig
+    from adapterlab.graph.data import load_dataset
+    from adapterlab.graph.pipeline import cache_dir, cache_spec, llm_dtype
+
+    cfg = PrepareConfig(data=str(synth_dir), model="tiny-llama", device="cpu")
+    data = load_dataset(synth_dir)
+    monkeypatch.setattr(device_module, "native_bf16", lambda device: False)
+    assert llm_dtype(cfg) == "float32"  # emulated bf16 is several times slower than fp32
+    emulated = cache_dir(cfg, cache_spec(cfg, data), data)
+    monkeypatch.setattr(device_module, "native_bf16", lambda device: True)
+    assert llm_dtype(cfg) == "bfloat16"
+    assert cache_dir(cfg, cache_spec(cfg, data), data) != emulated
+    explicit = PrepareConfig(data=str(synth_dir), model="tiny-llama", llm_dtype="float32")
+    assert llm_dtype(explicit) == "float32"

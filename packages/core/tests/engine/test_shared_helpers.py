@@ -23,8 +23,10 @@ from adapterlab.core.engine import (
     evaluate,
     explain_disk_full,
     load_weights,
+    native_bf16,
     progress_enabled,
     refuse_pickle,
+    resolve_compute_dtype,
     resolve_device,
 )
 from adapterlab.core.engine import device as device_module
@@ -91,6 +93,23 @@ def test_evaluate_hands_all_samples_to_metric_fn(trained):
 
 
 # --------------------------------------------------------------- device and progress
+
+
+def test_auto_compute_dtype_follows_native_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert not native_bf16("cpu")
+    assert resolve_compute_dtype("auto", "cpu") == torch.float32  # emulated bf16 is slow
+    assert resolve_compute_dtype("bfloat16", "cpu") == torch.bfloat16  # an explicit choice stays
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert native_bf16("cpu") and resolve_compute_dtype("auto", "cpu") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_compute_dtype("auto", "cuda") == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_compute_dtype("auto", "cuda:0") == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown compute dtype 'bf16'"):
+        resolve_compute_dtype("bf16", "cpu")
 
 
 def test_resolve_device_errors_name_the_device(monkeypatch):

