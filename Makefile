@@ -16,9 +16,9 @@ TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-setup:  ## install uv if missing, then sync the locked workspace
+setup:  ## install uv if missing, then sync the locked workspace (bytecode compiled once: imports stay fast where PYTHONDONTWRITEBYTECODE is set)
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --all-packages --locked
+	$(UV) sync --all-packages --locked --compile-bytecode
 
 test: setup  ## run the test suite (PKG=core|pointclip|audio|vl|graph|code for one package)
 	$(UV) run --all-packages --locked pytest $(TEST_PATHS)

@@ -151,21 +151,40 @@ def test_refinement_training_and_eval(tmp_path, ner_dir):
     )
 
 
-def test_variants_in_worker_processes_equal_one_after_another(tmp_path):
-    """run-all's two-process path gives each variant's report exactly as the serial path, in the
-    order asked for."""
-    from adapterlab.code.pipeline import _train_variants
+def test_ttc_and_variants_overlapped_equal_one_after_another(tmp_path):
+    """run-all's two-process path (variants without the NER adapter beside TTC, the others
+    queued after it) gives TTC's and each variant's report exactly as the serial path, in the
+    order asked for, and the NER variants read the adapter this TTC wrote."""
+    import shutil
 
+    from adapterlab.code.config import TTCConfig
+    from adapterlab.code.data.sources import stdlib_root
+    from adapterlab.code.pipeline import ttc_and_variants
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("bisect.py", "heapq.py", "colorsys.py", "keyword.py", "fnmatch.py", "glob.py"):
+        shutil.copy(stdlib_root() / name, src / name)
     data = write_refinement(tmp_path / "ref", {"train": 16, "valid": 4, "test": 4})
     reports = {}
     for workers in (1, 2):
+        root = tmp_path / f"w{workers}"
+        ttc_cfg = TTCConfig(
+            model="tiny", source=str(src), out=str(root / "ttc"), cache_dir=None, max_length=64,
+            max_files=None, num_proc=1, steps=4, batch_size=8, eval_every=4, reduction_factor=4,
+        )  # fmt: skip
         tasks = [
-            cfg(tmp_path / f"w{workers}", v, data=str(data), steps=2, max_train=16, max_eval=4)
-            for v in ("task_adapter", "full")
+            cfg(root, v, data=str(data), steps=2, max_train=16, max_eval=4)
+            for v in ("ner_task", "task_adapter")
         ]
-        reports[workers] = _train_variants(tasks, 1, workers, progress=False)
-    assert [r["variant"] for r in reports[2]] == ["task_adapter", "full"]
-    for serial, parallel in zip(reports[1], reports[2]):
+        reports[workers] = ttc_and_variants(ttc_cfg, tasks, 1, workers, progress=False)
+    (ttc1, rows1), (ttc2, rows2) = reports[1], reports[2]
+    for key in ("accuracy", "macro_f1"):
+        assert ttc2["test"][key] == pytest.approx(ttc1["test"][key])
+    assert [r["variant"] for r in rows2] == ["ner_task", "task_adapter"]
+    for serial, parallel in zip(rows1, rows2, strict=True):
         assert parallel["test"]["loss"] == pytest.approx(serial["test"]["loss"], abs=1e-6)
         assert parallel["test"]["bleu"] == pytest.approx(serial["test"]["bleu"])
         assert parallel["cpu_seconds"] > 0
+    written = str(tmp_path / "w2" / "ttc" / "ner_adapter")
+    assert written in (tmp_path / "w2" / "ner_task" / "config.yaml").read_text()
