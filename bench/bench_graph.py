@@ -133,7 +133,8 @@ def phase_cache(nodes: int, model: str, work: Path) -> dict:
         cache = build_cache(work / f"cache-{model}-{nodes}", data.texts, llm, tok, spec,
                             show_progress=False)  # fmt: skip
     dt, cpu = time.perf_counter() - t, _cpu_s() - c
-    return {"nodes": nodes, "model": model, "seconds": dt, "cpu_s": cpu, "nodes_per_s": nodes / dt,
+    return {"nodes": nodes, "model": model, "llm_dtype": dtype, "seconds": dt, "cpu_s": cpu,
+            "nodes_per_s": nodes / dt,
             "peak_mb": peak.peak_mb, "peak_above_start_mb": peak.above_start_mb,
             "peak_exact": peak.exact,
             "bytes_per_1k_nodes": (cache.bytes_on_disk() - head_bytes(cache)) * 1000 / nodes,
@@ -315,8 +316,9 @@ def main() -> None:
     exact = all(r["peak_exact"] for r in [*cache_rows, real])
     peak_note = "VmHWM reset per phase" if exact else "ru_maxrss: process high-water (approximate)"
 
-    print(f"\n1. LLM cache preprocessing (bf16 LLM, fp16 storage, chunks of 128 nodes, batch 64; "
-          f"peak = {peak_note})")  # fmt: skip
+    dtype = real.get("llm_dtype", "?")
+    print(f"\n1. LLM cache preprocessing ({dtype} LLM: the main job's auto choice here, fp16 storage, "
+          f"chunks of 128 nodes, batch 64; peak = {peak_note})")  # fmt: skip
     print("| model | nodes | measured? | nodes/s | CPU-s | peak RSS (MB) | peak above start (MB) "
           "| disk per 1k nodes, without the LM head (MB) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
