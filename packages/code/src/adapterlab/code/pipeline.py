@@ -138,24 +138,17 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
     return summary
 
 
-def _timed(report: dict[str, Any], wall: float, cpu: float) -> dict[str, Any]:
+def _run_timed(
+    run: Callable[..., dict[str, Any]], cfg: TaskConfig | TTCConfig, threads: int, progress: bool
+) -> dict[str, Any]:
+    """``run(cfg)`` (``train_task`` or ``train_ttc``, in a worker process or in this one) with
+    ``threads`` torch threads; its report gets the run's own wall and CPU seconds."""
+    torch.set_num_threads(threads)
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = run(cfg, progress=progress)
     report["wall_seconds"] = round(time.perf_counter() - wall, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu, 1)
     return report
-
-
-def _train_variant(cfg: TaskConfig, threads: int, progress: bool) -> dict[str, Any]:
-    """One variant (in a worker process or in this one), with its own wall and CPU seconds."""
-    torch.set_num_threads(threads)
-    wall, cpu = time.perf_counter(), time.process_time()
-    return _timed(train_task(cfg, progress=progress), wall, cpu)
-
-
-def _train_ttc(cfg: TTCConfig, threads: int, progress: bool) -> dict[str, Any]:
-    """TTC (in a worker process or in this one), with its own wall and CPU seconds."""
-    torch.set_num_threads(threads)
-    wall, cpu = time.perf_counter(), time.process_time()
-    return _timed(train_ttc(cfg, progress=progress), wall, cpu)
 
 
 def _variant_done(report: dict[str, Any]) -> None:
@@ -183,19 +176,19 @@ def ttc_and_variants(
     and single-process, so the reports equal the serial ones (tested).
     """
     if workers <= 1:
-        ttc = _train_ttc(ttc_cfg, threads, progress)
+        ttc = _run_timed(train_ttc, ttc_cfg, threads, progress)
         if ttc_done:
             ttc_done(ttc)
         rows = []
         for task in tasks:
-            rows.append(_train_variant(_with_ner(task, ttc), threads, progress))
+            rows.append(_run_timed(train_task, _with_ner(task, ttc), threads, progress))
             _variant_done(rows[-1])
         return ttc, rows
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        ttc_future = pool.submit(_train_ttc, ttc_cfg, threads, False)
+        ttc_future = pool.submit(_run_timed, train_ttc, ttc_cfg, threads, False)
         futures = {
-            pool.submit(_train_variant, task, threads, False): task
+            pool.submit(_run_timed, train_task, task, threads, False): task
             for task in tasks
             if not variant(task.variant).uses_ner
         }
@@ -204,7 +197,8 @@ def ttc_and_variants(
             ttc_done(ttc)
         for task in tasks:
             if variant(task.variant).uses_ner:
-                futures[pool.submit(_train_variant, _with_ner(task, ttc), threads, False)] = task
+                reads_ner = _with_ner(task, ttc)
+                futures[pool.submit(_run_timed, train_task, reads_ner, threads, False)] = task
         for future in as_completed(futures):
             _variant_done(future.result())
     return ttc, _in_order(futures, tasks)
