@@ -73,8 +73,9 @@ __all__ = [
 ANSWER_WORD_GROUPS = {"yes/no": ("yes", "no"), "1/2/3": ("1", "2", "3")}
 
 
-def _texts(root: Path) -> list[str]:
-    texts = [t for kinds in grounded_statements(root).values() for v in kinds.values() for t in v]
+def _texts(root: Path, statements: dict[Path, dict[str, list[str]]]) -> list[str]:
+    """Every sentence the tokenizer's vocabulary is built from (``statements`` first)."""
+    texts = [t for kinds in statements.values() for v in kinds.values() for t in v]
     for img in read_json(root / "coco" / "annotations" / "dataset_coco.json")["images"]:
         texts += [s["raw"] for s in img["sentences"]]
     for sub in ("train2014", "val2014"):
@@ -138,12 +139,13 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     if marker.is_file() and json.loads(marker.read_text()).get("key") == key:
         return out
     start = time.perf_counter()
-    backbone = tiny_backbone("caption", _texts(root), Path(cfg.out) / "tokenizer", seed=cfg.seed)
+    statements = grounded_statements(root)
+    vocab_texts = _texts(root, statements)
+    backbone = tiny_backbone("caption", vocab_texts, Path(cfg.out) / "tokenizer", seed=cfg.seed)
     examples = load_coco_captions(root / "coco", "restval")
     cut = max(1, len(examples) // 10)
     images = encode_images([e.image for e in examples], backbone.image_processor)
     captions = CaptionDataset(examples[cut:], backbone, images, "train", expand=True)
-    statements = grounded_statements(root)
     train_ds = LanguageMixDataset(
         captions, language_corpus(root), seed=cfg.seed, statements=statements
     )
