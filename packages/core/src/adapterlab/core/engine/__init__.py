@@ -24,10 +24,21 @@ from .atomic import (
 from .checkpoint import list_checkpoints
 from .cli_config import build_parser, parse_config
 from .config import TrainConfig
+from .datafiles import (
+    SkipCounter,
+    iter_jsonl,
+    iter_lines,
+    open_gzip_text,
+    open_text,
+    read_bytes,
+    read_json,
+    read_text,
+)
 from .device import native_bf16, resolve_compute_dtype, resolve_device
 from .errors import (
     BadSampleError,
     CheckpointError,
+    DataFileError,
     DiskFullError,
     NonFiniteLossError,
     PickleRefusedError,
@@ -45,9 +56,11 @@ from .weights import load_weights, refuse_pickle
 __all__ = [
     "BadSampleError",
     "CheckpointError",
+    "DataFileError",
     "DiskFullError",
     "NonFiniteLossError",
     "PickleRefusedError",
+    "SkipCounter",
     "TrainConfig",
     "TrainResult",
     "Trainer",
@@ -63,6 +76,8 @@ __all__ = [
     "default_metric_fn",
     "evaluate",
     "explain_disk_full",
+    "iter_jsonl",
+    "iter_lines",
     "list_checkpoints",
     "load_weights",
     "lr_at",
@@ -73,6 +88,11 @@ __all__ = [
     "progress_enabled",
     "refuse_pickle",
     "native_bf16",
+    "open_gzip_text",
+    "open_text",
+    "read_bytes",
+    "read_json",
+    "read_text",
     "resolve_compute_dtype",
     "resolve_device",
     "resolve_mixed_precision",
