@@ -49,6 +49,15 @@ from .plots import plot_curves
 from .progress import make_progress, progress, progress_enabled
 from .schedules import build_scheduler, lr_at
 from .seeding import seed_everything
+from .seeds import (
+    SeedSpec,
+    SeedStats,
+    aggregate_seeds,
+    format_mean_std,
+    paired_difference,
+    resolve_seeds,
+    seeds_to_json,
+)
 from .subcommands import Subcommand, run_subcommands
 from .trainer import Trainer, TrainResult, resolve_mixed_precision
 from .weights import load_weights, refuse_pickle
@@ -60,6 +69,8 @@ __all__ = [
     "DiskFullError",
     "NonFiniteLossError",
     "PickleRefusedError",
+    "SeedSpec",
+    "SeedStats",
     "SkipCounter",
     "TrainConfig",
     "TrainResult",
@@ -75,13 +86,16 @@ __all__ = [
     "clean_temp_leftovers",
     "default_metric_fn",
     "evaluate",
+    "aggregate_seeds",
     "explain_disk_full",
+    "format_mean_std",
     "iter_jsonl",
     "iter_lines",
     "list_checkpoints",
     "load_weights",
     "lr_at",
     "make_progress",
+    "paired_difference",
     "parse_config",
     "plot_curves",
     "progress",
@@ -96,7 +110,9 @@ __all__ = [
     "resolve_compute_dtype",
     "resolve_device",
     "resolve_mixed_precision",
+    "resolve_seeds",
     "seed_everything",
+    "seeds_to_json",
     "Subcommand",
     "run_subcommands",
     "to_jsonable",
