@@ -47,19 +47,25 @@ def shard_frozen(
     model: nn.Module, device: torch.device, world_size: int, wrap: set[str]
 ) -> list[str]:
     """``fully_shard`` ``model`` in place (blocks of class ``wrap``, then the root) with every
-    trainable tensor ignored. Returns the names of the sharded blocks."""
+    trainable tensor ignored (moved to ``device`` and broadcast from process 0 here; frozen
+    weights are moved one block at a time by ``fully_shard``, so the whole model never has to
+    fit one device). Returns the names of the sharded blocks."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    model.to(device)
-    trainable = {p for p in model.parameters() if p.requires_grad}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:  # FSDP moves what it shards, block by block; the rest is ours to move
+        p.data = p.data.to(device)
+        if world_size > 1:  # replicas start equal, as DDP's initial broadcast makes them
+            torch.distributed.broadcast(p.data, src=0)
     mesh = init_device_mesh(device.type, (world_size,))
+    ignored = set(trainable)
     blocks = []
     for name, module in model.named_modules():
         if not name or type(module).__name__ not in wrap:
             continue
         if any(not p.requires_grad for p in module.parameters()):
-            fully_shard(module, mesh=mesh, ignored_params=trainable)
+            fully_shard(module, mesh=mesh, ignored_params=ignored)
             blocks.append(name)
-    fully_shard(model, mesh=mesh, ignored_params=trainable)
+    fully_shard(model, mesh=mesh, ignored_params=ignored)
     return blocks
