@@ -282,7 +282,9 @@ class Trainer:
         if self._fsdp:
             self._shard()
             self.model = self._raw_model
-            self.optimizer = AcceleratedOptimizer(optimizer, device_placement=False)
+            self.optimizer = AcceleratedOptimizer(
+                optimizer, device_placement=False, scaler=self.accelerator.scaler
+            )
             self.accelerator._optimizers.append(self.optimizer)
         else:
             self.model, self.optimizer = self.accelerator.prepare(self._raw_model, optimizer)
