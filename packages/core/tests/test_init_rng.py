@@ -55,7 +55,7 @@ def test_init_does_not_depend_on_adapters_added_before(method, kind):
 
 
 def _random_weights(model, name: str) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in adapter_state_dict(model, name).items() if v.float().std() > 0}
+    return {k: v for k, v in adapter_state_dict(model, name).items() if v.unique().numel() > 1}
 
 
 @pytest.mark.parametrize("method", ["pfeiffer", "lora"])
