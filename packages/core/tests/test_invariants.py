@@ -54,6 +54,10 @@ METHODS = {
     "prompt_deep": Promise(identity=False),
     "prefix": Promise(identity=False),
     "p_adapter": BOTTLENECK,
+    "compacter": Promise(merge="plain"),
+    "compacter++": Promise(merge="plain"),
+    "seq_bn_inv": BOTTLENECK,
+    "double_seq_bn_inv": BOTTLENECK,
     "bitfit": Promise(merge="base"),
     "linear_probe": Promise(disable_is_base=False),
     "full": Promise(disable_is_base=False),
@@ -108,6 +112,14 @@ def _config(method: str, kind: str):
             extra["gate_pool"] = "token"  # "last" would read later tokens
     if method == "mhr":
         extra.update(n_splits=2, n_skills=2)
+    if method.startswith("compacter"):
+        extra.update(bottleneck_dim=8, phm_dim=2)  # feature sizes 16/32 divide by phm_dim
+    if method.endswith("_inv"):
+        extra["bottleneck_dim"] = 8
+        # no token embeddings: the coupling goes on the embedded features
+        extra["embedding_module"] = {"toy": "backbone.embed", "openclip": "backbone.ln_pre"}.get(
+            kind
+        )
     return get_config(method, **extra)
 
 

@@ -7,7 +7,9 @@ sparse diff with its own functions.
 from . import (  # noqa: F401  (each registers its methods)
     baselines,
     bottleneck,
+    compacter,
     conformer,
+    invertible,
     lora,
     lowbit,
     mixda,
