@@ -10,7 +10,7 @@ from ...config import AdapterConfig, register_preset
 __all__ = ["BottleneckConfig"]
 
 # methods that offer ``original_ln_before`` (the adapter at the closing LayerNorm)
-_LN_METHODS = ("bottleneck", "bottleneck_inv", "compacter")
+_LN_METHODS = ("bottleneck", "bottleneck_inv", "compacter", "multitask")
 ACTIVATIONS = ("relu", "gelu", "swish", "silu", "tanh", "identity")
 
 
