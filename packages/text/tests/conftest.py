@@ -15,7 +15,9 @@ FOODS = ["bread", "cheese", "apple", "pear", "rice", "soup", "cake", "honey", "s
 GROUPS = {5: ("animal", ANIMALS), 6: ("tool", TOOLS), 13: ("food", FOODS)}
 
 
-def _line(offset: int, lexnum: int, words: list[str], pointers: list[tuple[str, int]], gloss: str) -> str:
+def _line(
+    offset: int, lexnum: int, words: list[str], pointers: list[tuple[str, int]], gloss: str
+) -> str:
     ws = " ".join(f"{w} 0" for w in words)
     ps = " ".join(f"{sym} {target:08d} n 0000" for sym, target in pointers)
     return f"{offset:08d} {lexnum:02d} n {len(words):02x} {ws} {len(pointers):03d} {ps} | {gloss}  "
@@ -28,7 +30,9 @@ def make_data_noun(path) -> None:
     offset = 100
     for lexnum, (root, members) in GROUPS.items():
         root_off = offset
-        lines.append(_line(root_off, lexnum, [root], [], f'a kind of {root}; "every {root} is here"'))
+        lines.append(
+            _line(root_off, lexnum, [root], [], f'a kind of {root}; "every {root} is here"')
+        )
         offset += 100
         previous = None
         for i, word in enumerate(members):
@@ -37,7 +41,10 @@ def make_data_noun(path) -> None:
                 pointers.append(("#p", previous))
             lines.append(
                 _line(
-                    offset, lexnum, [word, f"{word}_like"], pointers,
+                    offset,
+                    lexnum,
+                    [word, f"{word}_like"],
+                    pointers,
                     f'a {root} called {word} with number {i}; "the {word} is near the {root}"',
                 )  # fmt: skip
             )
@@ -74,5 +81,3 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-

@@ -42,7 +42,7 @@ def test_splits_are_disjoint_by_synset(wordnet_dir) -> None:
     synsets = parse_data_noun(wordnet_dir / "data.noun")
     n = {"train": 1000, "val": 1000, "test": 1000}
     corpora = build_corpora(synsets, n_mlm=n, n_labels=3, n_topics=n)
-    assert corpora.labels == ["animal", "food", "tool"]
+    assert corpora.labels == ["animal", "artifact", "food"]
     heads = {s: {t.split(" is ")[0] for t in corpora.kg[s]} for s in n}
     assert not heads["train"] & heads["test"] and not heads["train"] & heads["val"]
     assert {y for _, y in corpora.topics["train"]} == {0, 1, 2}

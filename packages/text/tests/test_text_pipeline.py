@@ -28,7 +28,9 @@ def test_language_adapter_lowers_held_out_mlm_loss(wordnet_dir, tmp_path, tokeni
     corpora = load_corpora(cfg)
     train = MLMDataset(corpora.kg["train"] + corpora.text["train"], tokenizer, cfg.max_len)
     val = MLMDataset(corpora.kg["val"], tokenizer, cfg.max_len, fixed_seed=1)
-    test = MLMDataset(corpora.kg["test"] + corpora.text["test"], tokenizer, cfg.max_len, fixed_seed=2)
+    test = MLMDataset(
+        corpora.kg["test"] + corpora.text["test"], tokenizer, cfg.max_len, fixed_seed=2
+    )
     model, _ = build_model(cfg, 3, 0, tokenizer)
     before = evaluate_mlm(model, test, 8)["mlm_loss"]
     train_language_adapter(model, "seq_bn_inv", train, val, cfg, 0, tmp_path / "mlm")

@@ -26,9 +26,9 @@ class LangAdaptConfig:
     """Tokens per sentence."""
     mlm_train: int = 1200
     """Training sentences per corpus (WordNet KG sentences and gloss free text, mixed)."""
-    mlm_eval: int = 256
+    mlm_eval: int = 192
     """Held-out sentences per corpus (val and test each)."""
-    mlm_steps: int = 50
+    mlm_steps: int = 40
     """MLM optimiser steps per language adapter."""
     mlm_batch: int = 16
     mlm_lr: float = 1e-3
@@ -37,11 +37,13 @@ class LangAdaptConfig:
     """Topic classes: the most frequent WordNet lexicographer files."""
     task_train: int = 480
     """Topic-task training examples (balanced over the classes)."""
-    task_test: int = 480
+    task_test: int = 360
     """Topic-task test examples (held-out synsets)."""
-    task_steps: int = 40
+    task_steps: int = 30
     task_batch: int = 16
     task_lr: float = 1e-3
+    eval_batch: int = 64
+    """Batch size of every evaluation."""
     threads: int = 0
     """torch threads (0: torch's default)."""
     progress: bool = False

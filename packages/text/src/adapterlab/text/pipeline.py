@@ -50,8 +50,13 @@ def run_all(cfg: LangAdaptConfig, tokenizer: Any = None) -> dict[str, Any]:
     _, tok = load_mlm(cfg.model, tokenizer)
     train = MLMDataset(corpora.kg["train"] + corpora.text["train"], tok, cfg.max_len)
     val = MLMDataset(corpora.kg["val"] + corpora.text["val"], tok, cfg.max_len, fixed_seed=1)
-    tests = {c: MLMDataset(getattr(corpora, c)["test"], tok, cfg.max_len, fixed_seed=2) for c in ("kg", "text")}
-    topics = {s: TopicDataset(corpora.topics[s], tok, cfg.max_len) for s in ("train", "val", "test")}
+    tests = {
+        c: MLMDataset(getattr(corpora, c)["test"], tok, cfg.max_len, fixed_seed=2)
+        for c in ("kg", "text")
+    }
+    topics = {
+        s: TopicDataset(corpora.topics[s], tok, cfg.max_len) for s in ("train", "val", "test")
+    }
     methods = ["head_only", *cfg.methods]
     per_method: dict[str, dict[int, dict[str, float]]] = {m: {} for m in methods}
     params: dict[str, int] = {}
@@ -59,11 +64,21 @@ def run_all(cfg: LangAdaptConfig, tokenizer: Any = None) -> dict[str, Any]:
         for method in methods:
             model, _ = build_model(cfg, len(corpora.labels), seed, tok)
             where = out / f"seed{seed}" / method
-            params[method] = train_language_adapter(model, method, train, val, cfg, seed, where / "mlm")
-            row = {f"{c}_mlm_loss": evaluate_mlm(model, d, cfg.mlm_batch)["mlm_loss"] for c, d in tests.items()}
-            row["topic_acc"] = train_topic_task(model, topics["train"], topics["val"], topics["test"], cfg, seed, where / "topic")
+            params[method] = train_language_adapter(
+                model, method, train, val, cfg, seed, where / "mlm"
+            )
+            row = {
+                f"{c}_mlm_loss": evaluate_mlm(model, d, cfg.eval_batch)["mlm_loss"]
+                for c, d in tests.items()
+            }
+            row["topic_acc"] = train_topic_task(
+                model, topics["train"], topics["val"], topics["test"], cfg, seed, where / "topic"
+            )
             per_method[method][seed] = row
-            print(f"seed {seed} {method}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()), flush=True)
+            print(
+                f"seed {seed} {method}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()),
+                flush=True,
+            )
     summary = _summarise(cfg, corpora, per_method, params, time.perf_counter() - start)
     atomic_write_json(out / "summary.json", summary)
     print(summary["table"])

@@ -25,12 +25,22 @@ from .task import mlm_eval_step, mlm_loss, mlm_metrics, topic_eval_step, topic_l
 __all__ = ["build_model", "evaluate_mlm", "train_language_adapter", "train_topic_task"]
 
 
-def _engine(cfg: LangAdaptConfig, out: Path, seed: int, steps: int, batch: int, lr: float, metric: str, mode: str) -> TrainConfig:
+def _engine(
+    cfg: LangAdaptConfig,
+    out: Path,
+    seed: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    metric: str,
+    mode: str,
+) -> TrainConfig:
     return TrainConfig(
         output_dir=str(out),
         epochs=1000,
         max_steps=steps,
         batch_size=batch,
+        eval_batch_size=cfg.eval_batch,
         lr=lr,
         eval_every_steps=steps,  # one evaluation, at the end (no selection on test)
         eval_every_epochs=None,
@@ -45,7 +55,9 @@ def _engine(cfg: LangAdaptConfig, out: Path, seed: int, steps: int, batch: int, 
     )
 
 
-def build_model(cfg: LangAdaptConfig, n_labels: int, seed: int, tokenizer: Any = None) -> tuple[TextModel, Any]:
+def build_model(
+    cfg: LangAdaptConfig, n_labels: int, seed: int, tokenizer: Any = None
+) -> tuple[TextModel, Any]:
     """A fresh masked LM (+ a seeded topic classifier) and its tokenizer."""
     mlm, tok = load_mlm(cfg.model, tokenizer)
     torch.manual_seed(seed)
@@ -58,7 +70,13 @@ def evaluate_mlm(model: TextModel, data: MLMDataset, batch: int) -> dict[str, fl
 
 
 def train_language_adapter(
-    model: TextModel, method: str, train: MLMDataset, val: MLMDataset, cfg: LangAdaptConfig, seed: int, out: Path
+    model: TextModel,
+    method: str,
+    train: MLMDataset,
+    val: MLMDataset,
+    cfg: LangAdaptConfig,
+    seed: int,
+    out: Path,
 ) -> int:
     """Add language adapter ``lang`` (``head_only``: the MLM head transform alone) and train it by
     MLM; returns its trainable parameter count (head transform excluded)."""
@@ -80,7 +98,13 @@ def train_language_adapter(
 
 
 def train_topic_task(
-    model: TextModel, train: TopicDataset, val: TopicDataset, test: TopicDataset, cfg: LangAdaptConfig, seed: int, out: Path
+    model: TextModel,
+    train: TopicDataset,
+    val: TopicDataset,
+    test: TopicDataset,
+    cfg: LangAdaptConfig,
+    seed: int,
+    out: Path,
 ) -> float:
     """Stack a new task adapter (+ the classifier) on the frozen language adapter, train it on the
     topic task and return test accuracy."""
@@ -98,4 +122,3 @@ def train_topic_task(
         eval_step=topic_eval_step, adapter_name="task",
     ).fit()  # fmt: skip
     return float(result.test_metrics["accuracy"])
-

@@ -94,8 +94,17 @@ class MLMDataset(torch.utils.data.Dataset):
     """Tokenised sentences; training items are masked afresh each time (global RNG, seeded by
     the engine), evaluation items once with a fixed generator (the same for every method)."""
 
-    def __init__(self, sentences: list[str], tokenizer, max_len: int, fixed_seed: int | None = None):
-        enc = tokenizer(sentences, truncation=True, max_length=max_len, padding="max_length", return_tensors="pt", return_special_tokens_mask=True)
+    def __init__(
+        self, sentences: list[str], tokenizer, max_len: int, fixed_seed: int | None = None
+    ):
+        enc = tokenizer(
+            sentences,
+            truncation=True,
+            max_length=max_len,
+            padding="max_length",
+            return_tensors="pt",
+            return_special_tokens_mask=True,
+        )
         self.ids = enc["input_ids"]
         self.attention = enc["attention_mask"]
         self.special = enc["special_tokens_mask"].bool() | (self.attention == 0)
@@ -113,7 +122,9 @@ class MLMDataset(torch.utils.data.Dataset):
         if self.fixed is not None:
             inputs, labels = self.fixed[0][i], self.fixed[1][i]
         else:
-            inputs, labels = mask_tokens(self.ids[i : i + 1], self.special[i : i + 1], self.mask_id, self.vocab)
+            inputs, labels = mask_tokens(
+                self.ids[i : i + 1], self.special[i : i + 1], self.mask_id, self.vocab
+            )
             inputs, labels = inputs[0], labels[0]
         return {"input_ids": inputs, "attention_mask": self.attention[i], "labels": labels}
 
@@ -122,7 +133,13 @@ class TopicDataset(torch.utils.data.Dataset):
     """``(text, label)`` pairs, tokenised."""
 
     def __init__(self, examples: list[tuple[str, int]], tokenizer, max_len: int):
-        enc = tokenizer([t for t, _ in examples], truncation=True, max_length=max_len, padding="max_length", return_tensors="pt")
+        enc = tokenizer(
+            [t for t, _ in examples],
+            truncation=True,
+            max_length=max_len,
+            padding="max_length",
+            return_tensors="pt",
+        )
         self.ids, self.attention = enc["input_ids"], enc["attention_mask"]
         self.target = torch.tensor([y for _, y in examples], dtype=torch.long)
 
@@ -130,4 +147,8 @@ class TopicDataset(torch.utils.data.Dataset):
         return self.ids.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"input_ids": self.ids[i], "attention_mask": self.attention[i], "target": self.target[i]}
+        return {
+            "input_ids": self.ids[i],
+            "attention_mask": self.attention[i],
+            "target": self.target[i],
+        }

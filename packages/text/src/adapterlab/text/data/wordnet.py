@@ -139,7 +139,9 @@ def parse_data_noun(path: str | Path) -> dict[int, Synset]:
                     pointers.append((symbol, int(target)))
         except (IndexError, ValueError):
             raise DataFileError(path, "not a WordNet data.noun line", line=lineno) from None
-        out[offset] = Synset(offset, LEXNAMES.get(lexnum, f"lex{lexnum}"), lemmas, pointers, gloss.strip())
+        out[offset] = Synset(
+            offset, LEXNAMES.get(lexnum, f"lex{lexnum}"), lemmas, pointers, gloss.strip()
+        )
     if not out:
         raise DataFileError(path, "no synsets found")
     return out
