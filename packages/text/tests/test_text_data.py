@@ -61,3 +61,10 @@ def test_masking_follows_bert() -> None:
     masked = (inputs[chosen] == 4).float().mean().item()
     kept = (inputs[chosen] == ids[chosen]).float().mean().item()
     assert abs(masked - 0.8) < 0.03 and 0.08 < kept < 0.14  # 10 % kept (+ random hits)
+
+
+def test_unknown_method_is_refused_before_any_work() -> None:
+    from adapterlab.text.config import LangAdaptConfig
+
+    with pytest.raises(ValueError, match=r"methods: unknown \['foo'\]"):
+        LangAdaptConfig(methods=["seq_bn", "foo"]).validate()

@@ -55,3 +55,8 @@ class LangAdaptConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.n_labels < 2:
             raise ValueError("n_labels must be at least 2")
+        from .methods import METHODS
+
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods: unknown {unknown}; choose from {sorted(METHODS)}")
