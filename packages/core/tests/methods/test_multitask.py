@@ -113,3 +113,28 @@ def test_hyperformer_layers_get_their_own_weights_from_the_layer_id() -> None:
     assert not torch.allclose(
         net.generate(torch.tensor([0]), 0, 0)["up_w"], net.generate(torch.tensor([0]), 0, 1)["up_w"]
     )
+
+
+def test_per_task_heads_save_load_and_disable(tmp_path) -> None:
+    from adapterlab.core import disable_adapters, load_adapter, save_adapter
+
+    model, x = build_backbone("roberta")
+    base = model(x).detach()
+    add_adapter(
+        model, get_config("multitask_per_task", n_tasks=3, bottleneck_dim=4, task_heads=["head"])
+    )
+    _perturb(model)
+    set_task_ids(model, IDS)
+    with torch.no_grad():
+        out = model(x)
+        with disable_adapters(model):
+            torch.testing.assert_close(model(x), base, rtol=0, atol=0)
+    save_adapter(model, tmp_path / "mt")
+    fresh, _ = build_backbone("roberta")
+    load_adapter(fresh, tmp_path / "mt")
+    set_task_ids(fresh, IDS)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), out, rtol=0, atol=1e-6)
+    assert (
+        type(fresh.head).__name__ == "TaskRoutedModule" and len(fresh.head.adapters["default"]) == 3
+    )
