@@ -84,8 +84,7 @@ def train_language_adapter(
         config = get_config("linear_probe", modules_to_save=[HEAD_TRANSFORM])
     else:
         config = language_adapter_config(method)
-    torch.manual_seed(seed)
-    add_adapter(model, config, "lang")
+    add_adapter(model, config, "lang", seed=seed)  # init from (seed, name): same for every run
     head = {id(p) for n, p in model.named_parameters() if n.startswith(HEAD_TRANSFORM)}
     n_adapter = sum(p.numel() for p in get_adapter_parameters(model, "lang") if id(p) not in head)
     engine = _engine(cfg, out, seed, cfg.mlm_steps, cfg.mlm_batch, cfg.mlm_lr, "mlm_loss", "min")
@@ -109,9 +108,10 @@ def train_topic_task(
     """Stack a new task adapter (+ the classifier) on the frozen language adapter, train it on the
     topic task and return test accuracy."""
     preset, options = TASK_ADAPTER
-    torch.manual_seed(seed)
     has_lang = "lang" in list_adapters(model)
-    add_adapter(model, get_config(preset, modules_to_save=["classifier"], **options), "task")
+    add_adapter(
+        model, get_config(preset, modules_to_save=["classifier"], **options), "task", seed=seed
+    )
     if has_lang:
         set_active(model, ["lang", "task"])
         for p in get_adapter_parameters(model, "lang"):
