@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= egl
 
 TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
 
-.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter train-code bench bench-core bench-render bench-audio bench-vl bench-graph bench-code
+.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter train-code train-text bench bench-core bench-render bench-audio bench-vl bench-graph bench-code
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ setup:  ## install uv if missing, then sync the locked workspace (bytecode compi
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --all-packages --locked --compile-bytecode
 
-test: setup  ## run the test suite (PKG=core|pointclip|audio|vl|graph|code for one package)
+test: setup  ## run the test suite (PKG=core|pointclip|audio|vl|graph|code|text for one package)
 	$(UV) run --all-packages --locked pytest $(TEST_PATHS)
 
 lint: setup  ## ruff check + format check
@@ -51,6 +51,10 @@ train-graphadapter: setup  ## GraphAdapter: WordNet TAG + SmolLM2-135M, pre-trai
 train-code: setup  ## CodeBERTER: TTC NER adapters + summarization variants on the CPython stdlib (MODEL=, OUT=)
 	$(UV) run --all-packages --locked adapterlab-code run-all \
 		$(if $(MODEL),--model "$(MODEL)") $(if $(OUT),--out "$(OUT)")
+
+train-text: setup  ## language adaptation: seq_bn vs seq_bn_inv vs LoRA by MLM on WordNet text, MiniLM, 3 seeds (MODEL=, DATA=, OUT=)
+	$(UV) run --all-packages --locked adapterlab-text run-all \
+		$(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)") $(if $(OUT),--out "$(OUT)")
 
 bench: bench-core bench-render bench-audio bench-vl bench-graph bench-code  ## all benchmarks
 

@@ -20,6 +20,7 @@ from adapterlab.core import (
     load_adapter,
     merge_adapter,
     save_adapter,
+    set_task_ids,
     trainable_summary,
 )
 from adapterlab.core.testing import BACKBONES, DECODERS, build_backbone
@@ -33,6 +34,8 @@ class Promise:
     merge: str | None = None  # "base": folded into base weights; "plain": a plain adapter
 
 
+TASK_IDS = [0, 1, 0, 1]
+TASK_METHODS = ("multitask", "hyperformer")
 BOTTLENECK = Promise()
 METHODS = {
     "pfeiffer": BOTTLENECK,
@@ -54,6 +57,13 @@ METHODS = {
     "prompt_deep": Promise(identity=False),
     "prefix": Promise(identity=False),
     "p_adapter": BOTTLENECK,
+    "compacter": Promise(merge="plain"),
+    "compacter++": Promise(merge="plain"),
+    "seq_bn_inv": BOTTLENECK,
+    "double_seq_bn_inv": BOTTLENECK,
+    "multitask_half_shared": BOTTLENECK,
+    "hyperformer": Promise(identity=False),  # generated LN gain/bias: near, not exactly, identity
+    "hyperformer++": Promise(identity=False),
     "bitfit": Promise(merge="base"),
     "linear_probe": Promise(disable_is_base=False),
     "full": Promise(disable_is_base=False),
@@ -108,6 +118,20 @@ def _config(method: str, kind: str):
             extra["gate_pool"] = "token"  # "last" would read later tokens
     if method == "mhr":
         extra.update(n_splits=2, n_skills=2)
+    if method.startswith("compacter"):
+        extra.update(bottleneck_dim=8, phm_dim=2)  # feature sizes 16/32 divide by phm_dim
+    if method.startswith("multitask"):
+        extra.update(bottleneck_dim=8, n_tasks=2)
+    if method.startswith("hyperformer"):
+        extra.update(
+            n_tasks=2, bottleneck_dim=8, task_embedding_dim=8, task_hidden_dim=16, projected_dim=8
+        )
+    if method.endswith("_inv"):
+        extra["bottleneck_dim"] = 8
+        # no token embeddings: the coupling goes on the embedded features
+        extra["embedding_module"] = {"toy": "backbone.embed", "openclip": "backbone.ln_pre"}.get(
+            kind
+        )
     return get_config(method, **extra)
 
 
@@ -160,6 +184,8 @@ def test_invariants(method: str, kind: str, tmp_path) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "fan_in_fan_out")  # PEFT: GPT-2's Conv1D
         add_adapter(model, _config(method, kind))
+    if method.startswith(TASK_METHODS):  # a batch that mixes two tasks
+        set_task_ids(model, TASK_IDS)
     summary = trainable_summary(model)
     assert 0 < summary.trainable <= summary.total
     if method != "full":
@@ -198,6 +224,8 @@ def test_invariants(method: str, kind: str, tmp_path) -> None:
     fresh, _ = build_backbone(kind)
     torch.manual_seed(2)
     load_adapter(fresh, tmp_path / "adapter")
+    if method.startswith(TASK_METHODS):
+        set_task_ids(fresh, TASK_IDS)
     torch.testing.assert_close(_forward(fresh, x), trained_out, rtol=1e-5, atol=1e-6)
 
     if promise.merge is not None:

@@ -54,15 +54,15 @@ from .tuners.sft import SparseDiff, apply_sft, load_sft, lt_sft, revert_sft, sav
 
 __version__ = library_version()
 
-# Poly/MHR task-id helpers live next to PEFT subclasses: loaded on first use.
+# Task-id helpers (Poly/MHR, Hyperformer, multi-task adapters).
 _LAZY_POLY = ("set_task_ids", "use_task_ids")
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_POLY:
-        from .tuners import poly_mhr
+        from .tuners import tasks
 
-        return getattr(poly_mhr, name)
+        return getattr(tasks, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -125,3 +125,16 @@ __all__ = [
 from .tuners.p_adapter import PAdapterConfig, p_adapter_modules  # noqa: E402
 
 __all__ += ["PAdapterConfig", "p_adapter_modules"]
+
+# VL-Adapter family and invertible adapters (issue 23)
+from .tuners.compacter import CompacterConfig  # noqa: E402
+from .tuners.hyperformer import HyperformerConfig  # noqa: E402
+from .tuners.invertible import InvertibleBottleneckConfig  # noqa: E402
+from .tuners.multitask import MultiTaskConfig  # noqa: E402
+
+__all__ += [
+    "CompacterConfig",
+    "HyperformerConfig",
+    "InvertibleBottleneckConfig",
+    "MultiTaskConfig",
+]

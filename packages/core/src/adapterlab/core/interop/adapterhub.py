@@ -159,6 +159,10 @@ def load_adapterhub_adapter(
     raw, tensors = _read(directory)
     cfg = raw["config"]
     config_path = directory / CONFIG_NAME
+    from . import adapterhub_methods  # Compacter and invertible adapters
+
+    if adapterhub_methods.handles_methods(cfg):
+        return adapterhub_methods.load_methods(model, directory, name, raw, tensors)
     kind = _kind_of(cfg, config_path)
     act = str(cfg.get("non_linearity", "relu")).lower()
     if act not in _ACTIVATIONS:
@@ -246,6 +250,10 @@ def export_adapterhub(
 
     directory = Path(directory)
     config = list_adapters(model).get(name)
+    if getattr(config, "method", None) in ("compacter", "bottleneck_inv"):
+        from .adapterhub_methods import export_methods
+
+        return export_methods(model, directory, name, config, submodule)
     if not isinstance(config, BottleneckConfig) or config.method != "bottleneck":
         raise ValueError(f"only bottleneck adapters map to AdapterHub; {name!r} is {config!r}")
     if config.placement == "parallel":

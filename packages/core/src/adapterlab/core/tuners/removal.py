@@ -57,7 +57,11 @@ def remove_adapter_layers(model: nn.Module, name: str) -> None:
                 if _is_empty_tuner(module):
                     unwrap.append((path, module))
             continue
-        if not isinstance(module, AdapterControl) or name not in module.adapter_names():
+        if not isinstance(module, AdapterControl):
+            continue
+        if name not in module.adapter_names():
+            if not module.adapter_names() and path:  # left empty by a failed injection
+                unwrap.append((path, module))
             continue
         for attr in ("adapters", "deltas", "roles"):
             # the module's own containers only (wrappers forward unknown attributes)

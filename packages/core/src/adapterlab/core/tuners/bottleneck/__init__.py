@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 
 from torch import nn
 
@@ -17,24 +18,39 @@ from ...architectures import default_targets
 from ...targeting import match_modules, resolve_module
 from ..base import OutputAdapterWrapper, replace_submodule
 from ..registry import AdapterMethod, register_method
-from ..sublayer import adapter_kwargs, inject_bottleneck_like, inject_sublayer_adapters
+from ..sublayer import adapter_kwargs, inject_sublayer_adapters
 from .config import BottleneckConfig
 from .layer import BottleneckAdapter, make_activation
 
-__all__ = ["BottleneckConfig", "BottleneckAdapter", "make_activation"]
+__all__ = [
+    "BottleneckAdapter",
+    "BottleneckConfig",
+    "inject_bottleneck_adapters",
+    "make_activation",
+]
 
 
 def _inject(model: nn.Module, config: BottleneckConfig, name: str) -> dict[str, nn.Module]:
-    if not config.original_ln_before:
-        return inject_bottleneck_like(
-            model, config, name, BottleneckAdapter, "bottleneck", activation=config.activation
-        )
-
     def build(dim: int) -> BottleneckAdapter:
         return BottleneckAdapter(
             dim, config.size(dim), activation=config.activation, **adapter_kwargs(config)
         )
 
+    return inject_bottleneck_adapters(model, config, name, build, "bottleneck")
+
+
+def inject_bottleneck_adapters(
+    model: nn.Module,
+    config: BottleneckConfig,
+    name: str,
+    build: Callable[[int], BottleneckAdapter],
+    suffix: str,
+) -> dict[str, nn.Module]:
+    """Place ``build(dim)`` adapters as ``config`` says (``original_ln_before``: at the closing
+    LayerNorms, else on the sublayer outputs); handles are ``<target>.<suffix>``. Shared by the
+    bottleneck-shaped methods (bottleneck, Compacter, invertible bottleneck)."""
+    if not config.original_ln_before:
+        return inject_sublayer_adapters(model, config, name, build, suffix)
     targets = config.target_modules
     if targets is None:
         slots = tuple(f"{loc}_norm" for loc in config.locations)
@@ -48,7 +64,7 @@ def _inject(model: nn.Module, config: BottleneckConfig, name: str) -> dict[str, 
         exact = "|".join(re.escape(c) for c in others)
         handles.update(
             inject_sublayer_adapters(
-                model, dataclasses.replace(config, target_modules=exact), name, build, "bottleneck"
+                model, dataclasses.replace(config, target_modules=exact), name, build, suffix
             )
         )
     for clean in norms:
@@ -61,7 +77,7 @@ def _inject(model: nn.Module, config: BottleneckConfig, name: str) -> dict[str, 
         adapter = build(int(wrapper.base_layer.normalized_shape[-1]))
         adapter.bind_norm(wrapper.base_layer)
         wrapper.adapters[name] = adapter
-        handles[f"{clean}.bottleneck"] = adapter
+        handles[f"{clean}.{suffix}"] = adapter
     return handles
 
 

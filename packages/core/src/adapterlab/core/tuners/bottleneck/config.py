@@ -9,6 +9,8 @@ from ...config import AdapterConfig, register_preset
 
 __all__ = ["BottleneckConfig"]
 
+# methods that offer ``original_ln_before`` (the adapter at the closing LayerNorm)
+_LN_METHODS = ("bottleneck", "bottleneck_inv", "compacter", "multitask")
 ACTIVATIONS = ("relu", "gelu", "swish", "silu", "tanh", "identity")
 
 
@@ -72,7 +74,7 @@ class BottleneckConfig(AdapterConfig):
         if self.residual is not None and not isinstance(self.residual, bool):
             raise ValueError(f"residual must be a bool or None, got {self.residual!r}")
         if self.original_ln_before and (
-            self.placement != "sequential" or self.method != "bottleneck"
+            self.placement != "sequential" or self.method not in _LN_METHODS
         ):
             raise ValueError(
                 "original_ln_before (AdapterHub's seq_bn placement) needs a sequential "

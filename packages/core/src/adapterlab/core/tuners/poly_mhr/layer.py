@@ -14,8 +14,6 @@ skills per split (einsum) and the ``/ r`` scaling. What is added here:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -23,6 +21,8 @@ from peft.tuners.poly.layer import Linear as PeftPolyLinear
 from peft.tuners.poly.router import EPS, PolyRouter
 from torch import nn
 from torch.distributions.relaxed_bernoulli import RelaxedBernoulli
+
+from ..tasks import TASKS_ATTR, TaskIds, set_task_ids, task_state, use_task_ids
 
 __all__ = [
     "MHRLinear",
@@ -33,8 +33,7 @@ __all__ = [
     "use_task_ids",
 ]
 
-TaskIds = torch.Tensor | int | Sequence[int] | None
-_TASKS_ATTR = "_adapterlab_task_ids"
+_TASKS_ATTR = TASKS_ATTR
 
 
 def routing_weights(
@@ -80,45 +79,6 @@ class MHRRouter(PolyRouter):
         return routing_weights(
             logits, self.n_splits, self.n_skills, self.training, self.temperature
         )
-
-
-class _TaskState:
-    """The task ids a model's Poly layers route with (shared by all its layers)."""
-
-    def __init__(self) -> None:
-        self.value: TaskIds = None
-
-
-def task_state(model: nn.Module) -> _TaskState:
-    """The model's shared task-id holder (created on demand)."""
-    state = model.__dict__.get(_TASKS_ATTR)
-    if state is None:
-        state = _TaskState()
-        model.__dict__[_TASKS_ATTR] = state
-    return state
-
-
-def set_task_ids(model: nn.Module, task_ids: TaskIds) -> None:
-    """Route the next forward passes of ``model`` with ``task_ids``.
-
-    ``task_ids``: one id per sample (tensor or list, length = batch), one int for the whole batch,
-    or ``None`` (only allowed when every active Poly adapter has ``n_tasks == 1``).
-    """
-    if isinstance(task_ids, Sequence) and not isinstance(task_ids, str):
-        task_ids = torch.as_tensor(list(task_ids), dtype=torch.long)
-    task_state(model).value = task_ids
-
-
-@contextlib.contextmanager
-def use_task_ids(model: nn.Module, task_ids: TaskIds) -> Iterator[nn.Module]:
-    """Context manager: :func:`set_task_ids` for the block, then restore the previous ids."""
-    state = task_state(model)
-    previous = state.value
-    set_task_ids(model, task_ids)
-    try:
-        yield model
-    finally:
-        state.value = previous
 
 
 class MHRLinear(PeftPolyLinear):

@@ -1,0 +1,7 @@
+"""``python -m adapterlab.text``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
