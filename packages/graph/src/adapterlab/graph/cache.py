@@ -1,7 +1,9 @@
 """The frozen LLM's cache: per-token states for pre-training, node features, prompt embeddings.
 
-One forward pass per node reads ``template + text + question``; because the LM is causal, the
-states of the ``template + text`` prefix equal those of a separate pass over it, so the pass gives:
+One forward pass per node reads ``template + text + question``, tokenised jointly as one string
+(as the original's prompt pass, BOS included where the tokenizer adds one); the text's tokens are
+found by their character offsets. Because the LM is causal, the states of the ``template + text``
+prefix equal those of a separate pass over it, so the pass gives:
 
 - token pairs: the final hidden state at position k-1 with token k as its label, for every text
   token k (template, question and padding positions are dropped);
@@ -31,26 +33,38 @@ from torch import nn
 
 from .errors import CacheError
 
-__all__ = ["CacheError", "CacheSpec", "LLMCache", "build_cache", "cache_fingerprint"]
+__all__ = [
+    "CacheError",
+    "CacheSpec",
+    "LLMCache",
+    "build_cache",
+    "cache_fingerprint",
+    "fingerprint_mismatch",
+]
 
 META = "meta.json"
 
 
 @dataclass
 class CacheSpec:
-    """What the cache is built from (its fingerprint must match to resume)."""
+    """Everything the cached states depend on besides the texts (the fingerprint hashes it with
+    the texts; a cache folder is reused only when the fingerprints are equal)."""
 
     model: str
     template: str = "Here is a text from a text-attributed graph:\n\n"
     question: str = '.\n\nQuestion: Which category does this text belong to?\nAnswer: "'
-    max_text_tokens: int = 48
+    max_text_tokens: int | None = 48
+    """Text tokens kept per node; None: the whole text within the model's window (original)."""
     dtype: str = "float16"
     llm_dtype: str = "float32"
     chunk_nodes: int = 128
     batch_size: int = 16
+    model_hash: str = ""
+    """Identity of the weights and tokenizer (``models.llm.model_fingerprint``)."""
 
 
 def cache_fingerprint(spec: CacheSpec, texts: list[str]) -> str:
+    """Hash of the spec (model identity, template, question, token limit, dtypes) and the texts."""
     h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
@@ -61,16 +75,41 @@ def _encode(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _sequences(spec: CacheSpec, tokenizer, texts: list[str]) -> list[tuple[list[int], int, int]]:
-    """Per node: (token ids, prefix length, text length)."""
-    prefix = _encode(tokenizer, spec.template)
-    if tokenizer.bos_token_id is not None and getattr(tokenizer, "add_bos_token", False):
-        prefix = [tokenizer.bos_token_id] + prefix
-    question = _encode(tokenizer, spec.question)
+def _window(tokenizer, model_max: int | None) -> int:
+    limit = model_max or getattr(tokenizer, "model_max_length", None) or 2048
+    return int(min(limit, 1_000_000))
+
+
+def _cut_text(tokenizer, text: str, limit: int) -> str:
+    """``text`` cut after its ``limit``-th token (character offsets of a separate encoding)."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= limit:
+        return text
+    return text[: enc["offset_mapping"][limit - 1][1]]
+
+
+def _sequences(
+    spec: CacheSpec, tokenizer, texts: list[str], model_max: int | None = None
+) -> list[tuple[list[int], int, int]]:
+    """Per node: (token ids, first text position, number of text tokens).
+
+    ``template + text + question`` is tokenised as one string (with the tokenizer's special
+    tokens, as the original's prompt pass); text tokens are those whose first character lies in
+    the text. The text is first cut to ``spec.max_text_tokens`` tokens, or (None) to what fits in
+    the model's window with the template and question."""
+    overhead = len(tokenizer(spec.template + "x" + spec.question)["input_ids"])
+    limit = spec.max_text_tokens or max(1, _window(tokenizer, model_max) - overhead)
     out = []
-    for text in texts:
-        body = _encode(tokenizer, text)[: spec.max_text_tokens] or [tokenizer.unk_token_id or 0]
-        out.append((prefix + body + question, len(prefix), len(body)))
+    for raw in texts:
+        text = _cut_text(tokenizer, raw, limit)
+        enc = tokenizer(spec.template + text + spec.question, return_offsets_mapping=True)
+        ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
+        lo, hi = len(spec.template), len(spec.template) + len(text)
+        pos = [k for k, (a, b) in enumerate(offsets) if b > a and lo <= a < hi and k > 0]
+        if not pos:  # no token starts inside the text: the one that covers its first character
+            pos = [max(1, next((k for k, (_, b) in enumerate(offsets) if b > lo), 1))]
+        first, last = pos[0], pos[-1]
+        out.append((ids, first, last - first + 1))
     return out
 
 
@@ -114,7 +153,7 @@ def _run_chunk(
 class LLMCache:
     """Read-only view of a finished cache folder (arrays are memory-mapped)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, fingerprint: str | None = None) -> None:
         self.root = Path(root)
         meta_path = self.root / META
         if not meta_path.is_file():
@@ -122,6 +161,8 @@ class LLMCache:
                 f"{self.root}: no {META}; build the cache with `adapterlab-graph prepare`"
             )
         self.meta = json.loads(meta_path.read_text())
+        if fingerprint is not None and self.meta.get("fingerprint") != fingerprint:
+            raise CacheError(fingerprint_mismatch(self.root, self.meta, fingerprint))
         if not self.meta.get("complete"):
             raise CacheError(f"{self.root}: the cache is incomplete; rerun prepare to resume it")
         mm = {"mmap_mode": "r"}
@@ -164,6 +205,16 @@ class LLMCache:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
 
 
+def fingerprint_mismatch(root: Path, meta: dict, expected: str) -> str:
+    """One line naming both fingerprints and what differs."""
+    return (
+        f"{root} holds a cache with fingerprint {meta.get('fingerprint')} (model "
+        f"{meta.get('spec', {}).get('model')!r}, {meta.get('num_nodes')} nodes), but this data, "
+        f"model and settings give {expected}; it is never reused: choose another --cache folder "
+        "or leave --cache out (each fingerprint then gets its own folder)"
+    )
+
+
 def build_cache(
     root: str | Path,
     texts: list[str],
@@ -189,13 +240,10 @@ def build_cache(
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("fingerprint") != fingerprint:
-            raise CacheError(
-                f"{root} holds a cache of another model, dataset or setting "
-                f"({meta.get('spec', {}).get('model')!r}); choose another cache folder"
-            )
+            raise CacheError(fingerprint_mismatch(root, meta, fingerprint))
         if meta.get("complete"):
             _drop_chunks(root)  # a kill between marking complete and cleaning up
-            return LLMCache(root)
+            return LLMCache(root, fingerprint)
     else:
         meta = {
             "fingerprint": fingerprint, "spec": asdict(spec), "num_nodes": n,
@@ -212,7 +260,7 @@ def build_cache(
         save_file(tensors, str(root / "lm_head.safetensors"))
         atomic_write_json(meta_path, meta)
     (root / "tokens").mkdir(exist_ok=True)
-    seqs = _sequences(spec, tokenizer, texts)
+    seqs = _sequences(spec, tokenizer, texts, _max_positions(model))
     chunks = list(range(0, n, spec.chunk_nodes))
     done = set(meta["done"])
     todo = [c for c in range(len(chunks)) if c not in done]
@@ -237,7 +285,16 @@ def build_cache(
     meta["complete"] = True
     atomic_write_json(meta_path, meta)
     _drop_chunks(root)
-    return LLMCache(root)
+    return LLMCache(root, fingerprint)
+
+
+def _max_positions(model: nn.Module) -> int | None:
+    cfg = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def _drop_chunks(root: Path) -> None:

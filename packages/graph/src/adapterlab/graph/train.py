@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from adapterlab.core import LinearProbeConfig, add_adapter, trainable_summary
+from adapterlab.core import LinearProbeConfig, add_adapter, delete_adapter, trainable_summary
 from adapterlab.core.engine import TrainConfig, Trainer, seed_everything
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -32,7 +32,16 @@ from .task import (
     pretrain_metrics,
 )
 
-__all__ = ["ADAPTER_FILE", "StageResult", "describe", "finetune", "pretrain", "train_lora"]
+__all__ = [
+    "ADAPTER_FILE",
+    "StageResult",
+    "describe",
+    "finetune",
+    "pretrain",
+    "selection_metric",
+    "tfidf_baseline",
+    "train_lora",
+]
 
 ADAPTER_FILE = "graphadapter.safetensors"
 
@@ -54,6 +63,12 @@ def _fanouts(values: list[int]) -> list[int | None]:
     return [None if v <= 0 else int(v) for v in values]
 
 
+def selection_metric(num_classes: int) -> str:
+    """The metric that selects the checkpoint and is reported first: ROC-AUC for a binary task
+    (as the original on Instagram and Reddit), accuracy for a multi-class one (arxiv)."""
+    return "roc_auc" if num_classes == 2 else "accuracy"
+
+
 def pretrain(
     cache: LLMCache,
     data: Data,
@@ -63,39 +78,46 @@ def pretrain(
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> StageResult:
-    """Pre-train GraphAdapter on all nodes (first 90 % of each node's tokens; the last 10 % are
-    the evaluation set); writes the adapter to ``run_dir/graphadapter.safetensors``."""
+    """Pre-train GraphAdapter on all nodes (first 90 % of each node's tokens, as the original);
+    validation (the loss that picks the best checkpoint) reads the held-out last 10 % of the
+    tokens of the validation-split nodes only, through its own collate. Writes the adapter of
+    the best validation loss to ``run_dir/graphadapter.safetensors``."""
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
     adapter = GraphAdapter(cache.hidden_size, cfg.hidden, cfg.gnn)
     model = GraphAdapterPretrainer(adapter, cache.lm_head())
     add_adapter(model, LinearProbeConfig(modules_to_save=["adapter"]))
     nodes = NodeIds(range(cache.num_nodes))
+    val_nodes = NodeIds(data.val_mask.nonzero().view(-1))
     fanouts = _fanouts(cfg.fanouts)
     steps_per_epoch = -(-len(nodes) // cfg.batch_size)
     train_cfg = TrainConfig(
         output_dir=str(run_dir), epochs=cfg.epochs, max_steps=cfg.max_steps,
         batch_size=cfg.batch_size, eval_batch_size=cfg.batch_size * 4, lr=cfg.lr,
         weight_decay=cfg.weight_decay, scheduler="linear_warmup", warmup_steps=cfg.warmup_steps,
-        eval_every_epochs=1, metric="loss", metric_mode="min", keep_last=1, seed=cfg.seed,
-        log_every=max(1, steps_per_epoch // 4), overwrite=overwrite, progress=show_progress,
+        schedule_per=cfg.schedule_per, eval_every_epochs=1, metric="loss", metric_mode="min",
+        keep_last=1, seed=cfg.seed, log_every=max(1, steps_per_epoch // 4), overwrite=overwrite,
+        progress=show_progress,
     )  # fmt: skip
     start = time.perf_counter()
+    # each split brings its own collate (training tokens / held-out tokens); no shared collate_fn
+    train_collate = PretrainBatches(cache, data.edge_index, fanouts, "train")
+    eval_collate = PretrainBatches(cache, data.edge_index, fanouts, "eval")
     trainer = Trainer(
-        model, train_cfg, train_data=nodes,
-        eval_data=DataLoader(nodes, collate_fn=PretrainBatches(cache, data.edge_index, fanouts, "eval")),
+        model, train_cfg, train_data=DataLoader(nodes, collate_fn=train_collate),
+        eval_data=DataLoader(val_nodes, collate_fn=eval_collate),
         loss_fn=lambda m, b: pretrain_loss(m, b, cfg.smoothing),
         eval_step=lambda m, b: pretrain_eval_step(m, b, cfg.smoothing),
         metric_fn=pretrain_metrics,
-        collate_fn=PretrainBatches(cache, data.edge_index, fanouts, "train"),
-        run_config={"stage": "pretrain", "pretrain": cfg.__dict__},
+        run_config={"stage": "pretrain", "pretrain": cfg.__dict__, "eval": "val nodes, held-out tokens"},
     )  # fmt: skip
-    result = trainer.fit()
+    result = trainer.fit()  # leaves the adapter of the best validation loss in the model
     save_file(
         {k: v.contiguous() for k, v in adapter.state_dict().items()}, str(run_dir / ADAPTER_FILE)
     )
+    val = {"metric": "loss", "loss": result.best_metric, "best_step": result.best_step}
     return StageResult(
-        "pretrain", cfg.seed, result.final_metrics, result.final_metrics,
+        "pretrain", cfg.seed, val, result.final_metrics,
         trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
     )  # fmt: skip
 
@@ -133,12 +155,15 @@ def finetune(
     pretrained: Path | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    plots: bool = True,
 ) -> StageResult:
     """Train a node classifier (GraphAdapter with or without pre-training, GraphSAGE, MLP) on the
-    train split; the test metrics come from the checkpoint with the best validation accuracy."""
+    train split; the test metrics come from the checkpoint with the best validation score
+    (:func:`selection_metric`: ROC-AUC for two classes, accuracy otherwise)."""
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
     model = build_classifier(method, cache, len(data.label_names), cfg, pretrained)
+    metric = selection_metric(len(data.label_names))
     collate = ClassificationBatches(cache, data.edge_index, data.y, _fanouts(cfg.fanouts))
     train_nodes = data.train_mask.nonzero().view(-1)
     full_batch = cfg.batch_size >= len(train_nodes)
@@ -148,8 +173,9 @@ def finetune(
     train_cfg = TrainConfig(
         output_dir=str(run_dir), max_steps=cfg.steps, batch_size=1 if full_batch else cfg.batch_size,
         eval_batch_size=4096, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        eval_every_steps=cfg.eval_every, metric="accuracy", metric_mode="max", keep_last=1,
+        eval_every_steps=cfg.eval_every, metric=metric, metric_mode="max", keep_last=1,
         seed=cfg.seed, log_every=cfg.eval_every, overwrite=overwrite, progress=show_progress,
+        plots=plots,
     )  # fmt: skip
     start = time.perf_counter()
     trainer = Trainer(
@@ -159,7 +185,7 @@ def finetune(
         run_config={"stage": "finetune", "method": method, "finetune": cfg.__dict__},
     )  # fmt: skip
     result = trainer.fit()
-    val = {"accuracy": result.best_metric, "best_step": result.best_step}
+    val = {"metric": metric, metric: result.best_metric, "best_step": result.best_step}
     return StageResult(
         method, cfg.seed, val, dict(result.test_metrics or {}),
         trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
@@ -227,12 +253,16 @@ def train_lora(
     seed: int = 0,
     overwrite: bool = False,
     show_progress: bool = True,
+    plots: bool = True,
 ) -> StageResult:
-    """LoRA (core ``LoraConfig``, r=8) on the LLM's last ``last_layers`` attention layers plus a
-    linear head, on a budget: the first ``train_nodes`` training nodes, ``steps`` steps."""
+    """LoRA (core ``LoraConfig``, r=8, targets from the architecture) on the LLM's last
+    ``last_layers`` layers plus a linear head, on a budget: the first ``train_nodes`` training
+    nodes, ``steps`` steps. Validated once at the end (the selection metric on the validation
+    split, which picks the learning rate in ``run_all``); the test split is read from the same
+    final weights."""
     from adapterlab.core import LoraConfig
 
-    from .cache import _sequences
+    from .cache import _max_positions, _sequences
     from .models.llm_classifier import LLMClassifier, lora_targets
 
     run_dir = Path(run_dir)
@@ -241,7 +271,7 @@ def train_lora(
     targets = lora_targets(llm, last_layers)
     add_adapter(model, LoraConfig(r=8, alpha=16, target_modules=[f"llm.{t}" for t in targets],
                                   modules_to_save=["head"]))  # fmt: skip
-    seqs = [s for s, _, _ in _sequences(spec, tokenizer, data.texts)]
+    seqs = [s for s, _, _ in _sequences(spec, tokenizer, data.texts, _max_positions(llm))]
     y = data.y.tolist()
 
     def subset(
@@ -252,23 +282,68 @@ def train_lora(
             ids.sort(key=lambda i: len(seqs[i]))
         return _TokenisedNodes([seqs[i] for i in ids], [y[i] for i in ids])
 
-    # one evaluation at the end would pick the last step anyway: no validation pass (a budget),
-    # the test split is read from the final weights
+    metric = selection_metric(len(data.label_names))
     train_cfg = TrainConfig(
         output_dir=str(run_dir), max_steps=steps, batch_size=batch_size, eval_batch_size=64,
-        lr=lr, metric="accuracy", keep_last=1, seed=seed,
-        log_every=max(1, steps // 6), overwrite=overwrite, progress=show_progress,
+        lr=lr, eval_every_steps=steps, metric=metric, metric_mode="max", keep_last=1, seed=seed,
+        log_every=max(1, steps // 6), overwrite=overwrite, progress=show_progress, plots=plots,
     )  # fmt: skip
     start = time.perf_counter()
     trainer = Trainer(
         model, train_cfg, train_data=subset(data.train_mask, train_nodes),
+        eval_data=subset(data.val_mask, by_length=True),
         test_data=subset(data.test_mask, by_length=True),
         loss_fn=_lora_loss, eval_step=_lora_eval, metric_fn=classification_metrics,
         collate_fn=_pad_collate(tokenizer.pad_token_id),
-        run_config={"stage": "lora", "targets": targets, "train_nodes": train_nodes},
+        run_config={"stage": "lora", "targets": targets, "train_nodes": train_nodes, "lr": lr},
     )  # fmt: skip
     result = trainer.fit()
-    return StageResult(
-        "lora", seed, {"accuracy": result.best_metric}, dict(result.test_metrics or {}),
+    val = {"metric": metric, metric: result.best_metric, "best_step": result.best_step, "lr": lr}
+    res = StageResult(
+        "lora", seed, val, dict(result.test_metrics or {}),
         trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
     )  # fmt: skip
+    delete_adapter(model, "default")  # the shared LLM is clean again for the next grid point
+    llm.requires_grad_(False).eval()
+    return res
+
+
+def tfidf_baseline(
+    data: Data, cs: list[float], *, max_features: int = 50_000
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """TF-IDF (word 1-2 grams, sublinear tf; fitted on the training texts) + logistic regression
+    on the full texts; C chosen on validation by the selection metric. Returns (val, test)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    metric = selection_metric(len(data.label_names))
+    idx = {
+        s: getattr(data, f"{s}_mask").nonzero().view(-1).numpy() for s in ("train", "val", "test")
+    }
+    texts = np.asarray(data.texts, dtype=object)
+    vec = TfidfVectorizer(
+        ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=max_features
+    )
+    x_train = vec.fit_transform(texts[idx["train"]])
+    x = {s: vec.transform(texts[i]) for s, i in idx.items()}
+    y = {s: data.y[torch.from_numpy(i)] for s, i in idx.items()}
+    k = len(data.label_names)
+
+    def scores(clf, split: str) -> dict[str, float]:
+        proba = np.zeros((len(idx[split]), k))
+        proba[:, clf.classes_] = clf.predict_proba(x[split])
+        logits = torch.from_numpy(np.log(np.clip(proba, 1e-12, None)))
+        return classification_metrics({"logits": logits, "target": y[split]})
+
+    best: tuple[float, float, Any] | None = None
+    grid = {}
+    for c in cs:
+        clf = LogisticRegression(C=c, max_iter=2000).fit(x_train, y["train"].numpy())
+        val = scores(clf, "val")
+        grid[c] = val[metric]
+        if best is None or val[metric] > best[0]:
+            best = (val[metric], c, clf)
+    assert best is not None
+    val = {"metric": metric, metric: best[0], "C": best[1], "grid": grid}
+    return val, scores(best[2], "test")

@@ -15,6 +15,7 @@ __all__ = [
     "DataFormatError",
     "build_tag",
     "check_labels",
+    "keep_per_class",
     "edge_rows",
     "normalise_edges",
     "random_split_masks",
@@ -208,4 +209,20 @@ def build_tag(
     data.split_sizes = {
         s: int(m.sum()) for s, m in zip(("train", "val", "test"), masks, strict=True)
     }
+    return data
+
+
+def keep_per_class(data: Data, per_class: int, seed: int = 0) -> Data:
+    """Keep ``per_class`` training nodes of each class (seeded draw; all of a class when it has
+    fewer): the semi-supervised protocol. The other training nodes leave every split (their
+    texts still feed the LLM cache and pre-training, which use no labels)."""
+    if per_class <= 0:
+        return data
+    gen = torch.Generator().manual_seed(seed)
+    keep = torch.zeros_like(data.train_mask)
+    for c in range(len(data.label_names)):
+        ids = (data.train_mask & (data.y == c)).nonzero().view(-1)
+        keep[ids[torch.randperm(len(ids), generator=gen)[:per_class]]] = True
+    data.train_mask = keep
+    data.split_sizes = dict(getattr(data, "split_sizes", {}), train=int(keep.sum()))
     return data
