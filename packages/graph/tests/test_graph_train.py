@@ -212,3 +212,60 @@ def test_tfidf_baseline_picks_c_on_validation_and_learns(synth_data):
     assert val["metric"] == "accuracy" and val["C"] in (0.01, 10.0)
     assert val["accuracy"] == max(val["grid"].values())
     assert test["accuracy"] > 0.8  # class words are in the texts; chance is 1/3
+
+
+def test_lora_baseline_starts_from_the_cached_prompt_embedding(synth_data, tiny_cache):
+    """Not broken: before training, the LoRA classifier reads exactly the state the cache
+    stores as the prompt embedding (same tokens, same position; LoRA's B starts at zero)."""
+    from adapterlab.core import LoraConfig, add_adapter
+    from adapterlab.graph.cache import _sequences
+    from adapterlab.graph.models.llm_classifier import LLMClassifier, lora_targets
+
+    model, tok = load_llm("tiny-llama", vocab_words=VOCAB)
+    clf = LLMClassifier(model, 3)
+    targets = [f"llm.{t}" for t in lora_targets(model, 1)]
+    add_adapter(clf, LoraConfig(r=8, alpha=16, target_modules=targets, modules_to_save=["head"]))
+    spec = CacheSpec(model="tiny-llama", chunk_nodes=16, batch_size=8, dtype="float32")
+    seqs = [s for s, _, _ in _sequences(spec, tok, synth_data.texts[:4])]
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([s + [tok.pad_token_id] * (width - len(s)) for s in seqs])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+    with torch.no_grad():
+        hidden = clf.llm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        last = hidden[torch.arange(4), mask.sum(1) - 1]
+    torch.testing.assert_close(last, torch.from_numpy(np.array(tiny_cache.prompts[:4])),
+                               atol=1e-5, rtol=1e-4)  # fmt: skip
+
+
+def _build_as_rank(root, texts, rank, world, llm):
+    model, tok = llm
+    spec = CacheSpec(model="tiny-llama", chunk_nodes=8, batch_size=4, dtype="float16")
+    build_cache(root, texts, model, tok, spec, show_progress=False, rank=rank, world=world,
+                wait_timeout=120)  # fmt: skip
+
+
+def test_cache_built_by_two_processes_is_byte_identical(synth_data, tmp_path):
+    """Two CPU processes share the chunks (rank r builds chunks r, r + 2, ...); the joined cache
+    equals a 1-process build byte for byte."""
+    import multiprocessing
+
+    texts = synth_data.texts[:40]
+    llm = load_llm("tiny-llama", vocab_words=VOCAB)
+    _build_as_rank(tmp_path / "one", texts, 0, 1, llm)
+    ctx = multiprocessing.get_context("fork")  # the children share the loaded model
+    procs = [ctx.Process(target=_build_as_rank, args=(tmp_path / "two", texts, r, 2, llm))
+             for r in (1, 0)]  # fmt: skip
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    one = sorted(
+        p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file()
+    )
+    two = sorted(
+        p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*") if p.is_file()
+    )
+    assert one == two and "token_states.npy" in {p.name for p in one}
+    for rel in one:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel

@@ -10,18 +10,22 @@ prefix equal those of a separate pass over it, so the pass gives:
 - the node feature: the state of the last text token (template + text);
 - the prompt embedding: the state of the last token, after a question ending in ``Answer: "``.
 
-The cache streams to disk chunk by chunk (``tokens/chunk_*.safetensors`` and two ``.npy``
-memmaps), optionally in float16, so peak memory does not grow with the node count. A run that is
-interrupted resumes at the first unfinished chunk and gives a bit-identical cache. When all chunks
-are done they are joined into ``token_states.npy``, ``token_labels.npy`` and ``token_ptr.npy``
-and the chunk files are removed.
+The cache streams to disk chunk by chunk (``tokens/chunk_*.safetensors``), optionally in float16,
+so peak memory does not grow with the node count. A run that is interrupted resumes at the
+unfinished chunks and gives a bit-identical cache; under ``accelerate launch`` the processes
+share the chunks (rank r builds chunks r, r + world, ...) with a byte-identical result. When all
+chunks are done they are joined into ``node_features.npy``, ``prompt_embeddings.npy``,
+``token_states.npy``, ``token_labels.npy`` and ``token_ptr.npy`` and the chunk files are
+removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -215,6 +219,20 @@ def fingerprint_mismatch(root: Path, meta: dict, expected: str) -> str:
     )
 
 
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process under ``accelerate launch``/``torchrun`` (their
+    ``RANK``/``WORLD_SIZE`` variables); (0, 1) otherwise."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _wait_for(predicate, what: str, timeout: float) -> None:
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise CacheError(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 def build_cache(
     root: str | Path,
     texts: list[str],
@@ -224,11 +242,23 @@ def build_cache(
     *,
     show_progress: bool = True,
     stop_after_chunks: int | None = None,
+    rank: int | None = None,
+    world: int | None = None,
+    wait_timeout: float = 24 * 3600.0,
 ) -> LLMCache | None:
     """Build (or resume) the cache of ``texts`` in ``root``; returns it when complete.
 
+    Across processes (``rank``/``world``, by default from ``RANK``/``WORLD_SIZE``), rank r
+    builds the chunks c with c % world == r, each into its own file; rank 0 writes the metadata
+    first and joins the chunks once all exist; the others wait for the joined cache. Chunks do
+    not depend on the process that built them, so the result is byte-identical to a 1-process
+    build, and any mix of interrupted runs resumes at the missing chunks.
+
     ``stop_after_chunks`` stops after that many new chunks and returns None (to test resuming).
     """
+    env_rank, env_world = process_rank()
+    rank = env_rank if rank is None else rank
+    world = env_world if world is None else world
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     n = len(texts)
@@ -237,50 +267,47 @@ def build_cache(
     dtype = np.float16 if spec.dtype == "float16" else np.float32
     hidden = int(model.get_output_embeddings().in_features)
     vocab = int(model.get_output_embeddings().out_features)
+    if rank != 0:
+        _wait_for(meta_path.is_file, f"{meta_path} (written by rank 0)", wait_timeout)
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("fingerprint") != fingerprint:
             raise CacheError(fingerprint_mismatch(root, meta, fingerprint))
         if meta.get("complete"):
-            _drop_chunks(root)  # a kill between marking complete and cleaning up
+            if rank == 0:
+                _drop_chunks(root)  # a kill between marking complete and cleaning up
             return LLMCache(root, fingerprint)
     else:
         meta = {
             "fingerprint": fingerprint, "spec": asdict(spec), "num_nodes": n,
-            "hidden_size": hidden, "vocab_size": vocab, "done": [], "complete": False,
+            "hidden_size": hidden, "vocab_size": vocab, "complete": False,
         }  # fmt: skip
-        for name in ("node_features.npy", "prompt_embeddings.npy"):
-            np.lib.format.open_memmap(
-                root / name, mode="w+", dtype=dtype, shape=(n, hidden)
-            ).flush()
         head = model.get_output_embeddings()
         tensors = {"weight": head.weight.detach().float().cpu().numpy()}
         if head.bias is not None:
             tensors["bias"] = head.bias.detach().float().cpu().numpy()
         save_file(tensors, str(root / "lm_head.safetensors"))
+        (root / "tokens").mkdir(exist_ok=True)
         atomic_write_json(meta_path, meta)
-    (root / "tokens").mkdir(exist_ok=True)
     seqs = _sequences(spec, tokenizer, texts, _max_positions(model))
     chunks = list(range(0, n, spec.chunk_nodes))
-    done = set(meta["done"])
-    todo = [c for c in range(len(chunks)) if c not in done]
+    files = [root / "tokens" / f"chunk_{c:05d}.safetensors" for c in range(len(chunks))]
+    todo = [c for c in range(len(chunks)) if c % world == rank and not files[c].is_file()]
     bar = progress(todo, desc="LLM cache (chunks)", total=len(todo)) if show_progress else todo
     for new, c in enumerate(bar):
         if stop_after_chunks is not None and new >= stop_after_chunks:
             return None
         lo, hi = chunks[c], min(chunks[c] + spec.chunk_nodes, n)
         out = _run_chunk(model, seqs[lo:hi], tokenizer.pad_token_id, spec.batch_size, dtype)
-        for name, key in (("node_features.npy", "features"), ("prompt_embeddings.npy", "prompts")):
-            arr = np.load(root / name, mmap_mode="r+")
-            arr[lo:hi] = out[key]
-            arr.flush()
-            del arr
-        chunk_file = root / "tokens" / f"chunk_{c:05d}.safetensors"
-        tmp = chunk_file.with_suffix(".tmp")
-        save_file({k: out[k] for k in ("states", "labels", "counts")}, str(tmp))
-        tmp.replace(chunk_file)
-        meta["done"] = sorted(set(meta["done"]) | {c})
-        atomic_write_json(meta_path, meta)
+        tmp = files[c].with_suffix(f".tmp{rank}")
+        save_file(out, str(tmp))
+        tmp.replace(files[c])  # the chunk file's existence marks it done
+    if rank != 0:
+        _wait_for(lambda: json.loads(meta_path.read_text()).get("complete", False),
+                  f"rank 0 to join {root}", wait_timeout)  # fmt: skip
+        return LLMCache(root, fingerprint)
+    _wait_for(lambda: all(f.is_file() for f in files), f"the other ranks' chunks in {root}",
+              wait_timeout)  # fmt: skip
     _join_chunks(root, len(chunks), n, hidden, dtype)
     meta["complete"] = True
     atomic_write_json(meta_path, meta)
@@ -314,9 +341,11 @@ def _append_npy(path: Path, dtype, shape: tuple[int, ...], parts) -> None:
 
 
 def _join_chunks(root: Path, num_chunks: int, n: int, hidden: int, dtype) -> None:
-    """Stream the per-chunk token files into one ``.npy`` each (states, labels) plus per-node
-    pointers, one chunk in memory at a time."""
+    """Stream the per-chunk files into one ``.npy`` each (token states, token labels, node
+    features, prompt embeddings) plus per-node pointers, one chunk in memory at a time."""
     files = [root / "tokens" / f"chunk_{c:05d}.safetensors" for c in range(num_chunks)]
+    for name, key in (("node_features.npy", "features"), ("prompt_embeddings.npy", "prompts")):
+        _append_npy(root / name, dtype, (n, hidden), (load_file(str(f))[key] for f in files))
     counts = np.concatenate([load_file(str(f))["counts"] for f in files])
     if len(counts) != n:
         raise CacheError(f"{root}: token chunks cover {len(counts)} nodes, expected {n}")

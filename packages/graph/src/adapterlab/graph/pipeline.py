@@ -58,8 +58,14 @@ def load_data(cfg: PrepareConfig) -> Data:
 
 
 def llm_device(cfg: PrepareConfig) -> torch.device:
-    """The frozen LLM's device (``cfg.device``; auto: CUDA, then MPS, then CPU)."""
-    return resolve_device(cfg.device)
+    """The frozen LLM's device (``cfg.device``; auto: CUDA, then MPS, then CPU; under
+    ``accelerate launch`` each process takes the GPU of its ``LOCAL_RANK``)."""
+    import os
+
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
 
 
 def llm_dtype(cfg: PrepareConfig) -> str:
