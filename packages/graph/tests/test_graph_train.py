@@ -269,3 +269,23 @@ def test_cache_built_by_two_processes_is_byte_identical(synth_data, tmp_path):
     assert one == two and "token_states.npy" in {p.name for p in one}
     for rel in one:
         assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+
+
+def test_lora_budget_covers_every_class_and_the_chosen_run_tests_the_same(synth_data, tmp_path):
+    """The LoRA budget subset takes the classes in turn (the first N training ids covered 4 of
+    WordNet's 12 classes), and re-testing the chosen grid point from its saved adapter + head
+    gives the numbers of testing it in place."""
+    from adapterlab.graph.train import stratified_subset, test_lora, train_lora
+
+    ids = stratified_subset(synth_data.train_mask.nonzero(), synth_data.y, 12, seed=0)
+    assert torch.bincount(synth_data.y[ids], minlength=3).tolist() == [4, 4, 4]
+    model, tok = load_llm("tiny-llama", vocab_words=VOCAB)
+    spec = CacheSpec(model="tiny-llama")
+    res = train_lora(model, tok, synth_data, spec, tmp_path / "l", train_nodes=12, steps=4,
+                     last_layers=1, lr=1e-2, show_progress=False, plots=False)  # fmt: skip
+    assert res.val["train_nodes"] == 12
+    assert not any(p.requires_grad for p in model.parameters())  # the shared LLM is clean again
+    again = test_lora(
+        model, tok, synth_data, spec, tmp_path / "l", last_layers=1, show_progress=False
+    )
+    assert again == res.test

@@ -40,6 +40,8 @@ __all__ = [
     "pretrain",
     "selection_metric",
     "tfidf_baseline",
+    "stratified_subset",
+    "test_lora",
     "train_lora",
 ]
 
@@ -238,6 +240,53 @@ def _lora_eval(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
     return {"logits": model(batch["input_ids"], batch["attention_mask"]), "target": batch["target"]}
 
 
+def stratified_subset(
+    ids: torch.Tensor, y: torch.Tensor, limit: int | None, seed: int
+) -> list[int]:
+    """Up to ``limit`` of ``ids``, the classes taking turns (seeded order within each class), so
+    a budget subset covers every class equally (the first ``limit`` ids by node number covered 4
+    of WordNet's 12 classes: node ids follow the snowball sampling)."""
+    ids = ids.view(-1)
+    if limit is None or limit >= len(ids):
+        return ids.tolist()
+    gen = torch.Generator().manual_seed(seed)
+    per_class = [
+        ids[y[ids] == c][torch.randperm(int((y[ids] == c).sum()), generator=gen)].tolist()
+        for c in sorted(set(y[ids].tolist()))
+    ]
+    out: list[int] = []
+    for rank in range(max(len(p) for p in per_class)):
+        out.extend(p[rank] for p in per_class if rank < len(p))
+    return sorted(out[:limit])
+
+
+def _lora_model(llm: nn.Module, num_classes: int, last_layers: int) -> tuple[nn.Module, list[str]]:
+    from adapterlab.core import LoraConfig
+
+    from .models.llm_classifier import LLMClassifier, lora_targets
+
+    model = LLMClassifier(llm, num_classes)
+    targets = lora_targets(llm, last_layers)
+    add_adapter(model, LoraConfig(r=8, alpha=16, target_modules=[f"llm.{t}" for t in targets],
+                                  modules_to_save=["head"]))  # fmt: skip
+    return model, targets
+
+
+class _LoraData:
+    """Tokenised node subsets for the LoRA baseline (template + text + question, as the cache)."""
+
+    def __init__(self, tokenizer, data: Data, spec, llm: nn.Module) -> None:
+        from .cache import _max_positions, _sequences
+
+        self.seqs = [s for s, _, _ in _sequences(spec, tokenizer, data.texts, _max_positions(llm))]
+        self.y = data.y.tolist()
+
+    def subset(self, ids: list[int], by_length: bool = False) -> _TokenisedNodes:
+        if by_length:  # evaluation order does not change the metrics; sorting cuts padding
+            ids = sorted(ids, key=lambda i: len(self.seqs[i]))
+        return _TokenisedNodes([self.seqs[i] for i in ids], [self.y[i] for i in ids])
+
+
 def train_lora(
     llm: nn.Module,
     tokenizer,
@@ -250,38 +299,25 @@ def train_lora(
     last_layers: int = 4,
     lr: float = 1e-3,
     batch_size: int = 8,
+    val_nodes: int | None = None,
+    test: bool = True,
     seed: int = 0,
     overwrite: bool = False,
     show_progress: bool = True,
     plots: bool = True,
 ) -> StageResult:
     """LoRA (core ``LoraConfig``, r=8, targets from the architecture) on the LLM's last
-    ``last_layers`` layers plus a linear head, on a budget: the first ``train_nodes`` training
-    nodes, ``steps`` steps. Validated once at the end (the selection metric on the validation
-    split, which picks the learning rate in ``run_all``); the test split is read from the same
-    final weights."""
-    from adapterlab.core import LoraConfig
-
-    from .cache import _max_positions, _sequences
-    from .models.llm_classifier import LLMClassifier, lora_targets
-
+    ``last_layers`` layers plus a linear head, on a budget: ``train_nodes`` training nodes drawn
+    evenly over the classes, ``steps`` steps. Validated once at the end (the selection metric on
+    ``val_nodes`` validation nodes drawn the same way; None: all), which picks the learning rate
+    in ``run_all``; ``test`` also reads the test split from the same final weights (else use
+    :func:`test_lora` on the chosen run)."""
     run_dir = Path(run_dir)
     seed_everything(seed)
-    model = LLMClassifier(llm, len(data.label_names))
-    targets = lora_targets(llm, last_layers)
-    add_adapter(model, LoraConfig(r=8, alpha=16, target_modules=[f"llm.{t}" for t in targets],
-                                  modules_to_save=["head"]))  # fmt: skip
-    seqs = [s for s, _, _ in _sequences(spec, tokenizer, data.texts, _max_positions(llm))]
-    y = data.y.tolist()
-
-    def subset(
-        mask: torch.Tensor, limit: int | None = None, by_length: bool = False
-    ) -> _TokenisedNodes:
-        ids = mask.nonzero().view(-1).tolist()[:limit]
-        if by_length:  # evaluation order does not change the metrics; sorting cuts padding
-            ids.sort(key=lambda i: len(seqs[i]))
-        return _TokenisedNodes([seqs[i] for i in ids], [y[i] for i in ids])
-
+    model, targets = _lora_model(llm, len(data.label_names), last_layers)
+    nodes = _LoraData(tokenizer, data, spec, llm)
+    train_ids = stratified_subset(data.train_mask.nonzero(), data.y, train_nodes, seed)
+    val_ids = stratified_subset(data.val_mask.nonzero(), data.y, val_nodes, seed)
     metric = selection_metric(len(data.label_names))
     train_cfg = TrainConfig(
         output_dir=str(run_dir), max_steps=steps, batch_size=batch_size, eval_batch_size=64,
@@ -290,15 +326,16 @@ def train_lora(
     )  # fmt: skip
     start = time.perf_counter()
     trainer = Trainer(
-        model, train_cfg, train_data=subset(data.train_mask, train_nodes),
-        eval_data=subset(data.val_mask, by_length=True),
-        test_data=subset(data.test_mask, by_length=True),
+        model, train_cfg, train_data=nodes.subset(train_ids),
+        eval_data=nodes.subset(val_ids, by_length=True),
+        test_data=nodes.subset(data.test_mask.nonzero().view(-1).tolist(), by_length=True) if test else None,
         loss_fn=_lora_loss, eval_step=_lora_eval, metric_fn=classification_metrics,
         collate_fn=_pad_collate(tokenizer.pad_token_id),
-        run_config={"stage": "lora", "targets": targets, "train_nodes": train_nodes, "lr": lr},
+        run_config={"stage": "lora", "targets": targets, "train_nodes": len(train_ids), "lr": lr},
     )  # fmt: skip
     result = trainer.fit()
-    val = {"metric": metric, metric: result.best_metric, "best_step": result.best_step, "lr": lr}
+    val = {"metric": metric, metric: result.best_metric, "best_step": result.best_step, "lr": lr,
+           "train_nodes": len(train_ids), "val_nodes": len(val_ids)}  # fmt: skip
     res = StageResult(
         "lora", seed, val, dict(result.test_metrics or {}),
         trainable_summary(model).trainable, time.perf_counter() - start, run_dir,
@@ -306,6 +343,30 @@ def train_lora(
     delete_adapter(model, "default")  # the shared LLM is clean again for the next grid point
     llm.requires_grad_(False).eval()
     return res
+
+
+def test_lora(
+    llm: nn.Module, tokenizer, data: Data, spec, run_dir: str | Path, *, last_layers: int = 4,
+    show_progress: bool = True,
+) -> dict[str, float]:  # fmt: skip
+    """Test metrics of the LoRA adapter + head saved in ``run_dir/best`` (the chosen grid
+    point), on the whole test split."""
+    from adapterlab.core import load_adapter
+    from adapterlab.core.engine import evaluate
+
+    model, _ = _lora_model(llm, len(data.label_names), last_layers)
+    delete_adapter(model, "default")
+    load_adapter(model, Path(run_dir) / "best")
+    nodes = _LoraData(tokenizer, data, spec, llm)
+    test_ids = data.test_mask.nonzero().view(-1).tolist()
+    try:
+        return evaluate(model.eval(), nodes.subset(test_ids, by_length=True), _lora_eval,
+                        classification_metrics, batch_size=64,
+                        collate_fn=_pad_collate(tokenizer.pad_token_id),
+                        device=next(llm.parameters()).device, progress=show_progress)  # fmt: skip
+    finally:
+        delete_adapter(model, "default")
+        llm.requires_grad_(False).eval()
 
 
 def tfidf_baseline(
