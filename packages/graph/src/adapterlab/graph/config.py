@@ -167,7 +167,7 @@ class RunAllConfig(PrepareConfig):
     lora_nodes: int = 96
     """Training nodes for the LoRA baseline, drawn evenly over the classes (a budget; all of
     them when the split is smaller; 0 skips the baseline)."""
-    lora_steps: int = 48
+    lora_steps: int = 40
     """LoRA optimiser steps (of 8 nodes)."""
     lora_lrs: list[float] = field(default_factory=lambda: [3e-3, 1e-2])
     """LoRA learning-rate grid (chosen on validation)."""
