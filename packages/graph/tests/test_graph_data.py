@@ -92,7 +92,9 @@ def test_split_json_is_used(tmp_path):
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path, nodes, edges, split, message):
-    with pytest.raises(DataFormatError, match=message):
+    from adapterlab.core.engine import DataFileError
+
+    with pytest.raises(DataFileError, match=message):
         load_dataset(_write(tmp_path, nodes, edges, split))
 
 
@@ -284,3 +286,27 @@ def test_release_edge_index_is_read_as_pyg_2_by_e(tmp_path):
     d = load_dataset(_write_release(tmp_path, np.arange(40) % 2, np.array([[0, 1], [3, 4]])))
     pairs = set(zip(*d.edge_index.tolist(), strict=True))
     assert pairs == {(0, 3), (3, 0), (1, 4), (4, 1)} and d.edge_stats["rows"] == 2
+
+
+def test_non_utf8_nodes_file_names_file_and_line(tmp_path):
+    """A raw UnicodeDecodeError before: now the core's one-line DataFileError."""
+    from adapterlab.core.engine import DataFileError
+
+    root = _write(tmp_path, GOOD, "src,dst\n")
+    (root / "nodes.jsonl").write_bytes(
+        GOOD.encode() + b'{"id": 4, "text": "caf\xe9", "label": "a"}\n'
+    )
+    with pytest.raises(DataFileError, match=r"nodes.jsonl:5 \(byte \d+\): ") as info:
+        load_dataset(root)
+    assert info.value.line == 5 and len(str(info.value).splitlines()) == 1
+
+
+def test_truncated_ogb_gzip_names_the_file(tmp_path):
+    """EOFError from a truncated .csv.gz before: now one line naming the file."""
+    from adapterlab.core.engine import DataFileError
+
+    root = _write_ogb(tmp_path, n=200, edges="".join(f"{i},{i + 1}\n" for i in range(199)))
+    path = root / "raw" / "edge.csv.gz"
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(DataFileError, match=r"edge.csv.gz: truncated gzip file"):
+        load_dataset(root)

@@ -13,10 +13,14 @@ from typing import Any
 
 import torch
 from adapterlab.core.engine import (
+    SeedStats,
+    aggregate_seeds,
     atomic_write_json,
     atomic_write_text,
+    format_mean_std,
     resolve_compute_dtype,
     resolve_device,
+    seeds_to_json,
 )
 from torch_geometric.data import Data
 
@@ -150,21 +154,20 @@ def _words(data: Data) -> list[str]:
     return sorted({w for t in data.texts for w in t.split()})
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0.0 for one value)."""
-    values = [v for v in values if v == v]
-    if not values:
-        return float("nan"), float("nan")
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+_COLUMNS = ("val", "accuracy", "macro_f1", "roc_auc")
 
 
-def _fmt(pair: tuple[float, float], seeds: int) -> str:
-    return f"{pair[0]:.3f} ± {pair[1]:.3f}" if seeds > 1 else f"{pair[0]:.3f}"
+def _cell(row: dict[str, Any], key: str) -> str:
+    if key not in row:
+        return "n/a"
+    mean, std = row[key]
+    return format_mean_std(SeedStats(mean, std, row["seeds"], {}), digits=3)
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table: method, the validation score it was selected on, test accuracy, macro-F1
-    and ROC-AUC (mean ± sample std over seeds), seeds, trainable params, chosen settings, time."""
+    and ROC-AUC (mean ± sample std over seeds, the core's ``format_mean_std``), seeds, trainable
+    params, settings chosen on validation, time per seed."""
     metric = rows[0].get("metric", "accuracy") if rows else "accuracy"
     lines = [
         f"| method | val {metric} (selection) | test accuracy | test macro-F1 | test ROC-AUC "
@@ -172,29 +175,28 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        n = r["seeds"]
+        cells = " | ".join(_cell(r, k) for k in _COLUMNS)
         lines.append(
-            f"| {r['title']} | {_fmt(r['val'], n)} | {_fmt(r['accuracy'], n)} | "
-            f"{_fmt(r['macro_f1'], n)} | {_fmt(r['roc_auc'], n)} | {n} | {r['params']:,} | "
-            f"{r.get('chosen', '')} | {r['seconds']:.1f} |"
+            f"| {r['title']} | {cells} | {r['seeds']} | {r['params']:,} | {r.get('chosen', '')} "
+            f"| {r['seconds']:.1f} |"
         )
     return "\n".join(lines)
 
 
 def _aggregate(title: str, results: list[dict[str, Any]], chosen: str = "") -> dict[str, Any]:
+    """One table row: the core's seed statistics of every test metric and the selection score."""
     metric = results[0]["val"].get("metric", "accuracy") if results else "accuracy"
+    per_seed = {int(r["seed"]): {**r["test"], "val": r["val"].get(metric)} for r in results}
+    stats = aggregate_seeds(per_seed)
     return {
         "title": title,
         "metric": metric,
-        "val": _mean_std([r["val"].get(metric, float("nan")) for r in results]),
-        "accuracy": _mean_std([r["test"].get("accuracy", float("nan")) for r in results]),
-        "macro_f1": _mean_std([r["test"].get("macro_f1", float("nan")) for r in results]),
-        "roc_auc": _mean_std([r["test"].get("roc_auc", float("nan")) for r in results]),
+        **{k: (stats[k].mean, stats[k].std) for k in _COLUMNS if k in stats},
         "seeds": len(results),
         "params": results[0]["trainable_params"] if results else 0,
         "seconds": statistics.fmean(r["seconds"] for r in results) if results else 0.0,
         "chosen": chosen,
-        "per_seed": {int(r["seed"]): r["test"] for r in results},
+        "per_seed": seeds_to_json(per_seed),
     }
 
 

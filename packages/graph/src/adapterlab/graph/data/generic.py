@@ -32,40 +32,34 @@ def is_generic(root: str | Path) -> bool:
 def _read_nodes(
     path: Path, label_names: list[str] | None, allow_unlabelled: bool = False
 ) -> tuple[list[str], list[str | None]]:
+    from adapterlab.core.engine import iter_jsonl
+
     rows: dict[int, tuple[str, str | None]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"{where}: malformed JSON ({err.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataFormatError(f"{where}: expected a JSON object")
-            for key in ("id", "text", "label"):
-                if key not in obj or (obj[key] is None and key != "label"):
-                    raise DataFormatError(f"{where}: missing {key!r}")
-            node_id, text, label = obj["id"], obj["text"], obj["label"]
-            if label is None and not allow_unlabelled:
-                raise DataFormatError(
-                    f"{where}: node {node_id} has no label (null); declare unlabelled nodes "
-                    "with --unlabelled"
-                )
-            if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
-                raise DataFormatError(f"{where}: 'id' must be a non-negative integer")
-            if not isinstance(text, str) or not text.strip():
-                raise DataFormatError(f"{where}: node {node_id} has an empty text")
-            if label is not None and (not isinstance(label, str) or not label.strip()):
-                raise DataFormatError(f"{where}: node {node_id} has an empty or non-string label")
-            if label is not None and label_names is not None and label not in label_names:
-                raise DataFormatError(
-                    f"{where}: unknown label {label!r} (known: {', '.join(label_names)})"
-                )
-            if node_id in rows:
-                raise DataFormatError(f"{where}: duplicate id {node_id}")
-            rows[node_id] = (text, label)
+    # the core's reader: malformed JSON / non-UTF-8 bytes name the file and line
+    for lineno, obj in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        for key in ("id", "text", "label"):
+            if key not in obj or (obj[key] is None and key != "label"):
+                raise DataFormatError(f"{where}: missing {key!r}")
+        node_id, text, label = obj["id"], obj["text"], obj["label"]
+        if label is None and not allow_unlabelled:
+            raise DataFormatError(
+                f"{where}: node {node_id} has no label (null); declare unlabelled nodes "
+                "with --unlabelled"
+            )
+        if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
+            raise DataFormatError(f"{where}: 'id' must be a non-negative integer")
+        if not isinstance(text, str) or not text.strip():
+            raise DataFormatError(f"{where}: node {node_id} has an empty text")
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            raise DataFormatError(f"{where}: node {node_id} has an empty or non-string label")
+        if label is not None and label_names is not None and label not in label_names:
+            raise DataFormatError(
+                f"{where}: unknown label {label!r} (known: {', '.join(label_names)})"
+            )
+        if node_id in rows:
+            raise DataFormatError(f"{where}: duplicate id {node_id}")
+        rows[node_id] = (text, label)
     if not rows:
         raise DataFormatError(f"{path}: the graph is empty (no nodes)")
     n = len(rows)
@@ -76,7 +70,9 @@ def _read_nodes(
 
 
 def _read_edges(path: Path, num_nodes: int) -> np.ndarray:
-    with path.open(encoding="utf-8", newline="") as handle:
+    from adapterlab.core.engine import open_text
+
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:

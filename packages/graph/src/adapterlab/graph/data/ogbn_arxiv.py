@@ -17,7 +17,6 @@ used is recorded in ``data.split_name``.
 from __future__ import annotations
 
 import csv
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +28,15 @@ __all__ = ["is_ogbn_arxiv", "load_ogbn_arxiv"]
 
 
 def _open(path: Path):
+    """The core's text reader for ``path`` or ``path.gz`` (a truncated or corrupt gzip stream
+    and non-UTF-8 bytes become one-line ``DataFileError``s naming the file)."""
+    from adapterlab.core.engine import open_text
+
     if path.is_file():
-        return path.open(encoding="utf-8", newline="")
+        return open_text(path)
     gz = path.with_name(path.name + ".gz")
     if gz.is_file():
-        return gzip.open(gz, "rt", encoding="utf-8", newline="")
+        return open_text(gz)
     raise DataFormatError(f"missing {path} (or {gz.name})")
 
 
