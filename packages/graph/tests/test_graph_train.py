@@ -289,3 +289,19 @@ def test_lora_budget_covers_every_class_and_the_chosen_run_tests_the_same(synth_
         model, tok, synth_data, spec, tmp_path / "l", last_layers=1, show_progress=False
     )
     assert again == res.test
+
+
+@pytest.mark.parametrize("per", ["epoch", "batch"])
+def test_pretraining_lr_schedule_per_epoch_as_the_original(synth_data, tiny_cache, tmp_path, per):
+    import json
+
+    cfg = PretrainConfig(hidden=8, epochs=3, batch_size=16, warmup_steps=1, schedule_per=per)
+    res = pretrain(tiny_cache, synth_data, cfg, tmp_path / "pre", show_progress=False)
+    rows = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    lrs = [(r["epoch"], r["lr"]) for r in rows if r.get("split") == "train" and "lr" in r]
+    by_epoch = {e: {lr for e2, lr in lrs if e2 == e} for e, _ in lrs}
+    assert len(by_epoch) == 3
+    if per == "epoch":  # warmup epoch at the peak, then linear decay: one rate per epoch
+        assert all(len(v) == 1 for v in by_epoch.values()) and len({lr for _, lr in lrs}) > 1
+    else:
+        assert any(len(v) > 1 for v in by_epoch.values())
