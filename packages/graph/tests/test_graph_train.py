@@ -305,3 +305,21 @@ def test_pretraining_lr_schedule_per_epoch_as_the_original(synth_data, tiny_cach
         assert all(len(v) == 1 for v in by_epoch.values()) and len({lr for _, lr in lrs}) > 1
     else:
         assert any(len(v) > 1 for v in by_epoch.values())
+
+
+def test_joint_tokenisation_keeps_a_text_token_that_starts_in_the_template():
+    """BPE-style tokens carry their leading space: in "noun: dog ..." the token " dog" starts at
+    the template's last character; it is still the text's first token (it was dropped)."""
+    from adapterlab.graph.cache import _sequences
+    from tokenizers import Regex, Tokenizer, pre_tokenizers
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = ["<pad>", "<unk>", "noun", ":", " dog", " cat", " barks", ".", " Answer", ' "', " "]
+    core = Tokenizer(WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r" ?[A-Za-z]+| ?\"|[:.]| "), "isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", unk_token="<unk>")
+    spec = CacheSpec(model="x", template="noun: ", question='. Answer "', max_text_tokens=None)
+    ((ids, first, n),) = _sequences(spec, tok, ["dog barks"], model_max=64)
+    assert [vocab[i] for i in ids[first : first + n]] == [" dog", " barks"]
+    assert vocab[ids[-1]] == ' "'  # the prompt embedding's token: the opening quote

@@ -65,6 +65,8 @@ class CacheSpec:
     batch_size: int = 16
     model_hash: str = ""
     """Identity of the weights and tokenizer (``models.llm.model_fingerprint``)."""
+    format: int = 2
+    """Version of the cache layout and preprocessing (bumped when either changes)."""
 
 
 def cache_fingerprint(spec: CacheSpec, texts: list[str]) -> str:
@@ -98,8 +100,8 @@ def _sequences(
     """Per node: (token ids, first text position, number of text tokens).
 
     ``template + text + question`` is tokenised as one string (with the tokenizer's special
-    tokens, as the original's prompt pass); text tokens are those whose first character lies in
-    the text. The text is first cut to ``spec.max_text_tokens`` tokens, or (None) to what fits in
+    tokens, as the original's prompt pass); text tokens are those that overlap the text (a BPE
+    token such as " dog" after "noun:" starts at the template's space). The text is first cut to ``spec.max_text_tokens`` tokens, or (None) to what fits in
     the model's window with the template and question."""
     overhead = len(tokenizer(spec.template + "x" + spec.question)["input_ids"])
     limit = spec.max_text_tokens or max(1, _window(tokenizer, model_max) - overhead)
@@ -109,7 +111,8 @@ def _sequences(
         enc = tokenizer(spec.template + text + spec.question, return_offsets_mapping=True)
         ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
         lo, hi = len(spec.template), len(spec.template) + len(text)
-        pos = [k for k, (a, b) in enumerate(offsets) if b > a and lo <= a < hi and k > 0]
+        # a token overlapping the text is a text token (" dog" after "noun:" starts at the space)
+        pos = [k for k, (a, b) in enumerate(offsets) if b > a and a < hi and b > lo and k > 0]
         if not pos:  # no token starts inside the text: the one that covers its first character
             pos = [max(1, next((k for k, (_, b) in enumerate(offsets) if b > lo), 1))]
         first, last = pos[0], pos[-1]
