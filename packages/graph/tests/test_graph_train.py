@@ -69,7 +69,7 @@ def test_cache_resume_is_identical(synth_data, tmp_path):
         np.testing.assert_array_equal(getattr(full, name), getattr(resumed, name))
     assert full.token_states.dtype == np.float16
     other = CacheSpec(model="tiny-llama", chunk_nodes=16, batch_size=8, max_text_tokens=3)
-    with pytest.raises(CacheError, match="another model, dataset or setting"):
+    with pytest.raises(CacheError, match="holds a cache with fingerprint"):
         build_cache(tmp_path / "a", synth_data.texts, model, tok, other, show_progress=False)
 
 
@@ -153,3 +153,173 @@ def test_closed_form_smoothed_kl_equals_kl_div_with_the_full_target():
             torch.autograd.grad(v.sum(), adapted, retain_graph=True)[0] for v in (ref, ours)
         )
         torch.testing.assert_close(g_ours, g_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_pretraining_validates_on_held_out_tokens_of_val_nodes(synth_data, tiny_cache, tmp_path):
+    """The validation loss (which picks the saved adapter) is the held-out 10 % of the tokens of
+    the validation nodes, not training tokens: recomputed here from the saved adapter."""
+    import json
+
+    from adapterlab.graph.models.graphadapter import GraphAdapter, GraphAdapterPretrainer
+    from adapterlab.graph.task import PretrainBatches, pretrain_eval_step
+
+    res = pretrain(tiny_cache, synth_data, PretrainConfig(hidden=16, epochs=2, batch_size=16),
+                   tmp_path / "pre", show_progress=False)  # fmt: skip
+    rows = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("split") == "eval"]
+    assert len(evals) >= 2 and any(r.get("split") == "train" for r in rows)
+    best = min(evals, key=lambda r: r["loss"])
+    assert res.val == {"metric": "loss", "loss": best["loss"], "best_step": best["step"]}
+    adapter = GraphAdapter(tiny_cache.hidden_size, 16, "sage")
+    adapter.load_state_dict(load_file(str(res.run_dir / ADAPTER_FILE)))
+    model = GraphAdapterPretrainer(adapter, tiny_cache.lm_head()).eval()
+    val_ids = synth_data.val_mask.nonzero().view(-1).tolist()
+    with torch.no_grad():
+        held_out = PretrainBatches(tiny_cache, synth_data.edge_index, [10, 10], "eval")(val_ids)
+        train_tok = PretrainBatches(tiny_cache, synth_data.edge_index, [10, 10], "train")(
+            list(range(tiny_cache.num_nodes))
+        )
+        expected = pretrain_eval_step(model, held_out)["loss"].item()
+        on_train = pretrain_eval_step(model, train_tok)["loss"].item()
+    assert best["loss"] == pytest.approx(expected, rel=1e-4)
+    assert abs(on_train - expected) > 1e-3  # the two token sets really give other numbers
+
+
+def test_binary_task_selects_and_reports_roc_auc(tmp_path):
+    """Two classes (the original's Instagram/Reddit): the checkpoint is chosen by validation
+    ROC-AUC, and the chosen step is the one with the best validation ROC-AUC in the log."""
+    import json
+
+    from adapterlab.graph.data import load_dataset, synthesize_tag
+
+    data = load_dataset(synthesize_tag(tmp_path / "bin", num_nodes=40, num_classes=2, seed=1))
+    model, tok = load_llm("tiny-llama", vocab_words=VOCAB)
+    cache = build_cache(tmp_path / "c", data.texts, model, tok,
+                        CacheSpec(model="tiny-llama", dtype="float32"), show_progress=False)  # fmt: skip
+    res = finetune("mlp", cache, data, FinetuneConfig(hidden=8, steps=12, lr=1e-2, eval_every=3),
+                   tmp_path / "ft", show_progress=False)  # fmt: skip
+    assert res.val["metric"] == "roc_auc"
+    rows = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("split") == "eval"]
+    best = max(evals, key=lambda r: r["roc_auc"])  # first of equal maxima, as the engine keeps
+    assert res.val["roc_auc"] == best["roc_auc"] and res.val["best_step"] == best["step"]
+
+
+def test_tfidf_baseline_picks_c_on_validation_and_learns(synth_data):
+    from adapterlab.graph.train import tfidf_baseline
+
+    val, test = tfidf_baseline(synth_data, [0.01, 10.0])
+    assert val["metric"] == "accuracy" and val["C"] in (0.01, 10.0)
+    assert val["accuracy"] == max(val["grid"].values())
+    assert test["accuracy"] > 0.8  # class words are in the texts; chance is 1/3
+
+
+def test_lora_baseline_starts_from_the_cached_prompt_embedding(synth_data, tiny_cache):
+    """Not broken: before training, the LoRA classifier reads exactly the state the cache
+    stores as the prompt embedding (same tokens, same position; LoRA's B starts at zero)."""
+    from adapterlab.core import LoraConfig, add_adapter
+    from adapterlab.graph.cache import _sequences
+    from adapterlab.graph.models.llm_classifier import LLMClassifier, lora_targets
+
+    model, tok = load_llm("tiny-llama", vocab_words=VOCAB)
+    clf = LLMClassifier(model, 3)
+    targets = [f"llm.{t}" for t in lora_targets(model, 1)]
+    add_adapter(clf, LoraConfig(r=8, alpha=16, target_modules=targets, modules_to_save=["head"]))
+    spec = CacheSpec(model="tiny-llama", chunk_nodes=16, batch_size=8, dtype="float32")
+    seqs = [s for s, _, _ in _sequences(spec, tok, synth_data.texts[:4])]
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([s + [tok.pad_token_id] * (width - len(s)) for s in seqs])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+    with torch.no_grad():
+        hidden = clf.llm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        last = hidden[torch.arange(4), mask.sum(1) - 1]
+    torch.testing.assert_close(last, torch.from_numpy(np.array(tiny_cache.prompts[:4])),
+                               atol=1e-5, rtol=1e-4)  # fmt: skip
+
+
+def _build_as_rank(root, texts, rank, world, llm):
+    model, tok = llm
+    spec = CacheSpec(model="tiny-llama", chunk_nodes=8, batch_size=4, dtype="float16")
+    build_cache(root, texts, model, tok, spec, show_progress=False, rank=rank, world=world,
+                wait_timeout=120)  # fmt: skip
+
+
+def test_cache_built_by_two_processes_is_byte_identical(synth_data, tmp_path):
+    """Two CPU processes share the chunks (rank r builds chunks r, r + 2, ...); the joined cache
+    equals a 1-process build byte for byte."""
+    import multiprocessing
+
+    texts = synth_data.texts[:40]
+    llm = load_llm("tiny-llama", vocab_words=VOCAB)
+    _build_as_rank(tmp_path / "one", texts, 0, 1, llm)
+    ctx = multiprocessing.get_context("fork")  # the children share the loaded model
+    procs = [ctx.Process(target=_build_as_rank, args=(tmp_path / "two", texts, r, 2, llm))
+             for r in (1, 0)]  # fmt: skip
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    one = sorted(
+        p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file()
+    )
+    two = sorted(
+        p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*") if p.is_file()
+    )
+    assert one == two and "token_states.npy" in {p.name for p in one}
+    for rel in one:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+
+
+def test_lora_budget_covers_every_class_and_the_chosen_run_tests_the_same(synth_data, tmp_path):
+    """The LoRA budget subset takes the classes in turn (the first N training ids covered 4 of
+    WordNet's 12 classes), and re-testing the chosen grid point from its saved adapter + head
+    gives the numbers of testing it in place."""
+    from adapterlab.graph.train import stratified_subset, test_lora, train_lora
+
+    ids = stratified_subset(synth_data.train_mask.nonzero(), synth_data.y, 12, seed=0)
+    assert torch.bincount(synth_data.y[ids], minlength=3).tolist() == [4, 4, 4]
+    model, tok = load_llm("tiny-llama", vocab_words=VOCAB)
+    spec = CacheSpec(model="tiny-llama")
+    res = train_lora(model, tok, synth_data, spec, tmp_path / "l", train_nodes=12, steps=4,
+                     last_layers=1, lr=1e-2, show_progress=False, plots=False)  # fmt: skip
+    assert res.val["train_nodes"] == 12
+    assert not any(p.requires_grad for p in model.parameters())  # the shared LLM is clean again
+    again = test_lora(
+        model, tok, synth_data, spec, tmp_path / "l", last_layers=1, show_progress=False
+    )
+    assert again == res.test
+
+
+@pytest.mark.parametrize("per", ["epoch", "batch"])
+def test_pretraining_lr_schedule_per_epoch_as_the_original(synth_data, tiny_cache, tmp_path, per):
+    import json
+
+    cfg = PretrainConfig(hidden=8, epochs=3, batch_size=16, warmup_steps=1, schedule_per=per)
+    res = pretrain(tiny_cache, synth_data, cfg, tmp_path / "pre", show_progress=False)
+    rows = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    lrs = [(r["epoch"], r["lr"]) for r in rows if r.get("split") == "train" and "lr" in r]
+    by_epoch = {e: {lr for e2, lr in lrs if e2 == e} for e, _ in lrs}
+    assert len(by_epoch) == 3
+    if per == "epoch":  # warmup epoch at the peak, then linear decay: one rate per epoch
+        assert all(len(v) == 1 for v in by_epoch.values()) and len({lr for _, lr in lrs}) > 1
+    else:
+        assert any(len(v) > 1 for v in by_epoch.values())
+
+
+def test_joint_tokenisation_keeps_a_text_token_that_starts_in_the_template():
+    """BPE-style tokens carry their leading space: in "noun: dog ..." the token " dog" starts at
+    the template's last character; it is still the text's first token (it was dropped)."""
+    from adapterlab.graph.cache import _sequences
+    from tokenizers import Regex, Tokenizer, pre_tokenizers
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = ["<pad>", "<unk>", "noun", ":", " dog", " cat", " barks", ".", " Answer", ' "', " "]
+    core = Tokenizer(WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r" ?[A-Za-z]+| ?\"|[:.]| "), "isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", unk_token="<unk>")
+    spec = CacheSpec(model="x", template="noun: ", question='. Answer "', max_text_tokens=None)
+    ((ids, first, n),) = _sequences(spec, tok, ["dog barks"], model_max=64)
+    assert [vocab[i] for i in ids[first : first + n]] == [" dog", " barks"]
+    assert vocab[ids[-1]] == ' "'  # the prompt embedding's token: the opening quote

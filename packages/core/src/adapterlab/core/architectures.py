@@ -94,6 +94,30 @@ _GPT2_LIKE = ArchitectureSpec(
     },
 )
 
+# GPT-NeoX (Pythia): ``layers.N.{attention,mlp}`` with packed ``attention.query_key_value``.
+_GPT_NEOX_LIKE = ArchitectureSpec(
+    name="gpt-neox-like",
+    slots={
+        "ffn": _ANY + r"layers\.\d+\.mlp",
+        "attn": _ANY + r"layers\.\d+\.attention",
+        "qv": _ANY + r"layers\.\d+\.attention\.query_key_value",
+        "blocks": _ANY + r"layers\.\d+",
+        "attention": _ANY + r"layers\.\d+\.attention",
+    },
+)
+
+# GPT-J: ``h.N.{attn,mlp}`` with separate ``q_proj``/``k_proj``/``v_proj``.
+_GPTJ_LIKE = ArchitectureSpec(
+    name="gptj-like",
+    slots={
+        "ffn": _ANY + r"h\.\d+\.mlp",
+        "attn": _ANY + r"h\.\d+\.attn",
+        "qv": _ANY + r"h\.\d+\.attn\.(?:q_proj|v_proj)",
+        "blocks": _ANY + r"h\.\d+",
+        "attention": _ANY + r"h\.\d+\.attn",
+    },
+)
+
 # open_clip (VisionTransformer / TextTransformer) and any model built from blocks with an
 # ``attn`` nn.MultiheadAttention and an ``mlp`` child inside ``resblocks``.
 _RESBLOCKS = ArchitectureSpec(
@@ -118,6 +142,8 @@ HF_MODEL_TYPES: dict[str, ArchitectureSpec] = {
     "qwen3": _LLAMA_LIKE,
     "mistral": _LLAMA_LIKE,
     "gpt2": _GPT2_LIKE,
+    "gpt_neox": _GPT_NEOX_LIKE,
+    "gptj": _GPTJ_LIKE,
 }
 
 

@@ -1,25 +1,31 @@
 """The frozen LLM's cache: per-token states for pre-training, node features, prompt embeddings.
 
-One forward pass per node reads ``template + text + question``; because the LM is causal, the
-states of the ``template + text`` prefix equal those of a separate pass over it, so the pass gives:
+One forward pass per node reads ``template + text + question``, tokenised jointly as one string
+(as the original's prompt pass, BOS included where the tokenizer adds one); the text's tokens are
+found by their character offsets. Because the LM is causal, the states of the ``template + text``
+prefix equal those of a separate pass over it, so the pass gives:
 
 - token pairs: the final hidden state at position k-1 with token k as its label, for every text
   token k (template, question and padding positions are dropped);
 - the node feature: the state of the last text token (template + text);
 - the prompt embedding: the state of the last token, after a question ending in ``Answer: "``.
 
-The cache streams to disk chunk by chunk (``tokens/chunk_*.safetensors`` and two ``.npy``
-memmaps), optionally in float16, so peak memory does not grow with the node count. A run that is
-interrupted resumes at the first unfinished chunk and gives a bit-identical cache. When all chunks
-are done they are joined into ``token_states.npy``, ``token_labels.npy`` and ``token_ptr.npy``
-and the chunk files are removed.
+The cache streams to disk chunk by chunk (``tokens/chunk_*.safetensors``), optionally in float16,
+so peak memory does not grow with the node count. A run that is interrupted resumes at the
+unfinished chunks and gives a bit-identical cache; under ``accelerate launch`` the processes
+share the chunks (rank r builds chunks r, r + world, ...) with a byte-identical result. When all
+chunks are done they are joined into ``node_features.npy``, ``prompt_embeddings.npy``,
+``token_states.npy``, ``token_labels.npy`` and ``token_ptr.npy`` and the chunk files are
+removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,26 +37,40 @@ from torch import nn
 
 from .errors import CacheError
 
-__all__ = ["CacheError", "CacheSpec", "LLMCache", "build_cache", "cache_fingerprint"]
+__all__ = [
+    "CacheError",
+    "CacheSpec",
+    "LLMCache",
+    "build_cache",
+    "cache_fingerprint",
+    "fingerprint_mismatch",
+]
 
 META = "meta.json"
 
 
 @dataclass
 class CacheSpec:
-    """What the cache is built from (its fingerprint must match to resume)."""
+    """Everything the cached states depend on besides the texts (the fingerprint hashes it with
+    the texts; a cache folder is reused only when the fingerprints are equal)."""
 
     model: str
     template: str = "Here is a text from a text-attributed graph:\n\n"
     question: str = '.\n\nQuestion: Which category does this text belong to?\nAnswer: "'
-    max_text_tokens: int = 48
+    max_text_tokens: int | None = 48
+    """Text tokens kept per node; None: the whole text within the model's window (original)."""
     dtype: str = "float16"
     llm_dtype: str = "float32"
     chunk_nodes: int = 128
     batch_size: int = 16
+    model_hash: str = ""
+    """Identity of the weights and tokenizer (``models.llm.model_fingerprint``)."""
+    format: int = 2
+    """Version of the cache layout and preprocessing (bumped when either changes)."""
 
 
 def cache_fingerprint(spec: CacheSpec, texts: list[str]) -> str:
+    """Hash of the spec (model identity, template, question, token limit, dtypes) and the texts."""
     h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
@@ -61,16 +81,42 @@ def _encode(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _sequences(spec: CacheSpec, tokenizer, texts: list[str]) -> list[tuple[list[int], int, int]]:
-    """Per node: (token ids, prefix length, text length)."""
-    prefix = _encode(tokenizer, spec.template)
-    if tokenizer.bos_token_id is not None and getattr(tokenizer, "add_bos_token", False):
-        prefix = [tokenizer.bos_token_id] + prefix
-    question = _encode(tokenizer, spec.question)
+def _window(tokenizer, model_max: int | None) -> int:
+    limit = model_max or getattr(tokenizer, "model_max_length", None) or 2048
+    return int(min(limit, 1_000_000))
+
+
+def _cut_text(tokenizer, text: str, limit: int) -> str:
+    """``text`` cut after its ``limit``-th token (character offsets of a separate encoding)."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= limit:
+        return text
+    return text[: enc["offset_mapping"][limit - 1][1]]
+
+
+def _sequences(
+    spec: CacheSpec, tokenizer, texts: list[str], model_max: int | None = None
+) -> list[tuple[list[int], int, int]]:
+    """Per node: (token ids, first text position, number of text tokens).
+
+    ``template + text + question`` is tokenised as one string (with the tokenizer's special
+    tokens, as the original's prompt pass); text tokens are those that overlap the text (a BPE
+    token such as " dog" after "noun:" starts at the template's space). The text is first cut to ``spec.max_text_tokens`` tokens, or (None) to what fits in
+    the model's window with the template and question."""
+    overhead = len(tokenizer(spec.template + "x" + spec.question)["input_ids"])
+    limit = spec.max_text_tokens or max(1, _window(tokenizer, model_max) - overhead)
     out = []
-    for text in texts:
-        body = _encode(tokenizer, text)[: spec.max_text_tokens] or [tokenizer.unk_token_id or 0]
-        out.append((prefix + body + question, len(prefix), len(body)))
+    for raw in texts:
+        text = _cut_text(tokenizer, raw, limit)
+        enc = tokenizer(spec.template + text + spec.question, return_offsets_mapping=True)
+        ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
+        lo, hi = len(spec.template), len(spec.template) + len(text)
+        # a token overlapping the text is a text token (" dog" after "noun:" starts at the space)
+        pos = [k for k, (a, b) in enumerate(offsets) if b > a and a < hi and b > lo and k > 0]
+        if not pos:  # no token starts inside the text: the one that covers its first character
+            pos = [max(1, next((k for k, (_, b) in enumerate(offsets) if b > lo), 1))]
+        first, last = pos[0], pos[-1]
+        out.append((ids, first, last - first + 1))
     return out
 
 
@@ -114,7 +160,7 @@ def _run_chunk(
 class LLMCache:
     """Read-only view of a finished cache folder (arrays are memory-mapped)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, fingerprint: str | None = None) -> None:
         self.root = Path(root)
         meta_path = self.root / META
         if not meta_path.is_file():
@@ -122,6 +168,8 @@ class LLMCache:
                 f"{self.root}: no {META}; build the cache with `adapterlab-graph prepare`"
             )
         self.meta = json.loads(meta_path.read_text())
+        if fingerprint is not None and self.meta.get("fingerprint") != fingerprint:
+            raise CacheError(fingerprint_mismatch(self.root, self.meta, fingerprint))
         if not self.meta.get("complete"):
             raise CacheError(f"{self.root}: the cache is incomplete; rerun prepare to resume it")
         mm = {"mmap_mode": "r"}
@@ -164,6 +212,30 @@ class LLMCache:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
 
 
+def fingerprint_mismatch(root: Path, meta: dict, expected: str) -> str:
+    """One line naming both fingerprints and what differs."""
+    return (
+        f"{root} holds a cache with fingerprint {meta.get('fingerprint')} (model "
+        f"{meta.get('spec', {}).get('model')!r}, {meta.get('num_nodes')} nodes), but this data, "
+        f"model and settings give {expected}; it is never reused: choose another --cache folder "
+        "or leave --cache out (each fingerprint then gets its own folder)"
+    )
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process under ``accelerate launch``/``torchrun`` (their
+    ``RANK``/``WORLD_SIZE`` variables); (0, 1) otherwise."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _wait_for(predicate, what: str, timeout: float) -> None:
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise CacheError(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 def build_cache(
     root: str | Path,
     texts: list[str],
@@ -173,11 +245,23 @@ def build_cache(
     *,
     show_progress: bool = True,
     stop_after_chunks: int | None = None,
+    rank: int | None = None,
+    world: int | None = None,
+    wait_timeout: float = 24 * 3600.0,
 ) -> LLMCache | None:
     """Build (or resume) the cache of ``texts`` in ``root``; returns it when complete.
 
+    Across processes (``rank``/``world``, by default from ``RANK``/``WORLD_SIZE``), rank r
+    builds the chunks c with c % world == r, each into its own file; rank 0 writes the metadata
+    first and joins the chunks once all exist; the others wait for the joined cache. Chunks do
+    not depend on the process that built them, so the result is byte-identical to a 1-process
+    build, and any mix of interrupted runs resumes at the missing chunks.
+
     ``stop_after_chunks`` stops after that many new chunks and returns None (to test resuming).
     """
+    env_rank, env_world = process_rank()
+    rank = env_rank if rank is None else rank
+    world = env_world if world is None else world
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     n = len(texts)
@@ -186,58 +270,61 @@ def build_cache(
     dtype = np.float16 if spec.dtype == "float16" else np.float32
     hidden = int(model.get_output_embeddings().in_features)
     vocab = int(model.get_output_embeddings().out_features)
+    if rank != 0:
+        _wait_for(meta_path.is_file, f"{meta_path} (written by rank 0)", wait_timeout)
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("fingerprint") != fingerprint:
-            raise CacheError(
-                f"{root} holds a cache of another model, dataset or setting "
-                f"({meta.get('spec', {}).get('model')!r}); choose another cache folder"
-            )
+            raise CacheError(fingerprint_mismatch(root, meta, fingerprint))
         if meta.get("complete"):
-            _drop_chunks(root)  # a kill between marking complete and cleaning up
-            return LLMCache(root)
+            if rank == 0:
+                _drop_chunks(root)  # a kill between marking complete and cleaning up
+            return LLMCache(root, fingerprint)
     else:
         meta = {
             "fingerprint": fingerprint, "spec": asdict(spec), "num_nodes": n,
-            "hidden_size": hidden, "vocab_size": vocab, "done": [], "complete": False,
+            "hidden_size": hidden, "vocab_size": vocab, "complete": False,
         }  # fmt: skip
-        for name in ("node_features.npy", "prompt_embeddings.npy"):
-            np.lib.format.open_memmap(
-                root / name, mode="w+", dtype=dtype, shape=(n, hidden)
-            ).flush()
         head = model.get_output_embeddings()
         tensors = {"weight": head.weight.detach().float().cpu().numpy()}
         if head.bias is not None:
             tensors["bias"] = head.bias.detach().float().cpu().numpy()
         save_file(tensors, str(root / "lm_head.safetensors"))
+        (root / "tokens").mkdir(exist_ok=True)
         atomic_write_json(meta_path, meta)
-    (root / "tokens").mkdir(exist_ok=True)
-    seqs = _sequences(spec, tokenizer, texts)
+    seqs = _sequences(spec, tokenizer, texts, _max_positions(model))
     chunks = list(range(0, n, spec.chunk_nodes))
-    done = set(meta["done"])
-    todo = [c for c in range(len(chunks)) if c not in done]
+    files = [root / "tokens" / f"chunk_{c:05d}.safetensors" for c in range(len(chunks))]
+    todo = [c for c in range(len(chunks)) if c % world == rank and not files[c].is_file()]
     bar = progress(todo, desc="LLM cache (chunks)", total=len(todo)) if show_progress else todo
     for new, c in enumerate(bar):
         if stop_after_chunks is not None and new >= stop_after_chunks:
             return None
         lo, hi = chunks[c], min(chunks[c] + spec.chunk_nodes, n)
         out = _run_chunk(model, seqs[lo:hi], tokenizer.pad_token_id, spec.batch_size, dtype)
-        for name, key in (("node_features.npy", "features"), ("prompt_embeddings.npy", "prompts")):
-            arr = np.load(root / name, mmap_mode="r+")
-            arr[lo:hi] = out[key]
-            arr.flush()
-            del arr
-        chunk_file = root / "tokens" / f"chunk_{c:05d}.safetensors"
-        tmp = chunk_file.with_suffix(".tmp")
-        save_file({k: out[k] for k in ("states", "labels", "counts")}, str(tmp))
-        tmp.replace(chunk_file)
-        meta["done"] = sorted(set(meta["done"]) | {c})
-        atomic_write_json(meta_path, meta)
+        tmp = files[c].with_suffix(f".tmp{rank}")
+        save_file(out, str(tmp))
+        tmp.replace(files[c])  # the chunk file's existence marks it done
+    if rank != 0:
+        _wait_for(lambda: json.loads(meta_path.read_text()).get("complete", False),
+                  f"rank 0 to join {root}", wait_timeout)  # fmt: skip
+        return LLMCache(root, fingerprint)
+    _wait_for(lambda: all(f.is_file() for f in files), f"the other ranks' chunks in {root}",
+              wait_timeout)  # fmt: skip
     _join_chunks(root, len(chunks), n, hidden, dtype)
     meta["complete"] = True
     atomic_write_json(meta_path, meta)
     _drop_chunks(root)
-    return LLMCache(root)
+    return LLMCache(root, fingerprint)
+
+
+def _max_positions(model: nn.Module) -> int | None:
+    cfg = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def _drop_chunks(root: Path) -> None:
@@ -257,9 +344,11 @@ def _append_npy(path: Path, dtype, shape: tuple[int, ...], parts) -> None:
 
 
 def _join_chunks(root: Path, num_chunks: int, n: int, hidden: int, dtype) -> None:
-    """Stream the per-chunk token files into one ``.npy`` each (states, labels) plus per-node
-    pointers, one chunk in memory at a time."""
+    """Stream the per-chunk files into one ``.npy`` each (token states, token labels, node
+    features, prompt embeddings) plus per-node pointers, one chunk in memory at a time."""
     files = [root / "tokens" / f"chunk_{c:05d}.safetensors" for c in range(num_chunks)]
+    for name, key in (("node_features.npy", "features"), ("prompt_embeddings.npy", "prompts")):
+        _append_npy(root / name, dtype, (n, hidden), (load_file(str(f))[key] for f in files))
     counts = np.concatenate([load_file(str(f))["counts"] for f in files])
     if len(counts) != n:
         raise CacheError(f"{root}: token chunks cover {len(counts)} nodes, expected {n}")

@@ -3,11 +3,36 @@ the CLI can name them before it loads torch-backed modules."""
 
 from __future__ import annotations
 
-__all__ = ["CLI_ERRORS", "CacheError", "DataFormatError", "LLMLoadError", "WordNetUnavailable"]
+__all__ = [
+    "CLI_ERRORS",
+    "CacheError",
+    "DataFileError",
+    "DataFormatError",
+    "LLMLoadError",
+    "WordNetUnavailable",
+]
 
 
-class DataFormatError(ValueError):
-    """A dataset file is malformed or inconsistent; the message names the file (and line)."""
+from adapterlab.core.engine.errors import DataFileError
+
+
+class DataFormatError(DataFileError):
+    """A dataset file is malformed or inconsistent: the core's ``DataFileError`` (one line naming
+    the file, line or byte, and the problem), built either like it or from a ready message
+    ``"<file>[:<line>]: <problem>"``."""
+
+    def __init__(
+        self, path: str, problem: str | None = None, *, line: int | None = None,
+        byte: int | None = None,
+    ) -> None:  # fmt: skip
+        if problem is None:  # a ready one-line message
+            where, _, problem = path.partition(": ")
+            file, _, num = where.rpartition(":")
+            if num.isdigit() and file:
+                path, line = file, int(num)
+            else:
+                path = where
+        super().__init__(path, problem or "", line=line, byte=byte)
 
 
 class WordNetUnavailable(RuntimeError):
@@ -23,4 +48,4 @@ class CacheError(RuntimeError):
 
 
 #: Errors ``adapterlab-graph`` reports in one line (the core adds FileExistsError, ValueError, ...).
-CLI_ERRORS = (DataFormatError, WordNetUnavailable, LLMLoadError, CacheError)
+CLI_ERRORS = (DataFileError, DataFormatError, WordNetUnavailable, LLMLoadError, CacheError)

@@ -34,8 +34,11 @@ METHODS: dict[str, MethodSpec] = {
         "GraphAdapter w/o pre-training", "GNN + fusion + head", "linear_probe", "finetune_lr"
     ),
     "graphsage": MethodSpec(
-        "GraphSAGE on LLM features", "2 SAGEConv", "linear_probe", "baseline_lr"
+        "GraphSAGE on LLM features", "2 SAGEConv", "linear_probe", "baseline_lrs"
     ),
-    "mlp": MethodSpec("MLP on LLM features", "2-layer MLP", "linear_probe", "baseline_lr"),
-    "lora": MethodSpec("LoRA on the LLM + head", "LoRA q/v + head", "lora", "baseline_lr"),
+    "mlp": MethodSpec("MLP on LLM features", "2-layer MLP", "linear_probe", "baseline_lrs"),
+    "lora": MethodSpec("LoRA on the LLM + head", "LoRA q/v + head", "lora", "lora_lrs"),
+    "tfidf": MethodSpec(
+        "TF-IDF + logistic regression (full texts)", "logistic regression", "none", "tfidf_cs"
+    ),
 }

@@ -26,21 +26,31 @@ __all__ = [
 LAYOUTS = ("auto", "generic", "ogbn-arxiv", "graphadapter")
 
 
-def load_dataset(root: str | Path, layout: str = "auto", *, seed: int = 0) -> Data:
+def load_dataset(
+    root: str | Path, layout: str = "auto", *, seed: int = 0, allow_unlabelled: bool = False
+) -> Data:
     """Load a TAG folder: ``generic`` (nodes.jsonl + edges.csv), ``ogbn-arxiv`` (OGB's raw
     folder + titleabs.tsv) or ``graphadapter`` (x_text.npy, edge_index.npy, y.npy); ``auto``
-    detects the layout. ``seed`` picks the random split where the layout has none."""
+    detects the layout. ``seed`` picks the random split where the layout has none;
+    ``allow_unlabelled`` declares unlabelled nodes (generic ``"label": null``, otherwise -1),
+    which then leave every split."""
     root = Path(root)
     if not root.is_dir():
         raise DataFormatError(f"{root}: no such dataset folder")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if layout == "generic" or (layout == "auto" and is_generic(root)):
-        return load_generic(root, seed=seed)
+        data = load_generic(root, seed=seed, allow_unlabelled=allow_unlabelled)
+        data.split_name = (
+            "split.json" if (root / "split.json").is_file() else f"random-60/20/20-s{seed}"
+        )
+        return data
     if layout == "ogbn-arxiv" or (layout == "auto" and is_ogbn_arxiv(root)):
-        return load_ogbn_arxiv(root)
+        return load_ogbn_arxiv(root, allow_unlabelled=allow_unlabelled)
     if layout == "graphadapter" or (layout == "auto" and is_graphadapter_release(root)):
-        return load_graphadapter_release(root, split=seed)
+        data = load_graphadapter_release(root, split=seed, allow_unlabelled=allow_unlabelled)
+        data.split_name = f"paper-10/10/80-split{seed}"
+        return data
     raise DataFormatError(
         f"{root}: unknown dataset layout (expected nodes.jsonl + edges.csv, OGB's ogbn-arxiv "
         "folder, or GraphAdapter's x_text.npy/edge_index.npy/y.npy)"

@@ -1,7 +1,8 @@
 """The generic TAG layout any user can write: ``nodes.jsonl``, ``edges.csv``, ``split.json``.
 
 - ``nodes.jsonl``: one JSON object per line with ``id`` (0..N-1), ``text`` and ``label`` (a
-  string); other keys are ignored.
+  string; ``null`` marks an unlabelled node, accepted only when unlabelled nodes are declared
+  with ``allow_unlabelled``/``--unlabelled``); other keys are ignored.
 - ``edges.csv``: a header with ``src`` and ``dst`` columns (others ignored); edges are undirected.
 - ``split.json`` (optional): ``train``, ``val`` and ``test`` id lists; other keys are ignored.
   Without it: a seeded 60/20/20 split.
@@ -28,36 +29,37 @@ def is_generic(root: str | Path) -> bool:
     return (root / "nodes.jsonl").is_file() and (root / "edges.csv").is_file()
 
 
-def _read_nodes(path: Path, label_names: list[str] | None) -> tuple[list[str], list[str]]:
-    rows: dict[int, tuple[str, str]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"{where}: malformed JSON ({err.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataFormatError(f"{where}: expected a JSON object")
-            for key in ("id", "text", "label"):
-                if key not in obj or obj[key] is None:
-                    raise DataFormatError(f"{where}: missing {key!r}")
-            node_id, text, label = obj["id"], obj["text"], obj["label"]
-            if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
-                raise DataFormatError(f"{where}: 'id' must be a non-negative integer")
-            if not isinstance(text, str) or not text.strip():
-                raise DataFormatError(f"{where}: node {node_id} has an empty text")
-            if not isinstance(label, str) or not label.strip():
-                raise DataFormatError(f"{where}: node {node_id} has an empty or non-string label")
-            if label_names is not None and label not in label_names:
-                raise DataFormatError(
-                    f"{where}: unknown label {label!r} (known: {', '.join(label_names)})"
-                )
-            if node_id in rows:
-                raise DataFormatError(f"{where}: duplicate id {node_id}")
-            rows[node_id] = (text, label)
+def _read_nodes(
+    path: Path, label_names: list[str] | None, allow_unlabelled: bool = False
+) -> tuple[list[str], list[str | None]]:
+    from adapterlab.core.engine import iter_jsonl
+
+    rows: dict[int, tuple[str, str | None]] = {}
+    # the core's reader: malformed JSON / non-UTF-8 bytes name the file and line
+    for lineno, obj in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        for key in ("id", "text", "label"):
+            if key not in obj or (obj[key] is None and key != "label"):
+                raise DataFormatError(f"{where}: missing {key!r}")
+        node_id, text, label = obj["id"], obj["text"], obj["label"]
+        if label is None and not allow_unlabelled:
+            raise DataFormatError(
+                f"{where}: node {node_id} has no label (null); declare unlabelled nodes "
+                "with --unlabelled"
+            )
+        if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
+            raise DataFormatError(f"{where}: 'id' must be a non-negative integer")
+        if not isinstance(text, str) or not text.strip():
+            raise DataFormatError(f"{where}: node {node_id} has an empty text")
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            raise DataFormatError(f"{where}: node {node_id} has an empty or non-string label")
+        if label is not None and label_names is not None and label not in label_names:
+            raise DataFormatError(
+                f"{where}: unknown label {label!r} (known: {', '.join(label_names)})"
+            )
+        if node_id in rows:
+            raise DataFormatError(f"{where}: duplicate id {node_id}")
+        rows[node_id] = (text, label)
     if not rows:
         raise DataFormatError(f"{path}: the graph is empty (no nodes)")
     n = len(rows)
@@ -68,7 +70,9 @@ def _read_nodes(path: Path, label_names: list[str] | None) -> tuple[list[str], l
 
 
 def _read_edges(path: Path, num_nodes: int) -> np.ndarray:
-    with path.open(encoding="utf-8", newline="") as handle:
+    from adapterlab.core.engine import open_text
+
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
@@ -96,11 +100,18 @@ def _read_edges(path: Path, num_nodes: int) -> np.ndarray:
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)
 
 
-def load_generic(root: str | Path, *, seed: int = 0, label_names: list[str] | None = None) -> Data:
+def load_generic(
+    root: str | Path,
+    *,
+    seed: int = 0,
+    label_names: list[str] | None = None,
+    allow_unlabelled: bool = False,
+) -> Data:
     """Load a generic-layout folder as a TAG ``Data`` (see the module docstring).
 
     ``label_names`` fixes the label set and its order (unknown labels then raise); by default it
-    is the sorted set of labels found.
+    is the sorted set of labels found. ``allow_unlabelled`` accepts ``"label": null`` (the node
+    stays in the graph and leaves every split).
     """
     root = Path(root)
     nodes_path, edges_path = root / "nodes.jsonl", root / "edges.csv"
@@ -109,10 +120,11 @@ def load_generic(root: str | Path, *, seed: int = 0, label_names: list[str] | No
             raise DataFormatError(
                 f"{root}: missing {path.name} (generic layout: nodes.jsonl, edges.csv)"
             )
-    texts, labels = _read_nodes(nodes_path, label_names)
-    names = list(label_names) if label_names is not None else sorted(set(labels))
+    texts, labels = _read_nodes(nodes_path, label_names, allow_unlabelled)
+    found = {lab for lab in labels if lab is not None}
+    names = list(label_names) if label_names is not None else sorted(found)
     index = {name: i for i, name in enumerate(names)}
-    y = torch.tensor([index[label] for label in labels], dtype=torch.long)
+    y = torch.tensor([-1 if lab is None else index[lab] for lab in labels], dtype=torch.long)
     raw = _read_edges(edges_path, len(texts))
     edge_index, stats = normalise_edges(raw, len(texts), source=str(edges_path))
     split_path = root / "split.json"
@@ -128,9 +140,12 @@ def load_generic(root: str | Path, *, seed: int = 0, label_names: list[str] | No
         masks = split_masks(
             len(texts), split["train"], split["val"], split["test"], str(split_path)
         )
+        split_source = str(split_path)
     else:
         masks = random_split_masks(len(texts), (0.6, 0.2, 0.2), seed)
-    return build_tag(texts, y, names, edge_index, masks, name=root.name, edge_stats=stats)
+        split_source = f"{nodes_path} (seeded 60/20/20 split, no split.json)"
+    return build_tag(texts, y, names, edge_index, masks, name=root.name, edge_stats=stats,
+                     split_source=split_source)  # fmt: skip
 
 
 def write_generic(

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from .tag import DataFormatError, build_tag, normalise_edges
+from .tag import DataFormatError, build_tag, check_labels, edge_rows, normalise_edges
 
 __all__ = ["is_graphadapter_release", "load_graphadapter_release", "paper_split_masks"]
 
@@ -31,8 +31,12 @@ def paper_split_masks(
     return train, val, torch.from_numpy(draws >= train_pct + val_pct)
 
 
-def load_graphadapter_release(root: str | Path, *, split: int = 0) -> Data:
-    """Load a GraphAdapter release folder (``instagram`` or ``reddit``) as a TAG."""
+def load_graphadapter_release(
+    root: str | Path, *, split: int = 0, allow_unlabelled: bool = False
+) -> Data:
+    """Load a GraphAdapter release folder (``instagram`` or ``reddit``) as a TAG. Labels must be
+    integers in [0, C) (C = largest + 1), or -1 for unlabelled nodes when ``allow_unlabelled``;
+    ``edge_index.npy`` is (2, E) as the original's PyG ``edge_index`` (or (E, 2))."""
     root = Path(root)
     loaded = {}
     for name in ("x_text.npy", "edge_index.npy", "y.npy"):
@@ -46,17 +50,20 @@ def load_graphadapter_release(root: str | Path, *, split: int = 0) -> Data:
         except OSError as err:
             raise DataFormatError(f"{root / name}: unreadable ({err})") from None
     texts = [str(t) for t in loaded["x_text.npy"].tolist()]
-    y = loaded["y.npy"].astype(np.int64).reshape(-1)
+    y_raw = loaded["y.npy"]
+    if y_raw.ndim != 1 and not (y_raw.ndim == 2 and y_raw.shape[1] == 1):
+        raise DataFormatError(f"{root / 'y.npy'}: expected one label per node, shape {y_raw.shape}")
+    y = check_labels(y_raw, None, str(root / "y.npy"), allow_unlabelled=allow_unlabelled).numpy()
     if len(y) != len(texts):
         raise DataFormatError(f"{root / 'y.npy'}: {len(y)} labels for {len(texts)} texts")
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
         raise DataFormatError(f"{root / 'x_text.npy'}: node {empty[0]} has an empty text")
-    edges = loaded["edge_index.npy"].astype(np.int64)
-    edges = edges.T if edges.shape[0] == 2 and edges.shape[1] != 2 else edges
+    edges = edge_rows(loaded["edge_index.npy"], str(root / "edge_index.npy"))
     edge_index, stats = normalise_edges(edges, len(texts), str(root / "edge_index.npy"))
     names = [f"class{i}" for i in range(int(y.max()) + 1)]
     return build_tag(
         texts, torch.from_numpy(y), names, edge_index, paper_split_masks(len(y), split),
         name=root.name, edge_stats=stats,
+        split_source=f"{root / 'y.npy'} (the paper's 10/10/80 random split {split})",
     )  # fmt: skip

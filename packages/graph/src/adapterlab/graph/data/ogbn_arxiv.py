@@ -8,29 +8,35 @@ Expected layout (OGB's download, plus the raw texts OGB links to)::
     root/mapping/nodeidx2paperid.csv.gz   (header: node idx,paper id)
     root/mapping/labelidx2arxivcategeory.csv.gz   (optional label names)
     root/titleabs.tsv(.gz)           (paper id \\t title \\t abstract)
+
+The split: GraphAdapter's release files ``train.npy``, ``vaild.npy`` (sic) and ``test.npy`` in
+``root`` when all three are present (the original's split), OGB's time split otherwise; the one
+used is recorded in ``data.split_name``.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch_geometric.data import Data
 
-from .tag import DataFormatError, build_tag, normalise_edges, split_masks
+from .tag import DataFormatError, build_tag, check_labels, normalise_edges, split_masks
 
 __all__ = ["is_ogbn_arxiv", "load_ogbn_arxiv"]
 
 
 def _open(path: Path):
+    """The core's text reader for ``path`` or ``path.gz`` (a truncated or corrupt gzip stream
+    and non-UTF-8 bytes become one-line ``DataFileError``s naming the file)."""
+    from adapterlab.core.engine import open_text
+
     if path.is_file():
-        return path.open(encoding="utf-8", newline="")
+        return open_text(path)
     gz = path.with_name(path.name + ".gz")
     if gz.is_file():
-        return gzip.open(gz, "rt", encoding="utf-8", newline="")
+        return open_text(gz)
     raise DataFormatError(f"missing {path} (or {gz.name})")
 
 
@@ -40,24 +46,62 @@ def is_ogbn_arxiv(root: str | Path) -> bool:
     return (root / "mapping").is_dir() and (root / "raw").is_dir()
 
 
-def _ints(path: Path, skip_header: bool = False) -> np.ndarray:
+def _ints(path: Path, columns: int, skip_header: bool = False) -> np.ndarray:
+    """(rows, columns) int64 from a CSV; a row with another number of cells or a non-integer
+    cell (NaN too) raises ``DataFormatError`` naming the file and line."""
+    out: list[list[int]] = []
     with _open(path) as handle:
-        rows = list(csv.reader(handle))
-    if skip_header:
-        rows = rows[1:]
-    try:
-        return np.asarray([[int(c) for c in r] for r in rows if r], dtype=np.int64)
-    except ValueError as err:
-        raise DataFormatError(f"{path}: non-integer value ({err})") from None
+        for lineno, row in enumerate(csv.reader(handle), 1):
+            if (skip_header and lineno == 1) or not row:
+                continue
+            if len(row) != columns:
+                raise DataFormatError(
+                    f"{path}:{lineno}: expected {columns} column(s), got {len(row)}: {row[:4]}"
+                )
+            try:
+                out.append([int(c) for c in row])
+            except ValueError:
+                raise DataFormatError(f"{path}:{lineno}: non-integer value in {row}") from None
+    return np.asarray(out, dtype=np.int64).reshape(-1, columns)
 
 
-def load_ogbn_arxiv(root: str | Path) -> Data:
-    """Load ogbn-arxiv with raw texts ("title: abstract") and OGB's time split."""
+RELEASE_SPLIT = ("train.npy", "vaild.npy", "test.npy")
+
+
+def _release_split(root: Path) -> list[list[int]] | None:
+    """The GraphAdapter release's split files (``vaild.npy`` sic), or None when absent."""
+    paths = [root / name for name in RELEASE_SPLIT]
+    if not all(p.is_file() for p in paths):
+        return None
+    parts = []
+    for p in paths:
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise DataFormatError(f"{p}: unreadable id array ({err})") from None
+        parts.append(_id_list(arr, str(p)))
+    return parts
+
+
+def _id_list(arr: np.ndarray, source: str) -> list[int]:
+    """A 1-D integer id array (or a boolean mask) as a list of node ids."""
+    arr = np.asarray(arr).reshape(-1)
+    if arr.dtype.kind == "b":
+        return np.flatnonzero(arr).tolist()
+    if arr.dtype.kind not in "iu":
+        raise DataFormatError(f"{source}: node ids must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64).tolist()
+
+
+def load_ogbn_arxiv(root: str | Path, *, allow_unlabelled: bool = False) -> Data:
+    """Load ogbn-arxiv with raw texts ("title: abstract"), the release's split files when present
+    and OGB's time split otherwise."""
     root = Path(root)
-    labels = _ints(root / "raw" / "node-label.csv").reshape(-1)
+    label_path = root / "raw" / "node-label.csv"
+    labels = _ints(label_path, 1).reshape(-1)
     n = len(labels)
     mapping_path = root / "mapping" / "nodeidx2paperid.csv"
-    paper_ids = _ints(mapping_path, skip_header=True)
+    paper_ids = _ints(mapping_path, 2, skip_header=True)
     if len(paper_ids) != n:
         raise DataFormatError(f"{mapping_path}: {len(paper_ids)} rows for {n} nodes")
     texts_by_paper: dict[int, str] = {}
@@ -72,15 +116,25 @@ def load_ogbn_arxiv(root: str | Path) -> Data:
         if int(pid) not in texts_by_paper:
             raise DataFormatError(f"{tsv}: no title/abstract for paper {pid} (node {idx})")
         texts.append(texts_by_paper[int(pid)])
-    edge_index, stats = normalise_edges(_ints(root / "raw" / "edge.csv"), n, "ogbn-arxiv edge.csv")
-    split_dir = root / "split" / "time"
-    parts = [_ints(split_dir / f"{s}.csv").reshape(-1).tolist() for s in ("train", "valid", "test")]
-    masks = split_masks(n, *parts, source=str(split_dir))
+    edge_path = root / "raw" / "edge.csv"
+    edge_index, stats = normalise_edges(_ints(edge_path, 2), n, str(edge_path))
+    release = _release_split(root)
+    if release is not None:
+        parts, split_name, split_source = release, "graphadapter-release", str(root / "vaild.npy")
+    else:
+        split_dir = root / "split" / "time"
+        parts = [_ints(split_dir / f"{s}.csv", 1).reshape(-1).tolist()
+                 for s in ("train", "valid", "test")]  # fmt: skip
+        split_name, split_source = "ogb-time", str(split_dir)
+    masks = split_masks(n, *parts, source=split_source)
     names_path = root / "mapping" / "labelidx2arxivcategeory.csv"
     names = [f"class{i}" for i in range(int(labels.max()) + 1)]
     if names_path.is_file() or names_path.with_name(names_path.name + ".gz").is_file():
         with _open(names_path) as handle:
             rows = list(csv.reader(handle))[1:]
         names = [r[1] for r in rows if len(r) >= 2] or names
-    y = torch.from_numpy(labels)
-    return build_tag(texts, y, names, edge_index, masks, name="ogbn-arxiv", edge_stats=stats)
+    y = check_labels(labels, len(names), str(label_path), allow_unlabelled=allow_unlabelled)
+    data = build_tag(texts, y, names, edge_index, masks, name="ogbn-arxiv", edge_stats=stats,
+                     split_source=split_source)  # fmt: skip
+    data.split_name = split_name
+    return data

@@ -11,7 +11,16 @@ from torch_geometric.data import Data
 
 from ..errors import DataFormatError
 
-__all__ = ["DataFormatError", "build_tag", "normalise_edges", "random_split_masks", "split_masks"]
+__all__ = [
+    "DataFormatError",
+    "build_tag",
+    "check_labels",
+    "keep_per_class",
+    "edge_rows",
+    "normalise_edges",
+    "random_split_masks",
+    "split_masks",
+]
 
 log = logging.getLogger("adapterlab.graph")
 
@@ -24,7 +33,14 @@ def normalise_edges(
     Returns the edge index (both directions, sorted) and the counts of removed self-loops and
     duplicates (``{"self_loops": ..., "duplicates": ..., "undirected_edges": ...}``).
     """
-    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    edges = np.asarray(edges)
+    if edges.size == 0:
+        edges = edges.reshape(0, 2)
+    if edges.ndim != 2 or edges.shape[1] != 2:
+        raise DataFormatError(
+            f"{source}: expected (rows, 2) src/dst pairs, got an array of shape {edges.shape}"
+        )
+    edges = edges.astype(np.int64)
     if len(edges) and (edges.min() < 0 or edges.max() >= num_nodes):
         bad = int(np.flatnonzero((edges < 0).any(1) | (edges >= num_nodes).any(1))[0])
         raise DataFormatError(
@@ -36,6 +52,7 @@ def normalise_edges(
     lo, hi = np.minimum(kept[:, 0], kept[:, 1]), np.maximum(kept[:, 0], kept[:, 1])
     keys = np.unique(lo * num_nodes + hi)
     stats = {
+        "rows": int(len(edges)),
         "self_loops": int(loops.sum()),
         "duplicates": int(len(kept) - len(keys)),
         "undirected_edges": int(len(keys)),
@@ -84,9 +101,64 @@ def split_masks(
             raise DataFormatError(f"{source}: {name!r} shares ids with an earlier split")
         seen |= mask
         masks.append(mask)
-    if not masks[0].any():
-        raise DataFormatError(f"{source}: the 'train' split is empty")
     return masks[0], masks[1], masks[2]
+
+
+def edge_rows(array: np.ndarray, source: str) -> np.ndarray:
+    """(M, 2) int64 src/dst rows from an edge array: (2, E) as PyG's ``edge_index`` (the
+    original's layout; a (2, 2) array is read this way too) or (E, 2) rows. Any other shape,
+    a non-integer value or NaN raises ``DataFormatError`` (nothing is reshaped silently)."""
+    arr = np.asarray(array)
+    if arr.ndim != 2 or 2 not in arr.shape:
+        raise DataFormatError(
+            f"{source}: expected a (2, E) or (E, 2) array of node ids, got shape {arr.shape}"
+        )
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = tuple(int(v) for v in np.argwhere(bad)[0])
+            raise DataFormatError(
+                f"{source}: entry {i} = {arr[i].item()!r} is not an integer node id"
+            )
+    elif arr.dtype.kind not in "iu":
+        raise DataFormatError(f"{source}: node ids must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    return arr.T.copy() if arr.shape[0] == 2 else arr
+
+
+def check_labels(
+    labels: np.ndarray | torch.Tensor,
+    num_classes: int | None,
+    source: str,
+    *,
+    allow_unlabelled: bool = False,
+) -> torch.Tensor:
+    """Labels as int64 in [0, C), or -1 for a declared unlabelled node. NaN, fractions, and any
+    label outside [0, C) (-1 too, unless ``allow_unlabelled``) raise ``DataFormatError`` naming
+    ``source`` and the node. ``num_classes`` None: C = the largest label + 1."""
+    arr = labels.numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    arr = arr.reshape(-1)
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(f"{source}: node {i} has label {arr[i].item()!r}, not an integer")
+    elif arr.dtype.kind not in "iub":
+        raise DataFormatError(f"{source}: labels must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    unlabelled = arr == -1
+    known = arr[~unlabelled]
+    c = int(known.max()) + 1 if num_classes is None and len(known) else int(num_classes or 0)
+    bad = (arr < 0) | (arr >= c)
+    if allow_unlabelled:
+        bad &= ~unlabelled
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        hint = " (declare unlabelled nodes with --unlabelled)" if arr[i] == -1 else ""
+        raise DataFormatError(f"{source}: node {i} has label {int(arr[i])}, outside [0, {c}){hint}")
+    if not len(known):
+        raise DataFormatError(f"{source}: no node has a label")
+    return torch.from_numpy(arr)
 
 
 def build_tag(
@@ -98,19 +170,59 @@ def build_tag(
     *,
     name: str,
     edge_stats: dict[str, int] | None = None,
+    split_source: str | None = None,
 ) -> Data:
     """Assemble the PyG ``Data`` every loader returns.
 
     Fields: ``texts`` (list of str), ``y`` (long), ``label_names``, ``edge_index`` (undirected,
     no self-loops), ``train_mask``/``val_mask``/``test_mask``, ``num_nodes``, ``name`` and
-    ``edge_stats``.
+    ``edge_stats``, ``unlabelled`` (count) and ``split_sizes``.
+
+    Labels must be in [0, len(label_names)) or -1 (a declared unlabelled node: it is dropped from
+    every split, so from every loss and metric). An empty train, val or test split raises
+    ``DataFormatError`` naming ``split_source`` (a table of NaN would follow).
     """
     if not texts:
         raise DataFormatError(f"{name}: the graph is empty (no nodes)")
-    data = Data(edge_index=edge_index, y=labels.long(), num_nodes=len(texts))
+    labels = labels.long()
+    if len(labels) != len(texts):
+        raise DataFormatError(f"{name}: {len(labels)} labels for {len(texts)} nodes")
+    bad = (labels < -1) | (labels >= len(label_names))
+    if bad.any():
+        i = int(bad.nonzero()[0, 0])
+        raise DataFormatError(
+            f"{name}: node {i} has label {int(labels[i])}, outside [0, {len(label_names)})"
+        )
+    labelled = labels >= 0
+    masks = tuple(m & labelled for m in masks)
+    where = split_source or f"{name} (its split)"
+    for split, mask in zip(("train", "val", "test"), masks, strict=True):
+        if not mask.any():
+            raise DataFormatError(f"{where}: the {split!r} split has no labelled node")
+    data = Data(edge_index=edge_index, y=labels, num_nodes=len(texts))
     data.texts = list(texts)
     data.label_names = list(label_names)
     data.train_mask, data.val_mask, data.test_mask = masks
     data.name = name
     data.edge_stats = dict(edge_stats or {})
+    data.unlabelled = int((~labelled).sum())
+    data.split_sizes = {
+        s: int(m.sum()) for s, m in zip(("train", "val", "test"), masks, strict=True)
+    }
+    return data
+
+
+def keep_per_class(data: Data, per_class: int, seed: int = 0) -> Data:
+    """Keep ``per_class`` training nodes of each class (seeded draw; all of a class when it has
+    fewer): the semi-supervised protocol. The other training nodes leave every split (their
+    texts still feed the LLM cache and pre-training, which use no labels)."""
+    if per_class <= 0:
+        return data
+    gen = torch.Generator().manual_seed(seed)
+    keep = torch.zeros_like(data.train_mask)
+    for c in range(len(data.label_names)):
+        ids = (data.train_mask & (data.y == c)).nonzero().view(-1)
+        keep[ids[torch.randperm(len(ids), generator=gen)[:per_class]]] = True
+    data.train_mask = keep
+    data.split_sizes = dict(getattr(data, "split_sizes", {}), train=int(keep.sum()))
     return data

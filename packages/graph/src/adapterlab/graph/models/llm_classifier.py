@@ -26,13 +26,26 @@ class LLMClassifier(nn.Module):
 
 
 def lora_targets(model: nn.Module, last_layers: int) -> list[str]:
-    """Attention query/value projections (Llama ``q_proj``/``v_proj``, GPT-2 ``c_attn``) of the
-    last ``last_layers`` transformer layers."""
-    pattern = re.compile(r".*\.(\d+)\.(self_attn\.(q_proj|v_proj)|attn\.c_attn)$")
-    found = [
-        (int(m.group(1)), name) for name, _ in model.named_modules() if (m := pattern.match(name))
-    ]
+    """LoRA's query/value projections from the core's per-architecture table (the ``qv`` slot:
+    Llama/Qwen2 ``q_proj``/``v_proj``, GPT-2 ``c_attn``, GPT-NeoX ``query_key_value``, GPT-J
+    ``q_proj``/``v_proj``) of the last ``last_layers`` transformer layers (0: all)."""
+    from adapterlab.core import detect_architectures
+
+    specs = detect_architectures(model)
+    if not specs:
+        model_type = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+        raise ValueError(
+            f"LoRA baseline: no known attention projections for model type {model_type!r}; "
+            "skip the baseline with --lora_nodes 0"
+        )
+    pattern = re.compile("|".join(f"(?:{spec.slots['qv']})" for spec in specs))
+    layer = re.compile(r"\.(\d+)\.")
+    found = []
+    for name, module in model.named_modules():
+        if pattern.fullmatch(name) and isinstance(module, nn.Module) and (m := layer.search(name)):
+            found.append((int(m.group(1)), name))
     if not found:
-        raise ValueError("no attention projections (q_proj/v_proj or c_attn) found for LoRA")
-    layers = sorted({i for i, _ in found})[-last_layers:]
-    return [name for i, name in found if i in layers]
+        raise ValueError(f"LoRA baseline: the {specs[0].name} query/value projections are missing")
+    layers = sorted({i for i, _ in found})
+    keep = set(layers[-last_layers:] if last_layers > 0 else layers)
+    return [name for i, name in found if i in keep]
