@@ -40,6 +40,38 @@ def test_vqa_normalisation_as_the_official_evaluation() -> None:
         vqa_score("yes", [])
 
 
+# (prediction, human answers, score of LAVIS's vqa_eval.py). Each value follows from the script's
+# loop by hand: the prediction is always normalised; the humans' answers are compared as given
+# when identical, and get only the punctuation step when they disagree.
+LAVIS_CASES = [
+    ("ten", ["ten"] * 10, 0.0),  # prediction -> "10"; identical humans stay "ten"
+    ("10", ["ten"] * 10, 0.0),
+    ("ten", ["10"] * 10, 1.0),
+    ("two", ["2"] * 6 + ["two"] * 4, 1.0),  # "2" given by 6 (>= 3 of every 9)
+    ("2", ["2"] * 2 + ["two"] * 8, 0.6),  # "two" is not digit-mapped on the human side
+    ("yes", ["Yes"] * 9 + ["yes"], 0.3),  # humans are not lower-cased: one "yes" matches
+    ("Yes", ["yes"] * 10, 1.0),
+    ("yes", ["yes "] * 10, 0.0),  # identical humans are not even stripped
+    ("yes", ["yes "] * 9 + ["yes"], 0.3),  # punctuation step keeps the trailing space
+    ("the dog", ["dog"] * 3 + ["the dog"] * 7, 0.9),  # articles stay on the human side
+    ("dog", ["a dog"] * 10, 0.0),
+    ("dog", ["dog."] * 5 + ["cat"] * 5, 1.0),  # "dog." -> "dog" by the period rule
+    ("red, white", ["red white"] * 4 + ["red"] * 6, 1.0),
+    ("isnt", ["isn't"] * 5 + ["no"] * 5, 1.0),
+    ("3", ["3"] * 3 + ["4"] * 7, 0.9),
+    ("  yes\n", ["yes"] * 10, 1.0),
+    ("1,000", ["1000"] * 5 + ["1,000"] * 5, 1.0),
+    ("none", ["0"] * 5 + ["none"] * 5, 1.0),
+    ("black-and-white", ["black and white"] * 6 + ["gray"] * 4, 1.0),
+    ("2", ["2"] * 10, 1.0),
+]
+
+
+@pytest.mark.parametrize(("prediction", "answers", "expected"), LAVIS_CASES)
+def test_vqa_score_equals_lavis_vqa_eval(prediction: str, answers: list, expected: float) -> None:
+    assert vqa_score(prediction, answers) == pytest.approx(expected, abs=1e-12)
+
+
 def test_snli_ve_accuracy() -> None:
     assert snli_ve_accuracy(["entailment", "Neutral "], ["entailment", "contradiction"]) == 0.5
 

@@ -1,8 +1,9 @@
 """Task metrics: official VQA accuracy, SNLI-VE accuracy, BLEU-4 and CIDEr-D.
 
-- VQA accuracy follows the official evaluation (``vqaEval.py`` of the VQA API): answers are
-  normalised (punctuation, number words -> digits, articles, contractions), and an answer scores
-  min(#matching humans / 3, 1) averaged over the 10 leave-one-out subsets of 9 humans.
+- VQA accuracy is LAVIS's ``vqa_eval.py`` (= the VQA API's ``vqaEval.py``) to the letter, see
+  :func:`vqa_score`: the prediction is normalised (punctuation, number words -> digits,
+  articles, contractions), the human answers get the punctuation step only when they disagree,
+  and an answer scores min(#matching humans / 3, 1) averaged over the leave-one-out subsets.
 - BLEU-4 and CIDEr-D come from ``pycocoevalcap`` (the COCO caption evaluation code). Its
   PTBTokenizer needs Java; we tokenise with :func:`caption_tokens` (lower case, punctuation
   removed, as PTBTokenizer does for COCO captions) instead, a documented deviation.
@@ -97,22 +98,33 @@ def normalize_answer(answer: str) -> str:
 
 
 def vqa_score(prediction: str, answers: Sequence[str]) -> float:
-    """Accuracy of one predicted answer against the human answers (usually 10).
+    """Accuracy of one predicted answer against the human answers (10 in VQAv2 / VizWiz).
 
-    min(#humans that gave the answer / 3, 1), averaged over every subset that leaves one human
-    out, exactly as the official evaluation does (gt answers are normalised only when the humans
-    disagree, as there).
+    Exactly the loop of ``VQAEval.evaluate`` in salesforce/LAVIS
+    ``lavis/common/vqa_tools/vqa_eval.py`` (the VQA evaluation LAVIS / BLIP-2 run; the same logic
+    as GT-Vision-Lab/VQA ``PythonEvaluationTools/vqaEvaluation/vqaEval.py``):
+
+    - the prediction: newlines / tabs -> spaces, stripped, then always normalised
+      (punctuation, then digits / articles / contractions: :func:`normalize_answer`);
+    - the human answers: compared as given when they all agree (``len(set(answers)) == 1``,
+      no stripping or lower-casing); when they disagree, each gets the *punctuation* step only;
+    - score = min(#other humans equal to the prediction / 3, 1), averaged over the subsets that
+      leave one human out. (The script drops answer *dicts* equal to the left-out one; VQAv2's
+      answers carry distinct ``answer_id`` s, so that is one human, as here.)
+
+    So a prediction "ten" never matches humans who all wrote "ten" (it becomes "10"); "Yes"
+    written by some humans only counts as "Yes". Both are the script's behaviour, kept.
     """
     if not answers:
         raise ValueError("a VQA question needs at least one human answer")
-    pred = normalize_answer(prediction)
-    gts = [a.replace("\n", " ").replace("\t", " ").strip() for a in answers]
+    pred = prediction.replace("\n", " ").replace("\t", " ").strip()
+    pred = _process_digit_article(_process_punctuation(pred))
+    gts = list(answers)
     if len(set(gts)) > 1:
-        gts = [normalize_answer(a) for a in gts]
+        gts = [_process_punctuation(a) for a in gts]
     accs = []
     for i in range(len(gts)):
-        others = gts[:i] + gts[i + 1 :]
-        matches = sum(1 for a in others if a == pred)
+        matches = sum(1 for j, a in enumerate(gts) if j != i and a == pred)
         accs.append(min(1.0, matches / 3.0))
     return sum(accs) / len(accs)
 
