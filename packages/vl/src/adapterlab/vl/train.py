@@ -22,7 +22,7 @@ from adapterlab.core import load_adapter, trainable_summary
 from adapterlab.core.engine import TrainConfig, Trainer, evaluate
 
 from .config import CommonConfig, RunConfig
-from .data import load_coco_captions, load_vqav2
+from .data import DataError, load_coco_captions, load_vqav2
 from .methods import apply_method, spec
 from .models import HUB_IDS, Backbone, load_blip, vqa_from_captioner
 from .task import (
@@ -91,6 +91,9 @@ def prepare_task(cfg: CommonConfig, prep: Prepared, task: str) -> TaskData:
             examples = load_vqav2(prep.vqa_root, split, coco_root=prep.coco_root)
         else:
             examples = load_coco_captions(prep.coco_root, split)
+        if not examples:
+            where = prep.vqa_root if task == "vqa" else prep.coco_root
+            raise DataError(f"{where}: the {split} split of {task} has no examples")
         if split == "train":
             examples = _subsample(examples, cfg.max_train, cfg.seed)
         images: EncodedImages = encode_images(

@@ -92,7 +92,8 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """Open an image as RGB; missing, truncated or corrupt files raise :class:`DataError`."""
+    """Open an image as RGB; missing, truncated, corrupt or oversized files (PIL's
+    decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``) raise :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image not found")
@@ -100,6 +101,8 @@ def load_image(path: str | Path) -> Image.Image:
         with Image.open(path) as img:
             img.load()
             return img.convert("RGB")
+    except Image.DecompressionBombError as err:
+        raise DataError(f"{path}: image too large to decode safely ({err})") from err
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise DataError(f"{path}: unreadable image ({err})") from err
 
