@@ -375,7 +375,9 @@ def test_release_preset_ffn_adapter_is_parallel_relu_and_normal_init() -> None:
     adapter = layer.output.dense.adapters["default"]
     assert adapter.placement == "parallel" and isinstance(adapter.act, nn.ReLU)
     for br in p_adapter_modules(model).values():
-        assert float(br.p().detach()) == 1.25 and br.p_raw.requires_grad  # p is the parameter itself
+        assert (
+            float(br.p().detach()) == 1.25 and br.p_raw.requires_grad
+        )  # p is the parameter itself
         assert float(br.up.weight.std()) == pytest.approx(0.02, rel=0.5)
         assert float(br.up.bias.abs().sum()) == 0.0
     seen = {}
