@@ -48,6 +48,19 @@ class CommonConfig:
     """Prefix vectors per self-attention layer."""
     max_train: int | None = None
     """Use at most this many training examples (seeded; for quick runs)."""
+    vqa_targets: str = "soft"
+    """VQA training targets: soft (BLIP / the release: every distinct human answer, weighted by the
+    share of humans who gave it) or majority (the single most frequent answer)."""
+    vqa_inference: str = "rank"
+    """VQA answers at test time: rank (BLIP / the release: top-k of the answer list by first-token
+    probability, then by full log-likelihood) or generate (greedy decoding)."""
+    k_test: int = 32
+    """Candidates re-scored by ranking inference (the release's k_test: 32; BLIP's: 128)."""
+    answer_list: str | None = None
+    """JSON list of candidate answers for ranking (BLIP's answer_list.json). None: the
+    max_answers most frequent human answers of the training split."""
+    max_answers: int = 3128
+    """Size of the answer list built from the training split (BLIP's list has 3,128 answers)."""
     pretrain_epochs: int = 30
     """Embedded data only: epochs of full captioning pre-training of the tiny BLIP."""
     seed: int = 0
@@ -64,6 +77,16 @@ class CommonConfig:
     def embedded(self) -> bool:
         return self.data is None
 
+    def __post_init__(self) -> None:
+        if self.vqa_targets not in ("soft", "majority"):
+            raise ValueError(f"--vqa_targets must be soft or majority, got {self.vqa_targets!r}")
+        if self.vqa_inference not in ("rank", "generate"):
+            raise ValueError(
+                f"--vqa_inference must be rank or generate, got {self.vqa_inference!r}"
+            )
+        if self.k_test < 1 or self.max_answers < 1:
+            raise ValueError("--k_test and --max_answers must be >= 1")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -78,6 +101,7 @@ class RunConfig(CommonConfig):
     """Task: vqa (VQAv2) or caption (COCO Karpathy)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         spec(self.method)
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")

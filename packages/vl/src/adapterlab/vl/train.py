@@ -12,6 +12,7 @@ import functools
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from adapterlab.core import load_adapter, trainable_summary
 from adapterlab.core.engine import TrainConfig, Trainer, evaluate
 
 from .config import CommonConfig, RunConfig
-from .data import DataError, load_coco_captions, load_vqav2
+from .data import DataError, load_coco_captions, load_vqav2, read_json
 from .methods import apply_method, spec
 from .models import HUB_IDS, Backbone, load_blip, vqa_from_captioner
 from .task import (
+    AnswerList,
     CaptionDataset,
     EncodedImages,
     GenerationMetrics,
@@ -36,7 +38,15 @@ from .task import (
     make_eval_step,
 )
 
-__all__ = ["Prepared", "TaskData", "evaluate_run", "prepare_task", "train", "EMBEDDED"]
+__all__ = [
+    "EMBEDDED",
+    "Prepared",
+    "TaskData",
+    "eval_step_for",
+    "evaluate_run",
+    "prepare_task",
+    "train",
+]
 
 #: settings of the embedded demo (tiny BLIP, 2 CPU cores)
 EMBEDDED = {"vqa": {"epochs": 30, "batch_size": 32}, "caption": {"epochs": 5, "batch_size": 32}}
@@ -54,6 +64,7 @@ class TaskData:
     source: str
     datasets: dict[str, Any]
     skipped: dict[str, int] = field(default_factory=dict)
+    answer_texts: list[str] = field(default_factory=list)
 
     def backbone(self) -> Backbone:
         if self.task == "vqa" and self.source.endswith("::captioner"):
@@ -102,13 +113,35 @@ def prepare_task(cfg: CommonConfig, prep: Prepared, task: str) -> TaskData:
         for _path, why in images.bad:
             print(f"skipped bad {split} image: {why}")
         if task == "vqa":
-            ds = QADataset(examples, backbone, images, split)
+            soft = split == "train" and cfg.vqa_targets == "soft"
+            ds = QADataset(examples, backbone, images, split, soft_targets=soft)
         else:
             ds = CaptionDataset(examples, backbone, images, split, expand=split == "train")
         datasets[split] = ds
         skipped[split] = ds.skipped
-    prep.tasks[task] = TaskData(task, source, datasets, skipped)
+    answers = _answer_list(cfg, datasets["train"].examples) if task == "vqa" else []
+    prep.tasks[task] = TaskData(task, source, datasets, skipped, answers)
     return prep.tasks[task]
+
+
+def _answer_list(cfg: CommonConfig, train: list) -> list[str]:
+    """Ranking candidates: ``--answer_list`` or the most frequent training answers."""
+    if cfg.answer_list:
+        texts = read_json(cfg.answer_list)
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or not texts:
+            raise DataError(f"{cfg.answer_list}: expected a non-empty JSON list of answers")
+        return texts
+    counts = Counter(a for ex in train for a in ex.answers)
+    return [a for a, _ in counts.most_common(cfg.max_answers)]
+
+
+def eval_step_for(cfg: CommonConfig, task: str, data: TaskData, backbone: Backbone):
+    """The task's ``eval_step``: ranking over the answer list for VQA (unless
+    ``vqa_inference="generate"``), greedy generation otherwise."""
+    answers = None
+    if task == "vqa" and cfg.vqa_inference == "rank":
+        answers = AnswerList.build(data.answer_texts, backbone)
+    return make_eval_step(backbone, MAX_NEW[task], answers, cfg.k_test)
 
 
 def _settings(cfg: CommonConfig, task: str) -> dict[str, Any]:
@@ -166,7 +199,7 @@ def train(cfg: RunConfig, prep: Prepared, run_dir: str | Path | None = None) -> 
         eval_data=data.datasets["val"],
         test_data=data.datasets["test"],
         loss_fn=loss_fn,
-        eval_step=make_eval_step(backbone, MAX_NEW[cfg.task]),
+        eval_step=eval_step_for(cfg, cfg.task, data, backbone),
         metric_fn=metric_fn,
         collate_fn=functools.partial(collate, pad_id=backbone.pad_id),
         run_config={
@@ -253,7 +286,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", batch_size: int = 32)
     metrics = evaluate(
         backbone.model,
         data.datasets[split],
-        make_eval_step(backbone, MAX_NEW[run.task]),
+        eval_step_for(run, run.task, data, backbone),
         GenerationMetrics(backbone, data.datasets, run.task),
         batch_size=batch_size,
         collate_fn=functools.partial(collate, pad_id=backbone.pad_id),
