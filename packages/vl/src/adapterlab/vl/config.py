@@ -8,7 +8,15 @@ from typing import Any
 
 from .methods import METHODS, spec
 
-__all__ = ["CommonConfig", "EvalConfig", "RunConfig", "SweepConfig", "SynthConfig", "TASKS"]
+__all__ = [
+    "TASKS",
+    "CommonConfig",
+    "ConvertConfig",
+    "EvalConfig",
+    "RunConfig",
+    "SweepConfig",
+    "SynthConfig",
+]
 
 TASKS = ("vqa", "caption")
 DEFAULT_METHODS = ",".join(METHODS)
@@ -175,3 +183,17 @@ class SynthConfig:
     """Karpathy test images."""
     seed: int = 0
     """Random seed."""
+
+
+@dataclass
+class ConvertConfig:
+    """Convert a released BLIP pre-training checkpoint (.pth) to transformers folders."""
+
+    checkpoint: str = "model_base_capfilt_large.pth"
+    """The BLIP pre-training checkpoint (salesforce/BLIP); read with torch.load(weights_only=True)."""
+    out: str = "models/blip-pretrained"
+    """Destination: <out>/caption and <out>/vqa (config.json + model.safetensors)."""
+    tokenizer: str | None = None
+    """Folder with bert-base-uncased's vocab.txt (BLIP's tokenizer; [DEC] / [ENC] are added)."""
+    heads: int | None = None
+    """Attention heads (not stored in the weights). None: width // 64 (12 for BLIP-base)."""

@@ -45,7 +45,7 @@ from .data import (
     scene_statements,
     synthesize,
 )
-from .models import tiny_backbone
+from .models import PRETRAINED_MARKER, tiny_backbone
 from .task import (
     CaptionDataset,
     GenerationMetrics,
@@ -188,6 +188,8 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     def write(tmp: Path) -> None:
         backbone.save(tmp)
         (tmp / "pretrain.json").write_text(json.dumps(info, indent=2) + "\n")
+        marker = {"kind": "embedded tiny BLIP pre-training (captions, style A)"}
+        (tmp / PRETRAINED_MARKER).write_text(json.dumps(marker) + "\n")
 
     atomic_directory(out, write)
     cos = ", ".join(f"{k} {v:.3f}" for k, v in info["answer_word_cosines"].items())
