@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 from adapterlab.vl.metrics import (
+    CaptionTokenizerWarning,
     bleu4,
     caption_tokens,
     cider,
     normalize_answer,
     snli_ve_accuracy,
+    tokenize_captions,
     vqa_accuracy,
     vqa_score,
 )
@@ -96,3 +99,20 @@ def test_cider_d_values() -> None:
     assert caption_tokens("A Red circle, left!") == "a red circle left"
     with pytest.raises(ValueError, match="reference"):
         cider(["x"], [[]])
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs Java (PTBTokenizer)")
+def test_captions_are_tokenised_by_the_ptb_tokenizer_with_java() -> None:
+    got = tokenize_captions([["A man's dog, running.", ""], ["Isn't it (red)?"]])
+    # PTB splits clitics; with -lowerCase its bracket tokens become "-lrb-" / "-rrb-", which the
+    # official punctuation list (upper case) does not remove: kept, as in the COCO evaluation
+    assert got == [["a man 's dog running", ""], ["is n't it -lrb- red -rrb-"]]
+    # the official pipeline: "dog's" and "dog 's" are the same tokens, so BLEU-4 is 1
+    assert bleu4(["a dog's red ball here"], [["A dog 's red ball here."]]) == pytest.approx(1.0)
+
+
+def test_without_java_the_fallback_warns(monkeypatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.warns(CaptionTokenizerWarning, match="no Java"):
+        got = tokenize_captions([["A man's dog, running."]])
+    assert got == [["a man's dog running"]]
