@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 from adapterlab.vl.data import VQAExample
+from adapterlab.vl.images import EncodedImages
 from adapterlab.vl.models import tiny_backbone
 from adapterlab.vl.task import (
     AnswerList,
-    EncodedImages,
     QADataset,
     answer_weights,
     collate,

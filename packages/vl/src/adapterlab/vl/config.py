@@ -73,6 +73,9 @@ class CommonConfig:
     """Embedded data only: epochs of full captioning pre-training of the tiny BLIP."""
     seed: int = 0
     """Seed of data order and initialisation."""
+    num_workers: int = 0
+    """DataLoader workers that decode images (once, into the on-disk cache <out>/image-cache)
+    and load batches; 0: in the main process (the embedded data's tiny images)."""
     skip_bad_samples: bool = False
     """Skip and count unreadable images instead of stopping."""
     threads: int | None = None

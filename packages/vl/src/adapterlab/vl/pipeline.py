@@ -45,13 +45,13 @@ from .data import (
     scene_statements,
     synthesize,
 )
+from .images import encode_images
 from .models import PRETRAINED_MARKER, tiny_backbone
 from .task import (
     CaptionDataset,
     GenerationMetrics,
     LanguageMixDataset,
     collate,
-    encode_images,
     make_eval_step,
     pretrain_loss_fn,
 )
@@ -144,7 +144,11 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     backbone = tiny_backbone("caption", vocab_texts, Path(cfg.out) / "tokenizer", seed=cfg.seed)
     examples = load_coco_captions(root / "coco", "restval")
     cut = max(1, len(examples) // 10)
-    images = encode_images([e.image for e in examples], backbone.image_processor)
+    images = encode_images(
+        [e.image for e in examples],
+        backbone.image_processor,
+        cache_dir=Path(cfg.out) / "image-cache",
+    )
     captions = CaptionDataset(examples[cut:], backbone, images, "train", expand=True)
     train_ds = LanguageMixDataset(
         captions, language_corpus(root), seed=cfg.seed, statements=statements

@@ -25,20 +25,19 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from .data import QUESTION_TYPES, CaptionExample, DataError, VEExample, VQAExample, load_image
+from .data import QUESTION_TYPES, CaptionExample, VEExample, VQAExample
+from .images import EncodedImages
 from .metrics import caption_scores, snli_ve_accuracy, vqa_accuracy_by_type
 from .models import Backbone
 
 __all__ = [
     "AnswerList",
     "CaptionDataset",
-    "EncodedImages",
     "GenerationMetrics",
     "LanguageMixDataset",
     "QADataset",
     "collate",
     "answer_weights",
-    "encode_images",
     "generate",
     "loss_fn",
     "make_eval_step",
@@ -48,38 +47,6 @@ __all__ = [
 ]
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
-
-
-@dataclass
-class EncodedImages:
-    """Preprocessed pixel tensors by image path; ``bad`` lists skipped files and why."""
-
-    pixels: dict[Path, torch.Tensor]
-    bad: list[tuple[Path, str]]
-
-
-def encode_images(
-    paths: Sequence[Path], image_processor: Any, *, skip_bad: bool = False, batch: int = 64
-) -> EncodedImages:
-    """Load and preprocess every distinct image once (bad files raise, or are skipped and
-    counted with ``skip_bad``)."""
-    unique = list(dict.fromkeys(paths))
-    pixels: dict[Path, torch.Tensor] = {}
-    bad: list[tuple[Path, str]] = []
-    for start in range(0, len(unique), batch):
-        chunk, images = [], []
-        for path in unique[start : start + batch]:
-            try:
-                images.append(load_image(path))
-                chunk.append(path)
-            except DataError as err:
-                if not skip_bad:
-                    raise
-                bad.append((path, str(err)))
-        if images:
-            out = image_processor(images=images, return_tensors="pt")["pixel_values"]
-            pixels.update(zip(chunk, out))
-    return EncodedImages(pixels, bad)
 
 
 def _ids(tokenizer: Any, text: str) -> list[int]:

@@ -24,16 +24,15 @@ from adapterlab.core.engine import TrainConfig, Trainer, evaluate
 
 from .config import CommonConfig, RunConfig
 from .data import DataError, load_coco_captions, load_vqav2, read_json
+from .images import EncodedImages, encode_images
 from .methods import apply_method, spec
 from .models import HUB_IDS, Backbone, load_blip, vqa_from_captioner
 from .task import (
     AnswerList,
     CaptionDataset,
-    EncodedImages,
     GenerationMetrics,
     QADataset,
     collate,
-    encode_images,
     loss_fn,
     make_eval_step,
 )
@@ -108,7 +107,11 @@ def prepare_task(cfg: CommonConfig, prep: Prepared, task: str) -> TaskData:
         if split == "train":
             examples = _subsample(examples, cfg.max_train, cfg.seed)
         images: EncodedImages = encode_images(
-            [e.image for e in examples], backbone.image_processor, skip_bad=cfg.skip_bad_samples
+            [e.image for e in examples],
+            backbone.image_processor,
+            skip_bad=cfg.skip_bad_samples,
+            cache_dir=Path(cfg.out) / "image-cache",
+            workers=cfg.num_workers,
         )
         for _path, why in images.bad:
             print(f"skipped bad {split} image: {why}")
@@ -185,6 +188,7 @@ def train(cfg: RunConfig, prep: Prepared, run_dir: str | Path | None = None) -> 
         keep_last=1,
         seed=cfg.seed,
         skip_bad_samples=cfg.skip_bad_samples,
+        num_workers=cfg.num_workers,
         overwrite=True,
         progress=cfg.progress,
         log_every=max(
