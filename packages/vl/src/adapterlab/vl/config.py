@@ -18,7 +18,7 @@ __all__ = [
     "SynthConfig",
 ]
 
-TASKS = ("vqa", "caption")
+TASKS = ("vqa", "caption", "snli_ve", "vizwiz")
 DEFAULT_METHODS = ",".join(METHODS)
 
 
@@ -26,8 +26,16 @@ DEFAULT_METHODS = ",".join(METHODS)
 class CommonConfig:
     """Data, model and recipe settings shared by ``train`` and ``sweep``."""
 
+    preset: str | None = None
+    """paper: every setting of the released configs per task (learning rate, epochs, batch, no
+    warm-up, reduction 8, p initialised per task, the release's p-adapter, ranking with k_test,
+    caption prompt and beam search), starting from --pretrained. None: the defaults below."""
+    pretrained: str | None = None
+    """Folder written by `adapterlab-vl convert` (<dir>/vqa, <dir>/caption): the pre-trained BLIP
+    that --preset paper adapts (required there with --data)."""
     data: str | None = None
-    """Root holding vqav2/ (VQAv2 json files) and coco/ (COCO images + annotations/dataset_coco.json).
+    """Root holding vqav2/ (VQAv2 json files), coco/ (COCO images + annotations/dataset_coco.json),
+    snli_ve/ (snli_ve_*.jsonl + flickr30k_images/) and vizwiz/ (annotations/*.json + images).
     None: write the embedded synthetic scenes to <out>/data and use a tiny BLIP pre-trained on them."""
     vqa_model: str | None = None
     """VQA checkpoint (hub id or folder). None: Salesforce/blip-vqa-base with --data, else the tiny BLIP."""
@@ -62,8 +70,9 @@ class CommonConfig:
     vqa_inference: str = "rank"
     """VQA answers at test time: rank (BLIP / the release: top-k of the answer list by first-token
     probability, then by full log-likelihood) or generate (greedy decoding)."""
-    k_test: int = 32
-    """Candidates re-scored by ranking inference (the release's k_test: 32; BLIP's: 128)."""
+    k_test: int | None = None
+    """Candidates re-scored by ranking inference. None: the release's (VQA / VizWiz 32, SNLI-VE 3;
+    BLIP's own VQA uses 128)."""
     answer_list: str | None = None
     """JSON list of candidate answers for ranking (BLIP's answer_list.json). None: the
     max_answers most frequent human answers of the training split."""
@@ -89,13 +98,15 @@ class CommonConfig:
         return self.data is None
 
     def __post_init__(self) -> None:
+        if self.preset not in (None, "paper"):
+            raise ValueError(f"--preset must be paper (or unset), got {self.preset!r}")
         if self.vqa_targets not in ("soft", "majority"):
             raise ValueError(f"--vqa_targets must be soft or majority, got {self.vqa_targets!r}")
         if self.vqa_inference not in ("rank", "generate"):
             raise ValueError(
                 f"--vqa_inference must be rank or generate, got {self.vqa_inference!r}"
             )
-        if self.k_test < 1 or self.max_answers < 1:
+        if (self.k_test is not None and self.k_test < 1) or self.max_answers < 1:
             raise ValueError("--k_test and --max_answers must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +120,7 @@ class RunConfig(CommonConfig):
     method: str = "p_adapter"
     """Method: full, adapter, lora, prefix, p_adapter, p_adapter_code."""
     task: str = "vqa"
-    """Task: vqa (VQAv2) or caption (COCO Karpathy)."""
+    """Task: vqa (VQAv2), caption (COCO Karpathy), snli_ve (SNLI-VE) or vizwiz (VizWiz-VQA)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

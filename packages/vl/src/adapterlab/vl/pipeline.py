@@ -19,6 +19,7 @@ import functools
 import json
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,13 @@ from adapterlab.core.engine import (
     atomic_write_json,
     atomic_write_text,
     evaluate,
+    iter_jsonl,
 )
 
 from .baselines import linear_head_baseline, question_prior, question_prior_scores
 from .config import CommonConfig, RunConfig, SweepConfig
 from .data import (
+    LABELS,
     QUESTION_TYPES,
     SynthSpec,
     load_coco_captions,
@@ -43,6 +46,8 @@ from .data import (
     read_json,
     read_scenes,
     scene_statements,
+    derive_snli_ve,
+    derive_vizwiz,
     synthesize,
 )
 from .images import encode_images
@@ -55,7 +60,7 @@ from .task import (
     make_eval_step,
     pretrain_loss_fn,
 )
-from .train import MAX_NEW, Prepared, prepare_task, resolve_sources
+from .train import MAX_NEW, Prepared, eval_step_for, prepare_task, resolve_sources
 from .workers import train_runs
 
 __all__ = [
@@ -83,6 +88,8 @@ def _texts(root: Path, statements: dict[Path, dict[str, list[str]]]) -> list[str
         anns = read_json(root / "vqav2" / f"v2_mscoco_{sub}_annotations.json")
         texts += [q["question"] for q in qs["questions"]]
         texts += [a["answer"] for ann in anns["annotations"] for a in ann["answers"]]
+    for jsonl in sorted((root / "snli_ve").glob("snli_ve_*.jsonl")):  # derived, when asked for
+        texts += [row["sentence2"] for _, row in iter_jsonl(jsonl)] + list(LABELS)
     return texts
 
 
@@ -134,6 +141,7 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
         "seed": cfg.seed,
         "language": "captions+questions+answers of restval/train",
         "statements": "count/yes/no statements of restval scenes, text-only",
+        "derived": sorted(t for t in DERIVED if (root / t).is_dir()),
     }
     marker = out / "pretrain.json"
     if marker.is_file() and json.loads(marker.read_text()).get("key") == key:
@@ -202,14 +210,22 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     return out
 
 
-def prepare(cfg: CommonConfig) -> Prepared:
-    """Resolve data roots and model sources (embedded: synthesise + pre-train first)."""
+#: tasks whose embedded data is derived from the synthetic VQAv2 scenes
+DERIVED = {"snli_ve": derive_snli_ve, "vizwiz": derive_vizwiz}
+
+
+def prepare(cfg: CommonConfig, tasks: Sequence[str] = ()) -> Prepared:
+    """Resolve data roots and model sources (embedded: synthesise, derive the SNLI-VE / VizWiz
+    layouts when ``tasks`` ask for them, pre-train)."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     elif cfg.embedded:
         torch.set_num_threads(1)  # the tiny model's small matrices only lose time to threads
     if cfg.embedded:
         root = synthesize(Path(cfg.out) / "data", SynthSpec(seed=cfg.seed))
+        for task in tasks:
+            if task in DERIVED and not (root / task).is_dir():
+                DERIVED[task](root)
         pretrained = pretrain_tiny(cfg, root)
         return Prepared(root / "vqav2", root / "coco", resolve_sources(cfg, pretrained))
     root = Path(cfg.data)
@@ -225,7 +241,7 @@ def frozen_captioner(cfg: CommonConfig, prep: Prepared) -> dict[str, float]:
     metrics = evaluate(
         backbone.model,
         data.datasets["test"],
-        make_eval_step(backbone, MAX_NEW["caption"]),
+        eval_step_for(cfg, "caption", data, backbone),
         GenerationMetrics(backbone, data.datasets, "caption"),
         batch_size=64,
         collate_fn=functools.partial(collate, pad_id=backbone.pad_id),
@@ -293,7 +309,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    prep = prepare(cfg)
+    prep = prepare(cfg, tasks)
     common = {f: getattr(cfg, f) for f in CommonConfig.__dataclass_fields__}
     workers = cfg.resolved_workers()
     rows: list[dict[str, Any]] = []
@@ -343,8 +359,11 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
                 row["percent"] = res["percent_trainable"]
                 if res["p_values"]:
                     row["p_mean"] = sum(res["p_values"]) / len(res["p_values"])
-            else:
+            elif task == "caption":
                 row["cider"], row["bleu4"] = res["test"].get("cider"), res["test"].get("bleu4")
+                row.setdefault("percent", res["percent_trainable"])
+            else:  # snli_ve: accuracy; vizwiz: VQA accuracy
+                row[task] = res["test"].get("accuracy", res["test"].get("vqa_accuracy"))
                 row.setdefault("percent", res["percent_trainable"])
         rows.append(row)
     table = markdown_table(rows)

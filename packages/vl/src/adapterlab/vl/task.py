@@ -38,6 +38,7 @@ __all__ = [
     "QADataset",
     "collate",
     "answer_weights",
+    "beam_search",
     "generate",
     "loss_fn",
     "make_eval_step",
@@ -124,7 +125,9 @@ class CaptionDataset(Dataset):
         expand: bool,
         captions_per_image: int | None = None,
         max_caption: int = 30,
+        prompt: str = "",
     ) -> None:
+        self.prompt = _ids(backbone.tokenizer, prompt) if prompt else []
         self.examples = [e for e in examples if e.image in images.pixels]
         self.skipped = len(examples) - len(self.examples)
         self.backbone, self.images, self.split = backbone, images, split
@@ -144,12 +147,15 @@ class CaptionDataset(Dataset):
         i, caption = self.items[index]
         bb, ex = self.backbone, self.examples[i]
         ids = _ids(bb.tokenizer, caption)[: self.max_caption - 2]
-        return {
+        item = {
             "pixel_values": self.images.pixels[ex.image],
-            "target": [bb.bos_id, *ids, bb.sep_id],
+            "target": [bb.bos_id, *self.prompt, *ids, bb.sep_id],
             "index": i,
             "split": SPLIT_CODES[self.split],
         }
+        if self.prompt:  # BLIP: the prompt is input, never a target
+            item["prompt_len"] = len(self.prompt)
+        return item
 
 
 class LanguageMixDataset(Dataset):
@@ -225,6 +231,9 @@ def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Ten
     target, tmask = _pad([it["target"] for it in items], pad_id)
     batch["target_ids"], batch["target_mask"] = target, tmask
     batch["labels"] = target.masked_fill(tmask == 0, -100)
+    if "prompt_len" in items[0]:
+        for row, it in enumerate(items):
+            batch["labels"][row, 1 : 1 + it["prompt_len"]] = -100
     if "text" in items[0]:
         batch["text_ids"], batch["text_mask"] = _pad([it["text"] for it in items], pad_id)
     if "statement" in items[0]:
@@ -318,13 +327,54 @@ def pretrain_loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.
 
 
 @torch.no_grad()
-def generate(
-    model: nn.Module, batch: dict[str, torch.Tensor], *, bos: int, sep: int, pad: int, max_new: int
+def beam_search(
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    *,
+    start: list[int],
+    sep: int,
+    pad: int,
+    beams: int,
+    max_length: int,
+    min_length: int,
 ) -> torch.Tensor:
-    """Greedy decoding without a key/value cache: ``[B, max_new]`` ids, ``pad`` after [SEP]."""
+    """BLIP's caption decoding: beam search from ``start`` ([DEC] + prompt) with total
+    ``max_length`` / ``min_length`` (as BLIP passes them), no key/value cache; returns the
+    tokens after ``start``, ``[B, max_length]`` padded."""
     memory, memory_mask = _memory(model, batch)
     b = memory.shape[0]
-    ids = torch.full((b, 1), bos, dtype=torch.long, device=memory.device)
+    ids = torch.tensor([start] * b, dtype=torch.long, device=memory.device)
+    out = model.text_decoder.generate(
+        input_ids=ids,
+        encoder_hidden_states=memory,
+        encoder_attention_mask=memory_mask,
+        num_beams=beams,
+        max_length=max_length,
+        min_length=min_length,
+        eos_token_id=sep,
+        pad_token_id=pad,
+        use_cache=False,
+        do_sample=False,
+    )[:, len(start) :]
+    return F.pad(out, (0, max_length - out.shape[1]), value=pad)
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    *,
+    bos: int,
+    sep: int,
+    pad: int,
+    max_new: int,
+    prefix: Sequence[int] = (),
+) -> torch.Tensor:
+    """Greedy decoding without a key/value cache from [DEC] (+ ``prefix``, e.g. a prompt):
+    ``[B, max_new]`` new ids, ``pad`` after [SEP]."""
+    memory, memory_mask = _memory(model, batch)
+    b = memory.shape[0]
+    ids = torch.tensor([[bos, *prefix]] * b, dtype=torch.long, device=memory.device)
     done = torch.zeros(b, dtype=torch.bool, device=memory.device)
     out = torch.full((b, max_new), pad, dtype=torch.long, device=memory.device)
     for step in range(max_new):
@@ -396,27 +446,38 @@ def rank_answers(
 
 
 def make_eval_step(
-    backbone: Backbone, max_new: int, answers: AnswerList | None = None, k: int = 32
+    backbone: Backbone,
+    max_new: int,
+    answers: AnswerList | None = None,
+    k: int = 32,
+    *,
+    beams: int = 1,
+    min_new: int = 0,
+    prompt: str = "",
 ):
     """``eval_step(model, batch)`` for the engine: answer / caption ids + index + split.
 
-    With ``answers``, VQA answers are ranked over that list (:func:`rank_answers`, top ``k``);
-    without, generated greedily."""
+    With ``answers``, answers are ranked over that list (:func:`rank_answers`, top ``k``);
+    otherwise generated after [DEC] + ``prompt``: greedily, or with ``beams`` > 1 by beam search
+    (``max_new`` / ``min_new`` are then BLIP's total max / min length)."""
+    prefix = _ids(backbone.tokenizer, prompt) if prompt else []
+    bb = backbone
 
     def eval_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if answers is not None:
             chosen = rank_answers(model, batch, answers, k)
             ids = answers.ids.to(chosen.device)[chosen, 1:]  # drop [DEC]
-            ids = F.pad(ids, (0, max(0, max_new - ids.shape[1])), value=backbone.pad_id)
+            ids = F.pad(ids, (0, max(0, max_new - ids.shape[1])), value=bb.pad_id)
+        elif beams > 1:
+            ids = beam_search(
+                model, batch, start=[bb.bos_id, *prefix], sep=bb.sep_id, pad=bb.pad_id,
+                beams=beams, max_length=max_new, min_length=min_new,
+            )  # fmt: skip
         else:
             ids = generate(
-                model,
-                batch,
-                bos=backbone.bos_id,
-                sep=backbone.sep_id,
-                pad=backbone.pad_id,
-                max_new=max_new,
-            )
+                model, batch, bos=bb.bos_id, sep=bb.sep_id, pad=bb.pad_id, max_new=max_new,
+                prefix=prefix,
+            )  # fmt: skip
         return {"generated": ids, "index": batch["index"], "split": batch["split"]}
 
     return eval_step
@@ -451,7 +512,7 @@ class GenerationMetrics:
         preds = self.decode(outputs["generated"])
         self.last_predictions = preds
         index = outputs["index"].tolist()
-        if self.task == "vqa":
+        if self.task in ("vqa", "vizwiz"):
             return vqa_scores(preds, [ds.examples[i] for i in index])
         if self.task == "snli_ve":
             return {"accuracy": snli_ve_accuracy(preds, [ds.examples[i].label for i in index])}

@@ -49,13 +49,13 @@ def karpathy_splits(path: str | Path) -> dict[int, str]:
     return out
 
 
-def carve_val(image_ids: set[int], seed: int = 0) -> set[int]:
-    """The train2014 image ids held out as validation when there is no Karpathy file: a seeded
-    ``VAL_SHARE`` of them (at least 1, at most ``VAL_MAX``), chosen by image so that no image
-    has questions on both sides."""
+def carve_val(image_ids: set, seed: int = 0) -> set:
+    """The training image ids held out as validation when no validation split is given (VQAv2
+    without the Karpathy file, VizWiz): a seeded ``VAL_SHARE`` of them (at least 1, at most
+    ``VAL_MAX``), chosen by image so that no image has questions on both sides."""
     import random
 
-    ids = sorted(image_ids)
+    ids = sorted(image_ids, key=str)
     n = min(VAL_MAX, max(1, round(VAL_SHARE * len(ids))))
     return set(random.Random(seed).sample(ids, n)) if len(ids) > 1 else set()
 
