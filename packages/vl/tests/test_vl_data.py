@@ -82,7 +82,7 @@ def test_bad_vqa_files_name_the_file(synth_root, tmp_path) -> None:
     with pytest.raises(DataError, match=r"annotations\.json: question \d+ has no answers"):
         load_vqav2(root, "train", coco_root=synth_root / "coco")
     ann.write_text("{not json")
-    with pytest.raises(DataError, match="train2014_annotations.json: malformed JSON"):
+    with pytest.raises(DataError, match=r"train2014_annotations.json:1: malformed JSON"):
         load_vqav2(root, "train", coco_root=synth_root / "coco")
     with pytest.raises(DataError, match="no VQAv2 files"):
         load_vqav2(tmp_path, "train")
@@ -127,7 +127,7 @@ def test_snli_ve_jsonl(tmp_path) -> None:
     assert [e.label for e in got] == ["entailment", "contradiction"]
     assert got[0].image == tmp_path / "flickr30k_images" / "3123.jpg"
     path.write_text(json.dumps(rows[0]) + "\n{broken\n")
-    with pytest.raises(DataError, match=r"snli_ve_dev.jsonl:2: malformed JSON line"):
+    with pytest.raises(DataError, match=r"snli_ve_dev.jsonl:2: malformed JSON"):
         load_snli_ve(tmp_path, "dev")
     path.write_text(json.dumps({**rows[0], "gold_label": "maybe"}) + "\n")
     with pytest.raises(DataError, match="gold_label 'maybe'"):

@@ -41,13 +41,13 @@ from .data import (
     LABELS,
     QUESTION_TYPES,
     SynthSpec,
+    derive_snli_ve,
+    derive_vizwiz,
     load_coco_captions,
     load_vqav2,
     read_json,
     read_scenes,
     scene_statements,
-    derive_snli_ve,
-    derive_vizwiz,
     synthesize,
 )
 from .images import encode_images

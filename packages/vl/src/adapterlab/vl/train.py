@@ -166,7 +166,7 @@ def prepare_task(cfg: CommonConfig, prep: Prepared, task: str) -> TaskData:
         examples = _examples(prep, task, split)
         if not examples:
             where = {"vqa": prep.vqa_root, "caption": prep.coco_root}.get(task, prep.root / task)
-            raise DataError(f"{where}: the {split} split of {task} has no examples")
+            raise DataError(where, f"the {split} split of {task} has no examples")
         if split == "train":
             examples = _subsample(examples, cfg.max_train, cfg.seed)
         images: EncodedImages = encode_images(
@@ -202,7 +202,7 @@ def _answer_list(cfg: CommonConfig, train: list) -> list[str]:
     if cfg.answer_list:
         texts = read_json(cfg.answer_list)
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or not texts:
-            raise DataError(f"{cfg.answer_list}: expected a non-empty JSON list of answers")
+            raise DataError(cfg.answer_list, "expected a non-empty JSON list of answers")
         return texts
     counts = Counter(a for ex in train for a in ex.answers)
     return [a for a, _ in counts.most_common(cfg.max_answers)]

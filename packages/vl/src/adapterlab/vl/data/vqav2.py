@@ -42,8 +42,9 @@ def karpathy_splits(path: str | Path) -> dict[int, str]:
         cocoid, split = int(img["cocoid"]), str(img["split"])
         if cocoid in out:
             raise DataError(
-                f"{path}: COCO image {cocoid} is listed twice (splits {out[cocoid]!r} and "
-                f"{split!r}); an image in two splits leaks between them"
+                path,
+                f"COCO image {cocoid} is listed twice (splits {out[cocoid]!r} and "
+                f"{split!r}); an image in two splits leaks between them",
             )
         out[cocoid] = split
     return out
@@ -96,8 +97,9 @@ def load_vqav2(
             out.extend(_read_subset(qpath, apath, coco, sub, split, image_split))
     if not found:
         raise DataError(
-            f"{root}: no VQAv2 files (expected v2_OpenEnded_mscoco_train2014_questions.json and "
-            "v2_mscoco_train2014_annotations.json, or the val2014 pair)"
+            root,
+            "no VQAv2 files (expected v2_OpenEnded_mscoco_train2014_questions.json and "
+            "v2_mscoco_train2014_annotations.json, or the val2014 pair)",
         )
     return out
 
