@@ -44,7 +44,7 @@ class CommonConfig:
     out: str = "runs/vl"
     """Output folder: run directories, the pre-trained tiny BLIP, the embedded data."""
     epochs: int | None = None
-    """Training epochs per run. None: the embedded default (VQA 30, captioning 5) or the paper's (VQA 5, captioning 2)."""
+    """Training epochs per run. None: the embedded default (VQA / VizWiz 20, captioning 5, SNLI-VE 10), else the release's (VQA 5, captioning 2, SNLI-VE 5)."""
     batch_size: int | None = None
     """Batch size. None: 32 embedded, the paper's 8 (VQA) / 16 (captioning) otherwise."""
     lr: float | None = None
@@ -139,6 +139,15 @@ class SweepConfig(CommonConfig):
     """Comma-separated tasks."""
     out: str = "runs/vl-sweep"
     """Output folder: one run directory per task and method, sweep.md, sweep.json."""
+    seeds: str | None = "3"
+    """Repeat runs over seeds: a count ("3" -> 0, 1, 2) or a list ("0,1,2"); table cells are then
+    mean ± std (sample std) and p-adapter vs adapter gets a paired t-test. None: --seed only."""
+    seed_methods: str | None = "adapter,p_adapter"
+    """Comma-separated methods that run on every seed (the others on the first seed only: the
+    2-core budget of the embedded job). None: every method."""
+    seed_tasks: str | None = "vqa"
+    """Comma-separated tasks whose runs repeat over the seeds (the others: first seed only).
+    None: every task."""
     workers: int | None = None
     """Runs trained at a time, each in its own spawned process with ``threads`` torch threads.
     None: 2 on the embedded data without a GPU (same scores as 1, about half the wall time on
@@ -152,6 +161,17 @@ class SweepConfig(CommonConfig):
         import torch  # lazily: --help stays instant
 
         return 2 if self.embedded and not torch.cuda.is_available() else 1
+
+    def seed_list(self) -> list[int]:
+        from adapterlab.core.engine import resolve_seeds
+
+        return resolve_seeds(self.seeds, default=(self.seed,))
+
+    def seeded(self, methods: list[str], tasks: list[str]) -> set[tuple[str, str]]:
+        """The (method, task) pairs that run on every seed."""
+        ms = set(methods) if self.seed_methods is None else set(self.seed_methods.split(","))
+        ts = set(tasks) if self.seed_tasks is None else set(self.seed_tasks.split(","))
+        return {(m, t) for m in methods for t in tasks if m in ms and t in ts}
 
     def method_list(self) -> list[str]:
         names = [m.strip() for m in self.methods.split(",") if m.strip()]

@@ -26,13 +26,17 @@ from typing import Any
 import torch
 from adapterlab.core import add_adapter, get_config
 from adapterlab.core.engine import (
+    SeedStats,
     TrainConfig,
     Trainer,
+    aggregate_seeds,
     atomic_directory,
     atomic_write_json,
     atomic_write_text,
     evaluate,
+    format_mean_std,
     iter_jsonl,
+    paired_difference,
 )
 
 from .baselines import linear_head_baseline, question_prior, question_prior_scores
@@ -280,20 +284,119 @@ def types_table(rows: list[dict[str, Any]]) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """Method | trainable % | VQA accuracy | CIDEr | BLEU-4 | learned p | seconds."""
+    """Method | trainable % | each task's score (mean ± std over seeds) | learned p | seconds."""
+    cols = [
+        ("vqa", "vqa_accuracy", "VQA acc %", 100.0),
+        ("caption", "cider", "caption CIDEr", 1.0),
+        ("caption", "bleu4", "caption BLEU-4", 100.0),
+        ("snli_ve", "accuracy", "SNLI-VE acc %", 100.0),
+        ("vizwiz", "vqa_accuracy", "VizWiz acc %", 100.0),
+    ]
+    present = [c for c in cols if any(r.get(ROW_KEY[c[0]] if c[1] != "bleu4" else "bleu4")
+                                      is not None for r in rows)]  # fmt: skip
     lines = [
-        "| method | trainable % | VQA acc % | caption CIDEr | caption BLEU-4 | mean learned p (VQA) | train s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| method | trainable % | "
+        + " | ".join(c[2] for c in present)
+        + " | mean learned p (VQA) | train s |",
+        "|---|---:|" + "---:|" * len(present) + "---:|---:|",
     ]
     for r in rows:
         pct = "-" if r.get("percent") is None else f"{r['percent']:.2f}"
         p = r.get("p_mean")
+        cells = [_cell(r, task, metric, scale) for task, metric, _, scale in present]
         lines.append(
-            f"| {r['method']} | {pct} | {_fmt(r.get('vqa'))} | {_fmt(r.get('cider'), 1.0)} | "
-            f"{_fmt(r.get('bleu4'))} | {'-' if p is None else f'{p:.3f}'} | "
-            f"{r.get('seconds', 0):.0f} |"
+            f"| {r['method']} | {pct} | "
+            + " | ".join(cells)
+            + f" | {'-' if p is None else f'{p:.3f}'} | {r.get('seconds', 0):.0f} |"
         )
     return "\n".join(lines)
+
+
+#: the metric of each task in a sweep row
+ROW_METRIC = {
+    "vqa": "vqa_accuracy",
+    "caption": "cider",
+    "snli_ve": "accuracy",
+    "vizwiz": "vqa_accuracy",
+}
+ROW_KEY = {"vqa": "vqa", "caption": "cider", "snli_ve": "snli_ve", "vizwiz": "vizwiz"}
+
+
+def _method_row(method: str, results: list[tuple[RunConfig, dict[str, Any]]]) -> dict[str, Any]:
+    """One table row from a method's runs (tasks x seeds): means, per-seed values and
+    :class:`SeedStats` of every task metric, learned p per layer (mean and std over seeds)."""
+    row: dict[str, Any] = {"method": method, "seconds": 0.0, "stats": {}, "p_layers": {}}
+    per_task: dict[str, dict[int, dict[str, float]]] = {}
+    for job, res in results:
+        row["seconds"] += res["train_seconds"]
+        test = dict(res["test"])
+        if job.task == "vqa":
+            test["final_train_loss"] = res["final_train_loss"] or float("nan")
+        per_task.setdefault(job.task, {})[job.seed] = test
+        row.setdefault("percent", res["percent_trainable"])
+        if job.task == "vqa":
+            row["percent"] = res["percent_trainable"]
+        for layer, p in res.get("p_by_layer", {}).items():
+            row["p_layers"].setdefault(job.task, {}).setdefault(layer, {})[job.seed] = p
+    for task, by_seed in per_task.items():
+        stats = aggregate_seeds(by_seed)
+        row["stats"][task] = {k: v.to_json() for k, v in stats.items()}
+        row[ROW_KEY[task]] = stats[ROW_METRIC[task]].mean
+        if task == "caption":
+            row["bleu4"] = stats["bleu4"].mean
+        if task == "vqa":
+            row["types"] = {t: stats[f"vqa_{t}"].mean for t in QUESTION_TYPES.values()
+                            if f"vqa_{t}" in stats}  # fmt: skip
+            row["vqa_train_loss"] = stats["final_train_loss"].mean
+    vqa_p = row["p_layers"].get("vqa", {})
+    if vqa_p:
+        row["p_mean"] = sum(sum(v.values()) / len(v) for v in vqa_p.values()) / len(vqa_p)
+    row["seeds"] = sorted({job.seed for job, _ in results})
+    return row
+
+
+def _cell(row: dict[str, Any], task: str, metric: str, scale: float, digits: int = 2) -> str:
+    """``mean ± std`` over the row's seeds, the plain value for a single run or a baseline."""
+    st = row.get("stats", {}).get(task, {}).get(metric)
+    if st is None:
+        return _fmt(row.get("bleu4" if metric == "bleu4" else ROW_KEY[task]), scale)
+    stats = SeedStats(st["mean"], st["std"], st["n"])
+    return format_mean_std(stats, digits, scale).replace(" (1 seed)", "")
+
+
+def p_layer_table(rows: list[dict[str, Any]]) -> str:
+    """Learned p per adapted attention (mean ± std over seeds), per p-adapter row and task."""
+    lines = []
+    for r in rows:
+        for task, layers in r.get("p_layers", {}).items():
+            if not lines:
+                lines = ["| method | task | layer | learned p |", "|---|---|---|---:|"]
+            for layer, by_seed in layers.items():
+                st = SeedStats.from_values(by_seed)
+                short = layer.replace(".bert.encoder.layer.", ".").replace(".encoder.layer.", ".")
+                lines.append(f"| {r['method']} | {task} | {short} | {format_mean_std(st, 3)} |")
+    return "\n".join(lines)
+
+
+def paired_line(rows: list[dict[str, Any]], a: str, b: str, task: str = "vqa") -> str:
+    """``a`` against ``b`` on the same seeds (paired t-test), or '' without >= 2 shared seeds."""
+    ra = next((r for r in rows if r["method"] == a), None)
+    rb = next((r for r in rows if r["method"] == b), None)
+    if not ra or not rb or task not in ra.get("stats", {}) or task not in rb.get("stats", {}):
+        return ""
+    metric = ROW_METRIC[task]
+    va = {int(k): v for k, v in ra["stats"][task][metric]["values"].items()}
+    vb = {int(k): v for k, v in rb["stats"][task][metric]["values"].items()}
+    common = sorted(set(va) & set(vb))
+    if len(common) < 2:
+        return ""
+    d = paired_difference({s: va[s] for s in common}, {s: vb[s] for s in common})
+    p = "n/a" if d["p_value"] is None else f"{d['p_value']:.3f}"
+    return (
+        f"{a} - {b} on {task} ({metric}, {d['n']} seeds): {100 * d['mean']:+.2f} ± "
+        f"{100 * d['std']:.2f} points; paired t = {d['t'] if d['t'] is None else round(d['t'], 2)}, "
+        f"p = {p}; {a} ahead on {d['wins']} of {d['n']} seeds."
+    )
 
 
 def _pretrain_info(cfg: CommonConfig) -> dict[str, Any] | None:
@@ -338,38 +441,32 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     if "caption" in tasks:
         frozen = frozen_captioner(cfg, prep)
         rows.append({"method": "frozen: captioner as is", "percent": 0.0, **frozen})
+    seeds = cfg.seed_list()
+    seeded = cfg.seeded(methods, tasks)
     jobs = [
-        (RunConfig(method=m, task=t, **{**common, "progress": cfg.progress and workers == 1}),
-         str(out / f"{t}-{m}"))
+        (RunConfig(method=m, task=t, **{**common, "seed": seed,
+                                        "progress": cfg.progress and workers == 1}),
+         str(out / (f"{t}-{m}" if len(seeds) == 1 else f"{t}-{m}-seed{seed}")))
         for m in methods
         for t in tasks
+        for seed in (seeds if (m, t) in seeded else seeds[:1])
     ]  # fmt: skip
     runs = train_runs(jobs, prep, workers, torch.get_num_threads())
     for method in methods:
-        row: dict[str, Any] = {"method": method, "seconds": 0.0}
-        for (job, _), res in zip(jobs, runs, strict=True):
-            if job.method != method:
-                continue
-            task = job.task
-            row["seconds"] += res["train_seconds"]
-            if task == "vqa":
-                row["vqa"] = res["test"].get("vqa_accuracy")
-                row["types"] = _types(res["test"])
-                row["vqa_train_loss"] = res["final_train_loss"]
-                row["percent"] = res["percent_trainable"]
-                if res["p_values"]:
-                    row["p_mean"] = sum(res["p_values"]) / len(res["p_values"])
-            elif task == "caption":
-                row["cider"], row["bleu4"] = res["test"].get("cider"), res["test"].get("bleu4")
-                row.setdefault("percent", res["percent_trainable"])
-            else:  # snli_ve: accuracy; vizwiz: VQA accuracy
-                row[task] = res["test"].get("accuracy", res["test"].get("vqa_accuracy"))
-                row.setdefault("percent", res["percent_trainable"])
-        rows.append(row)
+        rows.append(
+            _method_row(method, [(j, r) for (j, _), r in zip(jobs, runs) if j.method == method])
+        )
     table = markdown_table(rows)
     per_type = types_table(rows)
     if per_type:
-        table += "\n\nVQA accuracy % per question type (test):\n\n" + per_type
+        table += "\n\nVQA accuracy % per question type (test; mean over seeds):\n\n" + per_type
+    for a, b in (("p_adapter", "adapter"), ("p_adapter_code", "adapter")):
+        line = paired_line(rows, a, b)
+        if line:
+            table += "\n\n" + line
+    players = p_layer_table(rows)
+    if players:
+        table += "\n\nLearned p per adapted attention (mean ± std over seeds):\n\n" + players
     pretrain = _pretrain_info(cfg)
     if pretrain:
         cos = ", ".join(f"{k} {v:.3f}" for k, v in pretrain.get("answer_word_cosines", {}).items())

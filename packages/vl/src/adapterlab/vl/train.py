@@ -58,10 +58,10 @@ __all__ = [
 
 #: settings of the embedded demo (tiny BLIP, 2 CPU cores)
 EMBEDDED = {
-    "vqa": {"epochs": 30, "batch_size": 32},
+    "vqa": {"epochs": 20, "batch_size": 32},
     "caption": {"epochs": 5, "batch_size": 32},
     "snli_ve": {"epochs": 10, "batch_size": 32},
-    "vizwiz": {"epochs": 30, "batch_size": 32},
+    "vizwiz": {"epochs": 20, "batch_size": 32},
 }
 #: real data without a preset: the released epochs and batch sizes (8 GPUs; batch per GPU)
 PAPER = {
@@ -324,6 +324,7 @@ def train(cfg: RunConfig, prep: Prepared, run_dir: str | Path | None = None) -> 
         "skipped_samples": result.skipped_samples,
         "run_dir": str(result.run_dir),
         "p_values": _p_values(model),
+        "p_by_layer": _p_by_layer(model),
         "final_train_loss": _final_train_loss(Path(result.run_dir)),
     }
 
@@ -339,6 +340,12 @@ def _final_train_loss(run_dir: Path) -> float | None:
         return None
     last = [r["loss"] for r in train if r.get("epoch") == train[-1].get("epoch")]
     return sum(last) / len(last)
+
+
+def _p_by_layer(model: torch.nn.Module) -> dict[str, float]:
+    from adapterlab.core import p_adapter_modules
+
+    return {n: round(float(b.p().detach()), 4) for n, b in p_adapter_modules(model).items()}
 
 
 def _p_values(model: torch.nn.Module) -> list[float]:
