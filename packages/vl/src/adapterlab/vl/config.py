@@ -165,7 +165,7 @@ class SweepConfig(CommonConfig):
     def seed_list(self) -> list[int]:
         from adapterlab.core.engine import resolve_seeds
 
-        return resolve_seeds(self.seeds, default=(self.seed,))
+        return resolve_seeds(self.seeds, default=(self.seed,), start=self.seed)
 
     def seeded(self, methods: list[str], tasks: list[str]) -> set[tuple[str, str]]:
         """The (method, task) pairs that run on every seed."""
