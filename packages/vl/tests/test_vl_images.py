@@ -26,9 +26,19 @@ def test_cached_pixels_equal_the_processor_and_are_reused(tmp_path) -> None:
     assert len(got.pixels) == 5
     for i, p in enumerate(paths):
         torch.testing.assert_close(got.pixels[p], want["pixel_values"][i], rtol=0, atol=0)
-    (tmp_path / "0.png").unlink()  # the cache is reused: no image is read again
-    again = encode_images(paths + paths[:2], PROCESSOR, cache_dir=tmp_path / "cache", batch=2)
+    import adapterlab.vl.images as images_module
+
+    def no_reads(path):  # pragma: no cover - must not be called on a cache hit
+        raise AssertionError(f"read {path}")
+
+    with pytest.MonkeyPatch.context() as mp:  # the cache is reused: no image is read again
+        mp.setattr(images_module, "load_image", no_reads)
+        again = encode_images(paths + paths[:2], PROCESSOR, cache_dir=tmp_path / "cache", batch=2)
     torch.testing.assert_close(again.pixels[paths[3]], want["pixel_values"][3])
+    Image.new("RGB", (6, 4), (0, 0, 0)).save(paths[3])  # a changed file is read again
+    changed = encode_images(paths, PROCESSOR, cache_dir=tmp_path / "cache", batch=2)
+    assert not torch.equal(changed.pixels[paths[3]], want["pixel_values"][3])
+    (tmp_path / "0.png").unlink()
     with pytest.raises(DataError, match=r"0\.png: image not found"):
         encode_images(paths, PROCESSOR, cache_dir=tmp_path / "other")
     skipped = encode_images(paths, PROCESSOR, cache_dir=tmp_path / "other", skip_bad=True)

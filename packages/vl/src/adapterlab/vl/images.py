@@ -72,12 +72,25 @@ class _Decode(Dataset):
             return i, err
 
 
+def _stamp(path: Path) -> list:
+    try:
+        st = path.stat()
+    except OSError:
+        return [str(path)]
+    return [str(path), st.st_size, st.st_mtime_ns]
+
+
 def _key(paths: Sequence[Path], image_processor: Any) -> str:
+    """Cache key: every image's path, size and modification time, and the processor."""
     cfg = (
         image_processor.to_dict() if hasattr(image_processor, "to_dict") else repr(image_processor)
     )
-    blob = json.dumps([[str(p) for p in paths], cfg], sort_keys=True, default=str)
+    blob = json.dumps([[_stamp(p) for p in paths], cfg], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _as_list(items: list) -> list:
+    return items
 
 
 def encode_images(
@@ -105,9 +118,7 @@ def encode_images(
     index: dict[Path, int] = {}
     bad: list[tuple[Path, str]] = []
     shape: tuple[int, ...] = ()
-    loader = DataLoader(
-        _Decode(unique), batch_size=batch, num_workers=workers, collate_fn=lambda items: items
-    )
+    loader = DataLoader(_Decode(unique), batch_size=batch, num_workers=workers, collate_fn=_as_list)
     tmp = file.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "wb") as out:
         for items in loader:
