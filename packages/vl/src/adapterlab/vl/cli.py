@@ -37,7 +37,7 @@ def _train(cfg: RunConfig) -> dict:
     from .pipeline import prepare
     from .train import train
 
-    return train(cfg, prepare(cfg))
+    return train(cfg, prepare(cfg, (cfg.task,)))
 
 
 def _sweep(cfg: SweepConfig) -> None:
