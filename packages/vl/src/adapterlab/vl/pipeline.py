@@ -478,7 +478,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     result = {
         "embedded": cfg.embedded,
         "sources": prep.sources,
-        "sizes": {t: {s: len(d) for s, d in prep.tasks[t].datasets.items()} for t in prep.tasks},
+        "sizes": {d.task: {s: len(x) for s, x in d.datasets.items()} for d in prep.tasks.values()},
         "config": cfg.to_dict(),
         "rows": rows,
         "pretrain": pretrain,

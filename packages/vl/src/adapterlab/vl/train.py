@@ -121,7 +121,7 @@ class Prepared:
     vqa_root: Path
     coco_root: Path
     sources: dict[str, str]
-    tasks: dict[str, TaskData] = field(default_factory=dict)
+    tasks: dict[tuple, TaskData] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -155,8 +155,12 @@ def _subsample(items: list, n: int | None, seed: int) -> list:
 
 def prepare_task(cfg: CommonConfig, prep: Prepared, task: str) -> TaskData:
     """Read the task's splits and preprocess their images once."""
-    if task in prep.tasks:
-        return prep.tasks[task]
+    # everything that shapes the datasets: a run with other settings gets its own
+    key = (task, _settings(cfg, task)["prompt"], cfg.vqa_targets, cfg.max_train,
+           cfg.seed if cfg.max_train else None,
+           cfg.skip_bad_samples, cfg.answer_list, cfg.max_answers)  # fmt: skip
+    if key in prep.tasks:
+        return prep.tasks[key]
     source = prep.sources[task]
     probe = TaskData(task, source, {})
     backbone = probe.backbone()
@@ -193,8 +197,8 @@ def prepare_task(cfg: CommonConfig, prep: Prepared, task: str) -> TaskData:
         answers = list(LABELS)
     elif task != "caption":
         answers = _answer_list(cfg, datasets["train"].examples)
-    prep.tasks[task] = TaskData(task, source, datasets, skipped, answers)
-    return prep.tasks[task]
+    prep.tasks[key] = TaskData(task, source, datasets, skipped, answers)
+    return prep.tasks[key]
 
 
 def _answer_list(cfg: CommonConfig, train: list) -> list[str]:
