@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from adapterlab.vl.config import RunConfig
-from adapterlab.vl.data import SynthSpec, synthesize
+from adapterlab.vl.data import SynthSpec, derive_snli_ve, derive_vizwiz, synthesize
 from adapterlab.vl.pipeline import pretrain_tiny
 from adapterlab.vl.train import Prepared, resolve_sources
 
@@ -23,7 +23,10 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory):
     spec = SynthSpec(restval=24, train=24, val=8, test=8, seed=1)
-    return synthesize(tmp_path_factory.mktemp("vl") / "synth", spec)
+    root = synthesize(tmp_path_factory.mktemp("vl") / "synth", spec)
+    derive_snli_ve(root)  # before the pre-training: their words join the vocabulary
+    derive_vizwiz(root)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -82,7 +82,7 @@ def test_bad_vqa_files_name_the_file(synth_root, tmp_path) -> None:
     with pytest.raises(DataError, match=r"annotations\.json: question \d+ has no answers"):
         load_vqav2(root, "train", coco_root=synth_root / "coco")
     ann.write_text("{not json")
-    with pytest.raises(DataError, match="train2014_annotations.json: malformed JSON"):
+    with pytest.raises(DataError, match=r"train2014_annotations.json:1: malformed JSON"):
         load_vqav2(root, "train", coco_root=synth_root / "coco")
     with pytest.raises(DataError, match="no VQAv2 files"):
         load_vqav2(tmp_path, "train")
@@ -127,8 +127,81 @@ def test_snli_ve_jsonl(tmp_path) -> None:
     assert [e.label for e in got] == ["entailment", "contradiction"]
     assert got[0].image == tmp_path / "flickr30k_images" / "3123.jpg"
     path.write_text(json.dumps(rows[0]) + "\n{broken\n")
-    with pytest.raises(DataError, match=r"snli_ve_dev.jsonl:2: malformed JSON line"):
+    with pytest.raises(DataError, match=r"snli_ve_dev.jsonl:2: malformed JSON"):
         load_snli_ve(tmp_path, "dev")
     path.write_text(json.dumps({**rows[0], "gold_label": "maybe"}) + "\n")
     with pytest.raises(DataError, match="gold_label 'maybe'"):
         load_snli_ve(tmp_path, "dev")
+
+
+def test_a_question_without_ten_human_answers_is_refused(synth_root, tmp_path) -> None:
+    root = tmp_path / "vqa"
+    shutil.copytree(synth_root / "vqav2", root)
+    ann = root / "v2_mscoco_train2014_annotations.json"
+    data = json.loads(ann.read_text())
+    data["annotations"][5]["answers"] = data["annotations"][5]["answers"][:3]
+    qid = data["annotations"][5]["question_id"]
+    ann.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=rf"annotations\.json: question {qid} has 3 human answers"):
+        load_vqav2(root, "train", coco_root=synth_root / "coco")
+
+
+def test_an_image_in_two_karpathy_splits_is_always_refused(synth_root, tmp_path) -> None:
+    coco = tmp_path / "coco"
+    (coco / "annotations").mkdir(parents=True)
+    data = json.loads((synth_root / "coco" / "annotations" / "dataset_coco.json").read_text())
+    train = next(i for i in data["images"] if i["split"] == "train")
+    data["images"].append({**train, "split": "test"})  # the same COCO image, also in test
+    (coco / "annotations" / "dataset_coco.json").write_text(json.dumps(data))
+    leak = rf"dataset_coco\.json: COCO image {train['cocoid']} is listed twice"
+    with pytest.raises(DataError, match=leak + r" \(splits 'train' and 'test'\)"):
+        load_vqav2(synth_root / "vqav2", "train", coco_root=coco)
+    with pytest.raises(DataError, match=leak):
+        load_coco_captions(coco, "test")
+
+
+def test_without_the_karpathy_file_validation_is_carved_from_train(synth_root, tmp_path) -> None:
+    coco = tmp_path / "coco"  # the images' folder, no annotations/dataset_coco.json
+    coco.mkdir()
+    splits = {
+        s: load_vqav2(synth_root / "vqav2", s, coco_root=coco) for s in ("train", "val", "test")
+    }
+    images = {s: {e.image.name for e in ex} for s, ex in splits.items()}
+    assert all(images.values())
+    assert not images["val"] & images["test"]  # never select on test
+    assert not images["val"] & images["train"]  # held out by image
+    assert all("train2014" in n for n in images["val"]) and all(
+        "val2014" in n for n in images["test"]
+    )
+    # a tenth of train2014's images, the same every time
+    total = len(images["train"]) + len(images["val"])
+    assert len(images["val"]) == round(0.1 * total)
+    again = load_vqav2(synth_root / "vqav2", "val", coco_root=coco)
+    assert [e.question_id for e in again] == [e.question_id for e in splits["val"]]
+
+
+def test_empty_vizwiz_split_is_refused(tmp_path) -> None:
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "val.json").write_text("[]")
+    with pytest.raises(DataError, match=r"val\.json: the val split has no questions"):
+        load_vizwiz(tmp_path, "val")
+
+
+def test_decompression_bomb_is_one_line_naming_the_file(tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    path = tmp_path / "huge.png"
+    Image.new("RGB", (48, 48)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 2304 pixels > 2 x 100: a "bomb"
+    with pytest.raises(DataError, match=r"huge\.png: image too large") as err:
+        load_image(path)
+    assert "\n" not in str(err.value)
+
+
+def test_non_utf8_snli_ve_jsonl_names_file_and_line(tmp_path) -> None:
+    path = tmp_path / "snli_ve_test.jsonl"
+    good = json.dumps({"Flickr30K_ID": "1", "sentence2": "A dog.", "gold_label": "neutral"})
+    path.write_bytes(good.encode() + b"\n" + b'{"sentence2": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"snli_ve_test\.jsonl:2") as err:
+        load_snli_ve(tmp_path, "test")
+    assert "\n" not in str(err.value)

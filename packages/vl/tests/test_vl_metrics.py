@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 from adapterlab.vl.metrics import (
+    CaptionTokenizerWarning,
     bleu4,
     caption_tokens,
     cider,
     normalize_answer,
     snli_ve_accuracy,
+    tokenize_captions,
     vqa_accuracy,
     vqa_score,
 )
@@ -40,6 +43,38 @@ def test_vqa_normalisation_as_the_official_evaluation() -> None:
         vqa_score("yes", [])
 
 
+# (prediction, human answers, score of LAVIS's vqa_eval.py). Each value follows from the script's
+# loop by hand: the prediction is always normalised; the humans' answers are compared as given
+# when identical, and get only the punctuation step when they disagree.
+LAVIS_CASES = [
+    ("ten", ["ten"] * 10, 0.0),  # prediction -> "10"; identical humans stay "ten"
+    ("10", ["ten"] * 10, 0.0),
+    ("ten", ["10"] * 10, 1.0),
+    ("two", ["2"] * 6 + ["two"] * 4, 1.0),  # "2" given by 6 (>= 3 of every 9)
+    ("2", ["2"] * 2 + ["two"] * 8, 0.6),  # "two" is not digit-mapped on the human side
+    ("yes", ["Yes"] * 9 + ["yes"], 0.3),  # humans are not lower-cased: one "yes" matches
+    ("Yes", ["yes"] * 10, 1.0),
+    ("yes", ["yes "] * 10, 0.0),  # identical humans are not even stripped
+    ("yes", ["yes "] * 9 + ["yes"], 0.3),  # punctuation step keeps the trailing space
+    ("the dog", ["dog"] * 3 + ["the dog"] * 7, 0.9),  # articles stay on the human side
+    ("dog", ["a dog"] * 10, 0.0),
+    ("dog", ["dog."] * 5 + ["cat"] * 5, 1.0),  # "dog." -> "dog" by the period rule
+    ("red, white", ["red white"] * 4 + ["red"] * 6, 1.0),
+    ("isnt", ["isn't"] * 5 + ["no"] * 5, 1.0),
+    ("3", ["3"] * 3 + ["4"] * 7, 0.9),
+    ("  yes\n", ["yes"] * 10, 1.0),
+    ("1,000", ["1000"] * 5 + ["1,000"] * 5, 1.0),
+    ("none", ["0"] * 5 + ["none"] * 5, 1.0),
+    ("black-and-white", ["black and white"] * 6 + ["gray"] * 4, 1.0),
+    ("2", ["2"] * 10, 1.0),
+]
+
+
+@pytest.mark.parametrize(("prediction", "answers", "expected"), LAVIS_CASES)
+def test_vqa_score_equals_lavis_vqa_eval(prediction: str, answers: list, expected: float) -> None:
+    assert vqa_score(prediction, answers) == pytest.approx(expected, abs=1e-12)
+
+
 def test_snli_ve_accuracy() -> None:
     assert snli_ve_accuracy(["entailment", "Neutral "], ["entailment", "contradiction"]) == 0.5
 
@@ -64,3 +99,20 @@ def test_cider_d_values() -> None:
     assert caption_tokens("A Red circle, left!") == "a red circle left"
     with pytest.raises(ValueError, match="reference"):
         cider(["x"], [[]])
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs Java (PTBTokenizer)")
+def test_captions_are_tokenised_by_the_ptb_tokenizer_with_java() -> None:
+    got = tokenize_captions([["A man's dog, running.", ""], ["Isn't it (red)?"]])
+    # PTB splits clitics; with -lowerCase its bracket tokens become "-lrb-" / "-rrb-", which the
+    # official punctuation list (upper case) does not remove: kept, as in the COCO evaluation
+    assert got == [["a man 's dog running", ""], ["is n't it -lrb- red -rrb-"]]
+    # the official pipeline: "dog's" and "dog 's" are the same tokens, so BLEU-4 is 1
+    assert bleu4(["a dog's red ball here"], [["A dog 's red ball here."]]) == pytest.approx(1.0)
+
+
+def test_without_java_the_fallback_warns(monkeypatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.warns(CaptionTokenizerWarning, match="no Java"):
+        got = tokenize_captions([["A man's dog, running."]])
+    assert got == [["a man's dog running"]]

@@ -76,3 +76,22 @@ def test_placement_freezes_the_image_encoder(captioner, method: str) -> None:
         bb.model(**batch).loss.backward()
         grads = [p.grad for p in bb.model.parameters() if p.requires_grad]
         assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_trainable_share_of_the_released_p_adapter_on_blip_base() -> None:
+    """BLIP-base captioning (ViT-B/16 + BERT-base decoder, built on the meta device: no
+    weights) with the release's p-adapter at reduction 8 (768 -> 96): per text layer two
+    attention branches (down, gate, up, p, mu) and one FFN adapter."""
+    from adapterlab.core import trainable_summary
+    from transformers import BlipConfig, BlipForConditionalGeneration
+
+    with torch.device("meta"):
+        model = BlipForConditionalGeneration(BlipConfig())
+        base = sum(p.numel() for p in model.parameters())
+        apply_method(model, "p_adapter_code", "caption", reduction=8.0)
+    summary = trainable_summary(model)
+    branch = 2 * (768 * 96 + 96) + (96 * 768 + 768) + 2
+    ffn = (768 * 96 + 96) + (96 * 768 + 768)
+    assert summary.trainable == 12 * (2 * branch + ffn) == 7_111_344
+    assert summary.total == base + summary.trainable
+    assert round(summary.percent, 2) == 3.08

@@ -14,11 +14,13 @@ from adapterlab.core import (
 from adapterlab.core.testing import build_backbone
 from adapterlab.core.tuners.p_adapter import (
     PAdapterBranch,
+    code_reference,
     dense_reference,
     p_adapter_modules,
     pool_assignment,
 )
 from torch import nn
+from torch.nn import functional as F
 
 
 def _tiny_blip(seed: int = 0):
@@ -285,3 +287,109 @@ def test_config_validation_and_bad_targets() -> None:
     model, _ = build_backbone("roberta")
     with pytest.raises(ValueError, match="not a BERT-layout"):
         add_adapter(model, get_config("p_adapter", target_modules=["layer.0.output.dense"]))
+
+
+# --- the released code (wuhy68/p-Adapter, eff_modeling_blip.py) ---------------------------
+
+
+def _code_branch(dim=8, heads=2, r=4, **kw) -> PAdapterBranch:
+    torch.manual_seed(0)
+    br = PAdapterBranch(dim, heads, r, variant="code", eps=1e-8, p_param="direct", **kw)
+    dense = nn.Linear(dim, dim)  # with a bias: the release keeps it
+    br._dense = [dense]
+    return br
+
+
+def _features(br: PAdapterBranch, x: torch.Tensor) -> torch.Tensor:
+    """The release's F = adapter_i(dense(x)) split into heads: [B, H, t, r / H]."""
+    dense = br._dense[0]
+    f = br.down(dense(x))
+    b, t, r = f.shape
+    return f.view(b, t, br.num_heads, r // br.num_heads).transpose(1, 2)
+
+
+@pytest.mark.parametrize(("p", "mu0"), [(1.25, 0.1), (1.75, 10.0), (2.6, 0.1)])
+def test_self_attention_equals_the_released_equations(p: float, mu0: float) -> None:
+    br = _code_branch(p_init=p, mu0=mu0)
+    g = torch.Generator().manual_seed(1)
+    M = torch.softmax(torch.randn(1, 2, 5, 5, generator=g), -1)
+    M[..., 3:, 4] = 0  # hand-made zeros, e.g. a causal mask's
+    M = M / M.sum(-1, keepdim=True)
+    v_tokens = torch.randn(1, 5, 8, generator=g)
+    f_v = _features(br, v_tokens)
+    with torch.no_grad():
+        got = br.code_propagate(M, None, f_v)
+        mu = float(br.mu())
+        for h in range(2):
+            want = code_reference(M[0, h], None, f_v[0, h], p, mu, 1e-8)
+            torch.testing.assert_close(got[0, h], want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_self_loop_dominates_for_p_below_2_as_released() -> None:
+    """On the diagonal F_j - F_i = 0, so the release's e inside the norm gives the self-loop the
+    weight M_ii (e sqrt(d))^(p-2): at p = 1.25 nearly the whole row (the issue: 0.9998)."""
+    br = _code_branch(p_init=1.25, mu0=0.1)
+    g = torch.Generator().manual_seed(2)
+    M = torch.full((1, 2, 6, 6), 1 / 6)
+    f_v = torch.randn(1, 2, 6, 2, generator=g)
+    with torch.no_grad():
+        e = 1e-8
+        diff = f_v[..., None, :, :] - f_v[..., :, None, :]
+        w = M * torch.linalg.vector_norm((M + e).sqrt()[..., None] * diff + e, dim=-1) ** (1.25 - 2)
+        share = (w.diagonal(dim1=-2, dim2=-1) / w.sum(-1)).min()
+        assert share > 0.999
+        out = br.code_propagate(M, None, f_v)
+        # hence F'_i is almost F_i itself (alpha * w_ii + beta ~ 1)
+        torch.testing.assert_close(out, f_v, rtol=1e-2, atol=1e-2)
+
+
+def test_pooled_cross_attention_equals_the_released_bipartite_graph() -> None:
+    """Cross-attention: queries' features from the query projection, image tokens pooled with
+    adaptive_avg_pool2d (overlapping windows: 10 tokens -> 4 nodes), bipartite graph, beta = 0."""
+    br = _code_branch(p_init=1.25, mu0=0.1, cross_pool_nodes=4)
+    g = torch.Generator().manual_seed(3)
+    q_tokens, v_tokens = torch.randn(1, 3, 8, generator=g), torch.randn(1, 10, 8, generator=g)
+    M = torch.softmax(torch.randn(1, 2, 3, 10, generator=g), -1)
+    y = torch.randn(1, 3, 8, generator=g)
+    heads = lambda t: t.view(1, t.shape[1], 2, 4).transpose(1, 2)  # noqa: E731
+    with torch.no_grad():
+        nn.init.normal_(br.up.weight, std=0.5)
+        got = br._code(M, heads(q_tokens), heads(v_tokens), y, cross=True)
+        # the release: pool values [bs, k, hidden] -> (L, None), probabilities -> (None, L)
+        pooled_v = F.adaptive_avg_pool2d(v_tokens, (4, None))
+        pooled_m = F.adaptive_avg_pool2d(M, (None, 4))
+        f_q, f_v = _features(br, q_tokens), _features(br, pooled_v)
+        mu = float(br.mu())
+        f_new = torch.stack(
+            [code_reference(pooled_m[0, h], f_q[0, h], f_v[0, h], 1.25, mu) for h in range(2)]
+        )[None]
+        f_new = f_new.transpose(1, 2).reshape(1, 3, 4)
+        want = br.up(F.gelu(br.gate(y)) * f_new)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_release_preset_ffn_adapter_is_parallel_relu_and_normal_init() -> None:
+    model = _tiny_blip()
+    add_adapter(model, get_config("p_adapter_release", bottleneck_dim=4, cross_pool_nodes=5))
+    layer = model.text_decoder.bert.encoder.layer[0]
+    adapter = layer.output.dense.adapters["default"]
+    assert adapter.placement == "parallel" and isinstance(adapter.act, nn.ReLU)
+    for br in p_adapter_modules(model).values():
+        assert (
+            float(br.p().detach()) == 1.25 and br.p_raw.requires_grad
+        )  # p is the parameter itself
+        assert float(br.up.weight.std()) == pytest.approx(0.02, rel=0.5)
+        assert float(br.up.bias.abs().sum()) == 0.0
+    seen = {}
+    layer.intermediate.register_forward_hook(lambda m, a, o: seen.__setitem__("x", a[0]))
+    layer.output.register_forward_hook(lambda m, a, o: seen.__setitem__("out", o))
+    ids, pixels = _blip_batch()
+    with torch.no_grad():
+        model(input_ids=ids, pixel_values=pixels)
+        x = seen["x"]
+        inter = layer.intermediate(x)
+        # BertOutput of the release: LN(dense(inter) + adapter(x) + x)
+        want = layer.output.LayerNorm(
+            layer.output.dense.base_layer(inter) + adapter.up(torch.relu(adapter.down(x))) + x
+        )
+    torch.testing.assert_close(seen["out"], want, rtol=1e-5, atol=1e-6)

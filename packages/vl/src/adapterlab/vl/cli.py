@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from adapterlab.core.engine import Subcommand, run_subcommands
 
-from .config import EvalConfig, RunConfig, SweepConfig, SynthConfig
+from .config import ConvertConfig, EvalConfig, RunConfig, SweepConfig, SynthConfig
 from .data import DataError, SynthSpec, synthesize
 from .methods import METHODS
-from .models import ModelLoadError
+from .models import ConversionError, ModelLoadError
 
-USAGE = """usage: adapterlab-vl {train,eval,sweep,synth} [options]
+USAGE = """usage: adapterlab-vl {train,eval,sweep,synth,convert} [options]
 
 p-Laplacian adaptation (p-adapter, Wu et al. AAAI 2024) and PETL baselines on BLIP.
 
@@ -21,6 +21,7 @@ commands:
   eval    evaluate a finished run's best checkpoint on val or test
   sweep   every method on VQA and captioning with the same data; writes sweep.md and sweep.json
   synth   write the embedded synthetic scenes in the VQAv2 and COCO Karpathy layouts
+  convert turn a BLIP pre-training checkpoint (.pth) into transformers folders (safetensors)
 
 With no --data, train/sweep write the synthetic scenes, pre-train a tiny BLIP on their
 captions, then adapt it. Real data: --data ROOT (ROOT/vqav2 with the VQAv2 json files,
@@ -36,7 +37,7 @@ def _train(cfg: RunConfig) -> dict:
     from .pipeline import prepare
     from .train import train
 
-    return train(cfg, prepare(cfg))
+    return train(cfg, prepare(cfg, (cfg.task,)))
 
 
 def _sweep(cfg: SweepConfig) -> None:
@@ -56,11 +57,19 @@ def _synth(s: SynthConfig) -> None:
     print(f"wrote the synthetic VQAv2 / COCO scenes to {synthesize(s.out, spec)}")
 
 
+def _convert(c: ConvertConfig) -> None:
+    from .models import convert_blip_checkpoint
+
+    out = convert_blip_checkpoint(c.checkpoint, c.out, tokenizer=c.tokenizer, heads=c.heads)
+    print(f"wrote {out['caption']} and {out['vqa']}")
+
+
 COMMANDS = {
     "train": Subcommand(RunConfig, _train),
     "eval": Subcommand(EvalConfig, _eval),
     "sweep": Subcommand(SweepConfig, _sweep),
     "synth": Subcommand(SynthConfig, _synth),
+    "convert": Subcommand(ConvertConfig, _convert),
 }
 
 
@@ -68,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``adapterlab-vl`` and ``python -m adapterlab.vl``."""
     usage = USAGE.replace("{methods}", ", ".join(METHODS))
     return run_subcommands(
-        "adapterlab-vl", usage, COMMANDS, argv, errors=(ModelLoadError, DataError)
+        "adapterlab-vl", usage, COMMANDS, argv, errors=(ModelLoadError, DataError, ConversionError)
     )
 
 

@@ -26,11 +26,12 @@ TEXT = r"text_(?:encoder|decoder)\..*layer\.\d+"
 ATTENTION = TEXT + r"\.(?:attention|crossattention)"
 
 #: initial p of the released configs per task (eff_blip_configs/*.yaml)
-CODE_P_INIT = {"vqa": 1.25, "snli_ve": 1.5, "caption": 1.75}
+#: (VizWiz has no released config: VQA's)
+CODE_P_INIT = {"vqa": 1.25, "vizwiz": 1.25, "snli_ve": 1.5, "caption": 1.75}
 #: mu0 of the released configs
-CODE_MU0 = {"vqa": 0.1, "snli_ve": 10.0, "caption": 0.1}
+CODE_MU0 = {"vqa": 0.1, "vizwiz": 0.1, "snli_ve": 10.0, "caption": 0.1}
 #: cross-attention pooling of the released code: 16 nodes for VQA, 24 otherwise
-CODE_POOL = {"vqa": 16, "snli_ve": 24, "caption": 24}
+CODE_POOL = {"vqa": 16, "vizwiz": 16, "snli_ve": 24, "caption": 24}
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,13 @@ def adapter_config(
     lora_r: int = 8,
     prefix_tokens: int = 8,
     text_modules: tuple[str, ...] = ("text_encoder", "text_decoder"),
+    release: bool = False,
 ) -> AdapterConfig:
-    """The core config of ``method`` for a BLIP ``task`` model (vqa, caption, snli_ve)."""
+    """The core config of ``method`` for a BLIP ``task`` model (vqa, caption, snli_ve, vizwiz).
+
+    ``release`` (``--preset paper``): both p-adapter variants take the release's p init, mu0,
+    pooling, direct p, N(0, 0.02) init and parallel ReLU FFN adapter (``p_adapter`` keeps the
+    paper's equations, ``p_adapter_code`` is ``p_adapter_release``)."""
     s = spec(method)
     if method == "full":
         return get_config(s.preset, modules_to_save=list(text_modules))
@@ -89,16 +95,16 @@ def adapter_config(
         return get_config(
             s.preset, target_modules=TEXT + r"\.attention\.self", num_tokens=prefix_tokens
         )
+    code = {"p_init": CODE_P_INIT[task], "mu0": CODE_MU0[task], "cross_pool_nodes": CODE_POOL[task]}
+    if method == "p_adapter" and release:  # the release's settings, the paper's equations
+        return get_config(
+            "p_adapter_release", target_modules=ATTENTION, reduction_factor=reduction,
+            variant="paper", p_init=CODE_P_INIT[task], eps=1e-6, cross_pool_nodes=None,
+        )  # fmt: skip
     if method == "p_adapter":
         return get_config(s.preset, target_modules=ATTENTION, reduction_factor=reduction)
-    return get_config(
-        s.preset,
-        target_modules=ATTENTION,
-        reduction_factor=reduction,
-        p_init=CODE_P_INIT[task],
-        mu0=CODE_MU0[task],
-        cross_pool_nodes=CODE_POOL[task],
-    )
+    preset = "p_adapter_release" if release else s.preset
+    return get_config(preset, target_modules=ATTENTION, reduction_factor=reduction, **code)
 
 
 def apply_method(model: nn.Module, method: str, task: str, **kwargs) -> AdapterConfig:

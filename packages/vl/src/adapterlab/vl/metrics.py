@@ -1,25 +1,32 @@
 """Task metrics: official VQA accuracy, SNLI-VE accuracy, BLEU-4 and CIDEr-D.
 
-- VQA accuracy follows the official evaluation (``vqaEval.py`` of the VQA API): answers are
-  normalised (punctuation, number words -> digits, articles, contractions), and an answer scores
-  min(#matching humans / 3, 1) averaged over the 10 leave-one-out subsets of 9 humans.
-- BLEU-4 and CIDEr-D come from ``pycocoevalcap`` (the COCO caption evaluation code). Its
-  PTBTokenizer needs Java; we tokenise with :func:`caption_tokens` (lower case, punctuation
-  removed, as PTBTokenizer does for COCO captions) instead, a documented deviation.
+- VQA accuracy is LAVIS's ``vqa_eval.py`` (= the VQA API's ``vqaEval.py``) to the letter, see
+  :func:`vqa_score`: the prediction is normalised (punctuation, number words -> digits,
+  articles, contractions), the human answers get the punctuation step only when they disagree,
+  and an answer scores min(#matching humans / 3, 1) averaged over the leave-one-out subsets.
+- BLEU-4 and CIDEr-D come from ``pycocoevalcap`` (the COCO caption evaluation code), on
+  captions tokenised as the official evaluation does: its ``PTBTokenizer`` (Stanford CoreNLP
+  3.4.1, shipped in the package, run with Java; lower case, punctuation tokens removed). Without
+  Java the fallback :func:`caption_tokens` is used, with a warning (it keeps clitics such as
+  "man's" whole where PTB splits "man 's"; the README gives the measured difference).
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import warnings
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "CaptionTokenizerWarning",
     "bleu4",
     "caption_scores",
     "caption_tokens",
     "cider",
     "normalize_answer",
     "snli_ve_accuracy",
+    "tokenize_captions",
     "vqa_accuracy",
     "vqa_score",
 ]
@@ -97,22 +104,33 @@ def normalize_answer(answer: str) -> str:
 
 
 def vqa_score(prediction: str, answers: Sequence[str]) -> float:
-    """Accuracy of one predicted answer against the human answers (usually 10).
+    """Accuracy of one predicted answer against the human answers (10 in VQAv2 / VizWiz).
 
-    min(#humans that gave the answer / 3, 1), averaged over every subset that leaves one human
-    out, exactly as the official evaluation does (gt answers are normalised only when the humans
-    disagree, as there).
+    Exactly the loop of ``VQAEval.evaluate`` in salesforce/LAVIS
+    ``lavis/common/vqa_tools/vqa_eval.py`` (the VQA evaluation LAVIS / BLIP-2 run; the same logic
+    as GT-Vision-Lab/VQA ``PythonEvaluationTools/vqaEvaluation/vqaEval.py``):
+
+    - the prediction: newlines / tabs -> spaces, stripped, then always normalised
+      (punctuation, then digits / articles / contractions: :func:`normalize_answer`);
+    - the human answers: compared as given when they all agree (``len(set(answers)) == 1``,
+      no stripping or lower-casing); when they disagree, each gets the *punctuation* step only;
+    - score = min(#other humans equal to the prediction / 3, 1), averaged over the subsets that
+      leave one human out. (The script drops answer *dicts* equal to the left-out one; VQAv2's
+      answers carry distinct ``answer_id`` s, so that is one human, as here.)
+
+    So a prediction "ten" never matches humans who all wrote "ten" (it becomes "10"); "Yes"
+    written by some humans only counts as "Yes". Both are the script's behaviour, kept.
     """
     if not answers:
         raise ValueError("a VQA question needs at least one human answer")
-    pred = normalize_answer(prediction)
-    gts = [a.replace("\n", " ").replace("\t", " ").strip() for a in answers]
+    pred = prediction.replace("\n", " ").replace("\t", " ").strip()
+    pred = _process_digit_article(_process_punctuation(pred))
+    gts = list(answers)
     if len(set(gts)) > 1:
-        gts = [normalize_answer(a) for a in gts]
+        gts = [_process_punctuation(a) for a in gts]
     accs = []
     for i in range(len(gts)):
-        others = gts[:i] + gts[i + 1 :]
-        matches = sum(1 for a in others if a == pred)
+        matches = sum(1 for j, a in enumerate(gts) if j != i and a == pred)
         accs.append(min(1.0, matches / 3.0))
     return sum(accs) / len(accs)
 
@@ -150,41 +168,91 @@ def snli_ve_accuracy(predictions: Sequence[str], labels: Sequence[str]) -> float
 
 
 def caption_tokens(text: str) -> str:
-    """Lower-cased words without punctuation, space-joined (PTBTokenizer-like for captions)."""
+    """Lower-cased words without punctuation, space-joined (the fallback without Java)."""
     return " ".join(re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower()))
 
 
-def _prepare(predictions: Sequence[str], references: Sequence[Iterable[str]]) -> tuple[dict, dict]:
+class CaptionTokenizerWarning(UserWarning):
+    """Captions are tokenised without the PTB tokenizer (no Java): scores differ slightly."""
+
+
+def tokenize_captions(groups: Sequence[Sequence[str]], tokenizer: str = "auto") -> list[list[str]]:
+    """Tokenise each group of captions: ``"ptb"`` (pycocoevalcap's PTBTokenizer, as the COCO
+    evaluation; needs Java), ``"simple"`` (:func:`caption_tokens`), or ``"auto"`` (PTB when
+    ``java`` is on the PATH, else simple with a :class:`CaptionTokenizerWarning`)."""
+    if tokenizer == "auto":
+        tokenizer = "ptb" if shutil.which("java") else "simple"
+        if tokenizer == "simple":
+            warnings.warn(
+                "no Java on the PATH: captions are tokenised by lower-casing and dropping "
+                "punctuation instead of pycocoevalcap's PTBTokenizer (BLEU / CIDEr differ "
+                "slightly from the official evaluation; install a JRE)",
+                CaptionTokenizerWarning,
+                stacklevel=2,
+            )
+    if tokenizer == "simple":
+        return [[caption_tokens(c) for c in g] for g in groups]
+    if tokenizer != "ptb":
+        raise ValueError(f"tokenizer must be auto, ptb or simple, got {tokenizer!r}")
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    # one line per caption; an empty caption must keep its line, so it is tokenised as "."
+    # (a punctuation token the tokenizer then removes)
+    data = {i: [{"caption": c if c.strip() else "."} for c in g] for i, g in enumerate(groups)}
+    out = PTBTokenizer().tokenize(data)
+    got = [out.get(i, []) for i in range(len(groups))]
+    if [len(g) for g in got] != [len(g) for g in groups]:
+        raise RuntimeError("PTBTokenizer returned a different number of captions (Java failed?)")
+    return got
+
+
+def _prepare(
+    predictions: Sequence[str], references: Sequence[Iterable[str]], tokenizer: str = "auto"
+) -> tuple[dict, dict]:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} captions for {len(references)} reference sets")
-    res = {i: [caption_tokens(p)] for i, p in enumerate(predictions)}
-    gts = {i: [caption_tokens(r) for r in refs] for i, refs in enumerate(references)}
-    if any(not g for g in gts.values()):
+    refs = [list(r) for r in references]
+    if any(not r for r in refs):
         raise ValueError("every image needs at least one reference caption")
+    tokens = tokenize_captions([[p] for p in predictions] + refs, tokenizer)
+    n = len(predictions)
+    res = {i: tokens[i] for i in range(n)}
+    gts = {i: tokens[n + i] for i in range(n)}
     return gts, res
 
 
-def bleu4(predictions: Sequence[str], references: Sequence[Iterable[str]]) -> float:
+def bleu4(
+    predictions: Sequence[str], references: Sequence[Iterable[str]], tokenizer: str = "auto"
+) -> float:
     """Corpus BLEU-4 as the COCO caption evaluation computes it (0..1)."""
     from pycocoevalcap.bleu.bleu import Bleu
 
-    gts, res = _prepare(predictions, references)
+    gts, res = _prepare(predictions, references, tokenizer)
     score, _ = Bleu(4).compute_score(gts, res, verbose=0)
     return float(score[3])
 
 
-def cider(predictions: Sequence[str], references: Sequence[Iterable[str]]) -> float:
+def cider(
+    predictions: Sequence[str], references: Sequence[Iterable[str]], tokenizer: str = "auto"
+) -> float:
     """CIDEr-D as the COCO caption evaluation computes it (idf from the references; x10 scale
     as printed by the library, e.g. 1.287 for the paper's "128.7")."""
     from pycocoevalcap.cider.cider import Cider
 
-    gts, res = _prepare(predictions, references)
+    gts, res = _prepare(predictions, references, tokenizer)
     score, _ = Cider().compute_score(gts, res)
     return float(score)
 
 
 def caption_scores(
-    predictions: Sequence[str], references: Sequence[Iterable[str]]
+    predictions: Sequence[str], references: Sequence[Iterable[str]], tokenizer: str = "auto"
 ) -> dict[str, float]:
-    """``{"bleu4": ..., "cider": ...}``."""
-    return {"bleu4": bleu4(predictions, references), "cider": cider(predictions, references)}
+    """``{"bleu4": ..., "cider": ...}`` (captions tokenised once, see :func:`tokenize_captions`)."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+
+    gts, res = _prepare(predictions, references, tokenizer)
+    return {
+        "bleu4": float(Bleu(4).compute_score(gts, res, verbose=0)[0][3]),
+        "cider": float(Cider().compute_score(gts, res)[0]),
+    }

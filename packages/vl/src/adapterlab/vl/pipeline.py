@@ -19,25 +19,34 @@ import functools
 import json
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from adapterlab.core import add_adapter, get_config
 from adapterlab.core.engine import (
+    SeedStats,
     TrainConfig,
     Trainer,
+    aggregate_seeds,
     atomic_directory,
     atomic_write_json,
     atomic_write_text,
     evaluate,
+    format_mean_std,
+    iter_jsonl,
+    paired_difference,
 )
 
 from .baselines import linear_head_baseline, question_prior, question_prior_scores
 from .config import CommonConfig, RunConfig, SweepConfig
 from .data import (
+    LABELS,
     QUESTION_TYPES,
     SynthSpec,
+    derive_snli_ve,
+    derive_vizwiz,
     load_coco_captions,
     load_vqav2,
     read_json,
@@ -45,17 +54,17 @@ from .data import (
     scene_statements,
     synthesize,
 )
-from .models import tiny_backbone
+from .images import encode_images
+from .models import PRETRAINED_MARKER, tiny_backbone
 from .task import (
     CaptionDataset,
     GenerationMetrics,
     LanguageMixDataset,
     collate,
-    encode_images,
     make_eval_step,
     pretrain_loss_fn,
 )
-from .train import MAX_NEW, Prepared, prepare_task, resolve_sources
+from .train import MAX_NEW, Prepared, eval_step_for, prepare_task, resolve_sources
 from .workers import train_runs
 
 __all__ = [
@@ -83,6 +92,8 @@ def _texts(root: Path, statements: dict[Path, dict[str, list[str]]]) -> list[str
         anns = read_json(root / "vqav2" / f"v2_mscoco_{sub}_annotations.json")
         texts += [q["question"] for q in qs["questions"]]
         texts += [a["answer"] for ann in anns["annotations"] for a in ann["answers"]]
+    for jsonl in sorted((root / "snli_ve").glob("snli_ve_*.jsonl")):  # derived, when asked for
+        texts += [row["sentence2"] for _, row in iter_jsonl(jsonl)] + list(LABELS)
     return texts
 
 
@@ -134,6 +145,7 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
         "seed": cfg.seed,
         "language": "captions+questions+answers of restval/train",
         "statements": "count/yes/no statements of restval scenes, text-only",
+        "derived": sorted(t for t in DERIVED if (root / t).is_dir()),
     }
     marker = out / "pretrain.json"
     if marker.is_file() and json.loads(marker.read_text()).get("key") == key:
@@ -144,7 +156,11 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     backbone = tiny_backbone("caption", vocab_texts, Path(cfg.out) / "tokenizer", seed=cfg.seed)
     examples = load_coco_captions(root / "coco", "restval")
     cut = max(1, len(examples) // 10)
-    images = encode_images([e.image for e in examples], backbone.image_processor)
+    images = encode_images(
+        [e.image for e in examples],
+        backbone.image_processor,
+        cache_dir=Path(cfg.out) / "image-cache",
+    )
     captions = CaptionDataset(examples[cut:], backbone, images, "train", expand=True)
     train_ds = LanguageMixDataset(
         captions, language_corpus(root), seed=cfg.seed, statements=statements
@@ -188,6 +204,8 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     def write(tmp: Path) -> None:
         backbone.save(tmp)
         (tmp / "pretrain.json").write_text(json.dumps(info, indent=2) + "\n")
+        marker = {"kind": "embedded tiny BLIP pre-training (captions, style A)"}
+        (tmp / PRETRAINED_MARKER).write_text(json.dumps(marker) + "\n")
 
     atomic_directory(out, write)
     cos = ", ".join(f"{k} {v:.3f}" for k, v in info["answer_word_cosines"].items())
@@ -196,14 +214,22 @@ def pretrain_tiny(cfg: CommonConfig, root: Path) -> Path:
     return out
 
 
-def prepare(cfg: CommonConfig) -> Prepared:
-    """Resolve data roots and model sources (embedded: synthesise + pre-train first)."""
+#: tasks whose embedded data is derived from the synthetic VQAv2 scenes
+DERIVED = {"snli_ve": derive_snli_ve, "vizwiz": derive_vizwiz}
+
+
+def prepare(cfg: CommonConfig, tasks: Sequence[str] = ()) -> Prepared:
+    """Resolve data roots and model sources (embedded: synthesise, derive the SNLI-VE / VizWiz
+    layouts when ``tasks`` ask for them, pre-train)."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     elif cfg.embedded:
         torch.set_num_threads(1)  # the tiny model's small matrices only lose time to threads
     if cfg.embedded:
         root = synthesize(Path(cfg.out) / "data", SynthSpec(seed=cfg.seed))
+        for task in tasks:
+            if task in DERIVED and not (root / task).is_dir():
+                DERIVED[task](root)
         pretrained = pretrain_tiny(cfg, root)
         return Prepared(root / "vqav2", root / "coco", resolve_sources(cfg, pretrained))
     root = Path(cfg.data)
@@ -219,7 +245,7 @@ def frozen_captioner(cfg: CommonConfig, prep: Prepared) -> dict[str, float]:
     metrics = evaluate(
         backbone.model,
         data.datasets["test"],
-        make_eval_step(backbone, MAX_NEW["caption"]),
+        eval_step_for(cfg, "caption", data, backbone),
         GenerationMetrics(backbone, data.datasets, "caption"),
         batch_size=64,
         collate_fn=functools.partial(collate, pad_id=backbone.pad_id),
@@ -258,20 +284,119 @@ def types_table(rows: list[dict[str, Any]]) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """Method | trainable % | VQA accuracy | CIDEr | BLEU-4 | learned p | seconds."""
+    """Method | trainable % | each task's score (mean ± std over seeds) | learned p | seconds."""
+    cols = [
+        ("vqa", "vqa_accuracy", "VQA acc %", 100.0),
+        ("caption", "cider", "caption CIDEr", 1.0),
+        ("caption", "bleu4", "caption BLEU-4", 100.0),
+        ("snli_ve", "accuracy", "SNLI-VE acc %", 100.0),
+        ("vizwiz", "vqa_accuracy", "VizWiz acc %", 100.0),
+    ]
+    present = [c for c in cols if any(r.get(ROW_KEY[c[0]] if c[1] != "bleu4" else "bleu4")
+                                      is not None for r in rows)]  # fmt: skip
     lines = [
-        "| method | trainable % | VQA acc % | caption CIDEr | caption BLEU-4 | mean learned p (VQA) | train s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| method | trainable % | "
+        + " | ".join(c[2] for c in present)
+        + " | mean learned p (VQA) | train s |",
+        "|---|---:|" + "---:|" * len(present) + "---:|---:|",
     ]
     for r in rows:
         pct = "-" if r.get("percent") is None else f"{r['percent']:.2f}"
         p = r.get("p_mean")
+        cells = [_cell(r, task, metric, scale) for task, metric, _, scale in present]
         lines.append(
-            f"| {r['method']} | {pct} | {_fmt(r.get('vqa'))} | {_fmt(r.get('cider'), 1.0)} | "
-            f"{_fmt(r.get('bleu4'))} | {'-' if p is None else f'{p:.3f}'} | "
-            f"{r.get('seconds', 0):.0f} |"
+            f"| {r['method']} | {pct} | "
+            + " | ".join(cells)
+            + f" | {'-' if p is None else f'{p:.3f}'} | {r.get('seconds', 0):.0f} |"
         )
     return "\n".join(lines)
+
+
+#: the metric of each task in a sweep row
+ROW_METRIC = {
+    "vqa": "vqa_accuracy",
+    "caption": "cider",
+    "snli_ve": "accuracy",
+    "vizwiz": "vqa_accuracy",
+}
+ROW_KEY = {"vqa": "vqa", "caption": "cider", "snli_ve": "snli_ve", "vizwiz": "vizwiz"}
+
+
+def _method_row(method: str, results: list[tuple[RunConfig, dict[str, Any]]]) -> dict[str, Any]:
+    """One table row from a method's runs (tasks x seeds): means, per-seed values and
+    :class:`SeedStats` of every task metric, learned p per layer (mean and std over seeds)."""
+    row: dict[str, Any] = {"method": method, "seconds": 0.0, "stats": {}, "p_layers": {}}
+    per_task: dict[str, dict[int, dict[str, float]]] = {}
+    for job, res in results:
+        row["seconds"] += res["train_seconds"]
+        test = dict(res["test"])
+        if job.task == "vqa":
+            test["final_train_loss"] = res["final_train_loss"] or float("nan")
+        per_task.setdefault(job.task, {})[job.seed] = test
+        row.setdefault("percent", res["percent_trainable"])
+        if job.task == "vqa":
+            row["percent"] = res["percent_trainable"]
+        for layer, p in res.get("p_by_layer", {}).items():
+            row["p_layers"].setdefault(job.task, {}).setdefault(layer, {})[job.seed] = p
+    for task, by_seed in per_task.items():
+        stats = aggregate_seeds(by_seed)
+        row["stats"][task] = {k: v.to_json() for k, v in stats.items()}
+        row[ROW_KEY[task]] = stats[ROW_METRIC[task]].mean
+        if task == "caption":
+            row["bleu4"] = stats["bleu4"].mean
+        if task == "vqa":
+            row["types"] = {t: stats[f"vqa_{t}"].mean for t in QUESTION_TYPES.values()
+                            if f"vqa_{t}" in stats}  # fmt: skip
+            row["vqa_train_loss"] = stats["final_train_loss"].mean
+    vqa_p = row["p_layers"].get("vqa", {})
+    if vqa_p:
+        row["p_mean"] = sum(sum(v.values()) / len(v) for v in vqa_p.values()) / len(vqa_p)
+    row["seeds"] = sorted({job.seed for job, _ in results})
+    return row
+
+
+def _cell(row: dict[str, Any], task: str, metric: str, scale: float, digits: int = 2) -> str:
+    """``mean ± std`` over the row's seeds, the plain value for a single run or a baseline."""
+    st = row.get("stats", {}).get(task, {}).get(metric)
+    if st is None:
+        return _fmt(row.get("bleu4" if metric == "bleu4" else ROW_KEY[task]), scale)
+    stats = SeedStats(st["mean"], st["std"], st["n"])
+    return format_mean_std(stats, digits, scale).replace(" (1 seed)", "")
+
+
+def p_layer_table(rows: list[dict[str, Any]]) -> str:
+    """Learned p per adapted attention (mean ± std over seeds), per p-adapter row and task."""
+    lines = []
+    for r in rows:
+        for task, layers in r.get("p_layers", {}).items():
+            if not lines:
+                lines = ["| method | task | layer | learned p |", "|---|---|---|---:|"]
+            for layer, by_seed in layers.items():
+                st = SeedStats.from_values(by_seed)
+                short = layer.replace(".bert.encoder.layer.", ".").replace(".encoder.layer.", ".")
+                lines.append(f"| {r['method']} | {task} | {short} | {format_mean_std(st, 3)} |")
+    return "\n".join(lines)
+
+
+def paired_line(rows: list[dict[str, Any]], a: str, b: str, task: str = "vqa") -> str:
+    """``a`` against ``b`` on the same seeds (paired t-test), or '' without >= 2 shared seeds."""
+    ra = next((r for r in rows if r["method"] == a), None)
+    rb = next((r for r in rows if r["method"] == b), None)
+    if not ra or not rb or task not in ra.get("stats", {}) or task not in rb.get("stats", {}):
+        return ""
+    metric = ROW_METRIC[task]
+    va = {int(k): v for k, v in ra["stats"][task][metric]["values"].items()}
+    vb = {int(k): v for k, v in rb["stats"][task][metric]["values"].items()}
+    common = sorted(set(va) & set(vb))
+    if len(common) < 2:
+        return ""
+    d = paired_difference({s: va[s] for s in common}, {s: vb[s] for s in common})
+    p = "n/a" if d["p_value"] is None else f"{d['p_value']:.3f}"
+    return (
+        f"{a} - {b} on {task} ({metric}, {d['n']} seeds): {100 * d['mean']:+.2f} ± "
+        f"{100 * d['std']:.2f} points; paired t = {d['t'] if d['t'] is None else round(d['t'], 2)}, "
+        f"p = {p}; {a} ahead on {d['wins']} of {d['n']} seeds."
+    )
 
 
 def _pretrain_info(cfg: CommonConfig) -> dict[str, Any] | None:
@@ -287,7 +412,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    prep = prepare(cfg)
+    prep = prepare(cfg, tasks)
     common = {f: getattr(cfg, f) for f in CommonConfig.__dataclass_fields__}
     workers = cfg.resolved_workers()
     rows: list[dict[str, Any]] = []
@@ -316,35 +441,32 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     if "caption" in tasks:
         frozen = frozen_captioner(cfg, prep)
         rows.append({"method": "frozen: captioner as is", "percent": 0.0, **frozen})
+    seeds = cfg.seed_list()
+    seeded = cfg.seeded(methods, tasks)
     jobs = [
-        (RunConfig(method=m, task=t, **{**common, "progress": cfg.progress and workers == 1}),
-         str(out / f"{t}-{m}"))
+        (RunConfig(method=m, task=t, **{**common, "seed": seed,
+                                        "progress": cfg.progress and workers == 1}),
+         str(out / (f"{t}-{m}" if len(seeds) == 1 else f"{t}-{m}-seed{seed}")))
         for m in methods
         for t in tasks
+        for seed in (seeds if (m, t) in seeded else seeds[:1])
     ]  # fmt: skip
     runs = train_runs(jobs, prep, workers, torch.get_num_threads())
     for method in methods:
-        row: dict[str, Any] = {"method": method, "seconds": 0.0}
-        for (job, _), res in zip(jobs, runs, strict=True):
-            if job.method != method:
-                continue
-            task = job.task
-            row["seconds"] += res["train_seconds"]
-            if task == "vqa":
-                row["vqa"] = res["test"].get("vqa_accuracy")
-                row["types"] = _types(res["test"])
-                row["vqa_train_loss"] = res["final_train_loss"]
-                row["percent"] = res["percent_trainable"]
-                if res["p_values"]:
-                    row["p_mean"] = sum(res["p_values"]) / len(res["p_values"])
-            else:
-                row["cider"], row["bleu4"] = res["test"].get("cider"), res["test"].get("bleu4")
-                row.setdefault("percent", res["percent_trainable"])
-        rows.append(row)
+        rows.append(
+            _method_row(method, [(j, r) for (j, _), r in zip(jobs, runs) if j.method == method])
+        )
     table = markdown_table(rows)
     per_type = types_table(rows)
     if per_type:
-        table += "\n\nVQA accuracy % per question type (test):\n\n" + per_type
+        table += "\n\nVQA accuracy % per question type (test; mean over seeds):\n\n" + per_type
+    for a, b in (("p_adapter", "adapter"), ("p_adapter_code", "adapter")):
+        line = paired_line(rows, a, b)
+        if line:
+            table += "\n\n" + line
+    players = p_layer_table(rows)
+    if players:
+        table += "\n\nLearned p per adapted attention (mean ± std over seeds):\n\n" + players
     pretrain = _pretrain_info(cfg)
     if pretrain:
         cos = ", ".join(f"{k} {v:.3f}" for k, v in pretrain.get("answer_word_cosines", {}).items())
@@ -356,7 +478,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     result = {
         "embedded": cfg.embedded,
         "sources": prep.sources,
-        "sizes": {t: {s: len(d) for s, d in prep.tasks[t].datasets.items()} for t in prep.tasks},
+        "sizes": {d.task: {s: len(x) for s, x in d.datasets.items()} for d in prep.tasks.values()},
         "config": cfg.to_dict(),
         "rows": rows,
         "pretrain": pretrain,

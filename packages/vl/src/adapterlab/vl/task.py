@@ -1,8 +1,14 @@
 """What the engine needs per task: datasets, collate, ``loss_fn``, ``eval_step``, metrics.
 
-Answers and captions are generated (BLIP is generative): greedy decoding with no key/value
+VQA follows BLIP's ``blip_vqa.py`` (which the p-adapter release trains too): every distinct
+human answer of a question is a target, weighted by the share of humans who gave it
+(:func:`answer_weights`; loss = sum over answers of weight x the answer's summed token loss,
+divided by the number of questions), and at test time the answers of an answer list are ranked
+(:func:`rank_answers`: the k candidates whose first token is likeliest after [DEC], then the
+full log-likelihood of each; BLIP's ``rank_answer``). Free generation stays an option
+(``vqa_inference="generate"``). Captions are generated: greedy decoding with no key/value
 cache, so attention-graph adapters see every value in every step. ``eval_step`` returns the
-generated ids padded to a fixed length plus each sample's index and split code;
+answer / caption ids padded to a fixed length plus each sample's index and split code;
 :class:`GenerationMetrics` decodes them and scores them against that split's references.
 """
 
@@ -16,68 +22,53 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from .data import QUESTION_TYPES, CaptionExample, DataError, VEExample, VQAExample, load_image
+from .data import QUESTION_TYPES, CaptionExample, VEExample, VQAExample
+from .images import EncodedImages
 from .metrics import caption_scores, snli_ve_accuracy, vqa_accuracy_by_type
 from .models import Backbone
 
 __all__ = [
+    "AnswerList",
     "CaptionDataset",
-    "EncodedImages",
     "GenerationMetrics",
     "LanguageMixDataset",
     "QADataset",
     "collate",
-    "encode_images",
+    "answer_weights",
+    "beam_search",
     "generate",
     "loss_fn",
     "make_eval_step",
     "pretrain_loss_fn",
+    "rank_answers",
     "vqa_scores",
 ]
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
 
-@dataclass
-class EncodedImages:
-    """Preprocessed pixel tensors by image path; ``bad`` lists skipped files and why."""
-
-    pixels: dict[Path, torch.Tensor]
-    bad: list[tuple[Path, str]]
-
-
-def encode_images(
-    paths: Sequence[Path], image_processor: Any, *, skip_bad: bool = False, batch: int = 64
-) -> EncodedImages:
-    """Load and preprocess every distinct image once (bad files raise, or are skipped and
-    counted with ``skip_bad``)."""
-    unique = list(dict.fromkeys(paths))
-    pixels: dict[Path, torch.Tensor] = {}
-    bad: list[tuple[Path, str]] = []
-    for start in range(0, len(unique), batch):
-        chunk, images = [], []
-        for path in unique[start : start + batch]:
-            try:
-                images.append(load_image(path))
-                chunk.append(path)
-            except DataError as err:
-                if not skip_bad:
-                    raise
-                bad.append((path, str(err)))
-        if images:
-            out = image_processor(images=images, return_tensors="pt")["pixel_values"]
-            pixels.update(zip(chunk, out))
-    return EncodedImages(pixels, bad)
-
-
 def _ids(tokenizer: Any, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def answer_weights(answers: Sequence[str]) -> list[tuple[str, float]]:
+    """Each distinct answer with the share of humans who gave it, in first-seen order (BLIP's
+    and the p-adapter release's ``vqa_dataset``: weight += 1 / len(answers) per human)."""
+    weights: dict[str, float] = {}
+    for a in answers:
+        weights[a] = weights.get(a, 0.0) + 1 / len(answers)
+    return list(weights.items())
+
+
 class QADataset(Dataset):
-    """VQA (or SNLI-VE, answer = label) items: image, question ids, answer ids."""
+    """VQA (or SNLI-VE, answer = label) items: image, question ids, answer ids.
+
+    With ``soft_targets`` (VQA training), an item carries every distinct human answer with its
+    weight (:func:`answer_weights`); otherwise the single most frequent answer (weight 1).
+    """
 
     def __init__(
         self,
@@ -86,11 +77,13 @@ class QADataset(Dataset):
         images: EncodedImages,
         split: str,
         max_question: int = 30,
+        soft_targets: bool = False,
     ) -> None:
         self.examples = [e for e in examples if e.image in images.pixels]
         self.skipped = len(examples) - len(self.examples)
         self.backbone, self.images, self.split = backbone, images, split
         self.max_question = max_question
+        self.soft_targets = soft_targets
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -104,13 +97,18 @@ class QADataset(Dataset):
         answer = ex.answer if isinstance(ex, VQAExample) else ex.label
         q = bb.tokenizer(text, truncation=True, max_length=self.max_question)["input_ids"]
         a = [bb.bos_id, *_ids(bb.tokenizer, answer), bb.sep_id]
-        return {
+        item = {
             "pixel_values": self.images.pixels[ex.image],
             "question": q,
             "target": a,
             "index": index,
             "split": SPLIT_CODES[self.split],
         }
+        if self.soft_targets and isinstance(ex, VQAExample):
+            pairs = answer_weights(ex.answers)
+            item["answers"] = [[bb.bos_id, *_ids(bb.tokenizer, t), bb.sep_id] for t, _ in pairs]
+            item["weights"] = [w for _, w in pairs]
+        return item
 
 
 class CaptionDataset(Dataset):
@@ -127,7 +125,9 @@ class CaptionDataset(Dataset):
         expand: bool,
         captions_per_image: int | None = None,
         max_caption: int = 30,
+        prompt: str = "",
     ) -> None:
+        self.prompt = _ids(backbone.tokenizer, prompt) if prompt else []
         self.examples = [e for e in examples if e.image in images.pixels]
         self.skipped = len(examples) - len(self.examples)
         self.backbone, self.images, self.split = backbone, images, split
@@ -147,12 +147,15 @@ class CaptionDataset(Dataset):
         i, caption = self.items[index]
         bb, ex = self.backbone, self.examples[i]
         ids = _ids(bb.tokenizer, caption)[: self.max_caption - 2]
-        return {
+        item = {
             "pixel_values": self.images.pixels[ex.image],
-            "target": [bb.bos_id, *ids, bb.sep_id],
+            "target": [bb.bos_id, *self.prompt, *ids, bb.sep_id],
             "index": i,
             "split": SPLIT_CODES[self.split],
         }
+        if self.prompt:  # BLIP: the prompt is input, never a target
+            item["prompt_len"] = len(self.prompt)
+        return item
 
 
 class LanguageMixDataset(Dataset):
@@ -228,6 +231,9 @@ def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Ten
     target, tmask = _pad([it["target"] for it in items], pad_id)
     batch["target_ids"], batch["target_mask"] = target, tmask
     batch["labels"] = target.masked_fill(tmask == 0, -100)
+    if "prompt_len" in items[0]:
+        for row, it in enumerate(items):
+            batch["labels"][row, 1 : 1 + it["prompt_len"]] = -100
     if "text" in items[0]:
         batch["text_ids"], batch["text_mask"] = _pad([it["text"] for it in items], pad_id)
     if "statement" in items[0]:
@@ -236,12 +242,36 @@ def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Ten
         )
     if "question" in items[0]:
         batch["input_ids"], batch["attention_mask"] = _pad([it["question"] for it in items], pad_id)
+    if "answers" in items[0]:  # soft targets: every (question, answer) pair, weighted
+        seqs = [a for it in items for a in it["answers"]]
+        ids, mask = _pad(seqs, pad_id)
+        batch["answer_ids"], batch["answer_mask"] = ids, mask
+        batch["answer_labels"] = ids.masked_fill(mask == 0, -100)
+        batch["answer_owner"] = torch.tensor(
+            [row for row, it in enumerate(items) for _ in it["answers"]]
+        )
+        batch["answer_weights"] = torch.tensor([w for it in items for w in it["weights"]])
     return batch
 
 
 def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """BLIP's language-modelling loss on the answer / caption (label smoothing as the text config
-    sets it: 0 in transformers' default, the tiny BLIP's)."""
+    sets it: 0 in transformers' default, the tiny BLIP's). With soft VQA targets: BLIP's
+    ``weights * loss`` summed over every (question, answer) pair and divided by the number of
+    questions, each answer's loss summed over its tokens (``reduction="none"``)."""
+    if "answer_ids" in batch:
+        memory, memory_mask = _memory(model, batch)
+        owner = batch["answer_owner"]
+        per_answer = model.text_decoder(
+            input_ids=batch["answer_ids"],
+            attention_mask=batch["answer_mask"],
+            encoder_hidden_states=memory[owner],
+            encoder_attention_mask=memory_mask[owner],
+            labels=batch["answer_labels"],
+            reduction="none",
+        ).loss
+        weights = batch["answer_weights"].to(per_answer.dtype)
+        return (weights * per_answer).sum() / memory.shape[0]
     if "input_ids" in batch:
         out = model(
             input_ids=batch["input_ids"],
@@ -297,13 +327,54 @@ def pretrain_loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.
 
 
 @torch.no_grad()
-def generate(
-    model: nn.Module, batch: dict[str, torch.Tensor], *, bos: int, sep: int, pad: int, max_new: int
+def beam_search(
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    *,
+    start: list[int],
+    sep: int,
+    pad: int,
+    beams: int,
+    max_length: int,
+    min_length: int,
 ) -> torch.Tensor:
-    """Greedy decoding without a key/value cache: ``[B, max_new]`` ids, ``pad`` after [SEP]."""
+    """BLIP's caption decoding: beam search from ``start`` ([DEC] + prompt) with total
+    ``max_length`` / ``min_length`` (as BLIP passes them), no key/value cache; returns the
+    tokens after ``start``, ``[B, max_length]`` padded."""
     memory, memory_mask = _memory(model, batch)
     b = memory.shape[0]
-    ids = torch.full((b, 1), bos, dtype=torch.long, device=memory.device)
+    ids = torch.tensor([start] * b, dtype=torch.long, device=memory.device)
+    out = model.text_decoder.generate(
+        input_ids=ids,
+        encoder_hidden_states=memory,
+        encoder_attention_mask=memory_mask,
+        num_beams=beams,
+        max_length=max_length,
+        min_length=min_length,
+        eos_token_id=sep,
+        pad_token_id=pad,
+        use_cache=False,
+        do_sample=False,
+    )[:, len(start) :]
+    return F.pad(out, (0, max_length - out.shape[1]), value=pad)
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    *,
+    bos: int,
+    sep: int,
+    pad: int,
+    max_new: int,
+    prefix: Sequence[int] = (),
+) -> torch.Tensor:
+    """Greedy decoding without a key/value cache from [DEC] (+ ``prefix``, e.g. a prompt):
+    ``[B, max_new]`` new ids, ``pad`` after [SEP]."""
+    memory, memory_mask = _memory(model, batch)
+    b = memory.shape[0]
+    ids = torch.tensor([[bos, *prefix]] * b, dtype=torch.long, device=memory.device)
     done = torch.zeros(b, dtype=torch.bool, device=memory.device)
     out = torch.full((b, max_new), pad, dtype=torch.long, device=memory.device)
     for step in range(max_new):
@@ -323,18 +394,90 @@ def generate(
     return out
 
 
-def make_eval_step(backbone: Backbone, max_new: int):
-    """``eval_step(model, batch)`` for the engine: generated ids + index + split."""
+@dataclass
+class AnswerList:
+    """The candidate answers of ranking inference: texts and their ``[DEC] a [SEP]`` ids."""
+
+    texts: list[str]
+    ids: torch.Tensor  # [A, L], padded
+    mask: torch.Tensor  # [A, L]
+
+    @classmethod
+    def build(cls, texts: Sequence[str], backbone: Backbone) -> AnswerList:
+        if not texts:
+            raise ValueError("ranking inference needs a non-empty answer list")
+        seqs = [[backbone.bos_id, *_ids(backbone.tokenizer, t), backbone.sep_id] for t in texts]
+        ids, mask = _pad(seqs, backbone.pad_id)
+        return cls(list(texts), ids, mask)
+
+
+@torch.no_grad()
+def rank_answers(
+    model: nn.Module, batch: dict[str, torch.Tensor], answers: AnswerList, k: int
+) -> torch.Tensor:
+    """BLIP's ``rank_answer``: per question, the ``k`` answers whose first token is likeliest
+    after [DEC], then the one of those with the highest summed log-likelihood (the decoder's
+    loss with ``reduction="none"``; first of equals). Returns indices into ``answers``."""
+    memory, memory_mask = _memory(model, batch)
+    b, device = memory.shape[0], memory.device
+    ids, mask = answers.ids.to(device), answers.mask.to(device)
+    k = min(k, ids.shape[0])
+    start = model.text_decoder(
+        input_ids=ids[:1, :1].expand(b, 1),
+        encoder_hidden_states=memory,
+        encoder_attention_mask=memory_mask,
+        use_cache=False,
+    ).logits[:, 0]
+    first = start.float().softmax(-1).index_select(1, ids[:, 1])  # [B, A]
+    topk = first.topk(k, dim=1).indices  # [B, k]
+    cand, cand_mask = ids[topk].flatten(0, 1), mask[topk].flatten(0, 1)
+    owner = torch.arange(b, device=device).repeat_interleave(k)
+    nll = model.text_decoder(
+        input_ids=cand,
+        attention_mask=cand_mask,
+        encoder_hidden_states=memory[owner],
+        encoder_attention_mask=memory_mask[owner],
+        labels=cand.masked_fill(cand_mask == 0, -100),
+        reduction="none",
+        use_cache=False,
+    ).loss.view(b, k)
+    best = (-nll).argmax(dim=1)
+    return topk[torch.arange(b, device=device), best]
+
+
+def make_eval_step(
+    backbone: Backbone,
+    max_new: int,
+    answers: AnswerList | None = None,
+    k: int = 32,
+    *,
+    beams: int = 1,
+    min_new: int = 0,
+    prompt: str = "",
+):
+    """``eval_step(model, batch)`` for the engine: answer / caption ids + index + split.
+
+    With ``answers``, answers are ranked over that list (:func:`rank_answers`, top ``k``);
+    otherwise generated after [DEC] + ``prompt``: greedily, or with ``beams`` > 1 by beam search
+    (``max_new`` / ``min_new`` are then BLIP's total max / min length)."""
+    prefix = _ids(backbone.tokenizer, prompt) if prompt else []
+    bb = backbone
 
     def eval_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        ids = generate(
-            model,
-            batch,
-            bos=backbone.bos_id,
-            sep=backbone.sep_id,
-            pad=backbone.pad_id,
-            max_new=max_new,
-        )
+        if answers is not None:
+            chosen = rank_answers(model, batch, answers, k)
+            ids = answers.ids.to(chosen.device)[chosen, 1:]  # drop [DEC]
+            ids = F.pad(ids, (0, max(0, max_new - ids.shape[1])), value=bb.pad_id)
+        elif beams > 1:
+            ids = beam_search(
+                model, batch, start=[bb.bos_id, *prefix], sep=bb.sep_id, pad=bb.pad_id,
+                beams=beams, max_length=max_new, min_length=min_new,
+            )  # fmt: skip
+        else:
+            ids = generate(
+                model, batch, bos=bb.bos_id, sep=bb.sep_id, pad=bb.pad_id, max_new=max_new,
+                prefix=prefix,
+            )  # fmt: skip
         return {"generated": ids, "index": batch["index"], "split": batch["split"]}
 
     return eval_step
@@ -369,7 +512,7 @@ class GenerationMetrics:
         preds = self.decode(outputs["generated"])
         self.last_predictions = preds
         index = outputs["index"].tolist()
-        if self.task == "vqa":
+        if self.task in ("vqa", "vizwiz"):
             return vqa_scores(preds, [ds.examples[i] for i in index])
         if self.task == "snli_ve":
             return {"accuracy": snli_ve_accuracy(preds, [ds.examples[i].label for i in index])}

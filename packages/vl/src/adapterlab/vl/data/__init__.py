@@ -20,10 +20,11 @@ from .common import (
     read_json,
     read_jsonl,
 )
+from .derived import derive_snli_ve, derive_vizwiz
 from .snli_ve import LABELS, load_snli_ve
 from .synth import QUESTION_TYPES, SynthSpec, read_scenes, scene_statements, synthesize
 from .vizwiz import load_vizwiz
-from .vqav2 import karpathy_splits, load_vqav2
+from .vqav2 import carve_val, karpathy_splits, load_vqav2
 
 __all__ = [
     "DATASETS",
@@ -34,6 +35,9 @@ __all__ = [
     "SynthSpec",
     "VEExample",
     "VQAExample",
+    "carve_val",
+    "derive_snli_ve",
+    "derive_vizwiz",
     "karpathy_splits",
     "load_coco_captions",
     "load_dataset",

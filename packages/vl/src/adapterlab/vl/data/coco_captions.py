@@ -4,7 +4,8 @@
                                              "split", "sentences": [{"raw", "tokens"}]}]}
     <coco>/<filepath>/<filename>           e.g. val2014/COCO_val2014_000000391895.jpg
 
-Splits: train, restval, val, test, and ``train+restval`` (BLIP's training set).
+Splits: train, restval, val, test, and ``train+restval`` (BLIP's training set). An image
+listed twice (in two splits: a train/test leak) is refused.
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ def load_coco_captions(
             "expected {'images': [...]} (Karpathy dataset_coco.json)")  # fmt: skip
     wanted = {"train", "restval"} if split == "train+restval" else {split}
     out = []
+    seen: dict[str, str] = {}
     for i, img in enumerate(data["images"]):
         for key in ("filepath", "filename", "split", "sentences"):
             require(key in img, path, f"images[{i}] has no {key!r}")
+        key = str(img.get("cocoid", f"{img['filepath']}/{img['filename']}"))
+        require(key not in seen, path,
+                f"COCO image {key} is listed twice (splits {seen.get(key)!r} and "
+                f"{img['split']!r}); an image in two splits leaks between them")  # fmt: skip
+        seen[key] = str(img["split"])
         if img["split"] not in wanted:
             continue
         captions = [s.get("raw", "") for s in img["sentences"] if isinstance(s, dict)]

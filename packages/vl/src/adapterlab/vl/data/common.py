@@ -1,12 +1,14 @@
-"""Example types and careful file readers shared by the dataset loaders."""
+"""Example types and careful file readers shared by the dataset loaders (the core's
+:class:`~adapterlab.core.engine.DataFileError` and readers: one error style in every package)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapterlab.core.engine import DataFileError, iter_jsonl
+from adapterlab.core.engine import read_json as core_read_json
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
@@ -20,8 +22,8 @@ __all__ = [
 ]
 
 
-class DataError(ValueError):
-    """A dataset file is missing, unreadable or inconsistent (the message names the file)."""
+#: the core's bad-input error (one line: ``"<path>:<line>: <problem>"``), as every package uses
+DataError = DataFileError
 
 
 @dataclass
@@ -61,50 +63,34 @@ class VEExample:
 
 
 def read_json(path: str | Path) -> Any:
-    """Parse a JSON file; a missing or malformed file raises :class:`DataError` naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: malformed JSON ({err})") from err
+    """Parse a JSON file; a missing, non-UTF-8 or malformed file raises :class:`DataError`
+    naming it (and the line)."""
+    return core_read_json(path)
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Parse a JSON-lines file; a bad line raises :class:`DataError` naming file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: malformed JSON line ({err})") from err
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object per line")
-            rows.append(row)
-    return rows
+    """Parse a JSON-lines file; a bad line (malformed, non-UTF-8, not an object) raises
+    :class:`DataError` naming file and line."""
+    return [row for _, row in iter_jsonl(path)]
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """Open an image as RGB; missing, truncated or corrupt files raise :class:`DataError`."""
+    """Open an image as RGB; missing, truncated, corrupt or oversized files (PIL's
+    decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``) raise :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: image not found")
+        raise DataError(path, "image not found")
     try:
         with Image.open(path) as img:
             img.load()
             return img.convert("RGB")
+    except Image.DecompressionBombError as err:
+        raise DataError(path, f"image too large to decode safely ({err})") from err
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DataError(f"{path}: unreadable image ({err})") from err
+        raise DataError(path, f"unreadable image ({err})") from err
 
 
 def require(condition: bool, path: Path, problem: str) -> None:
     """Raise :class:`DataError` ``"{path}: {problem}"`` unless ``condition``."""
     if not condition:
-        raise DataError(f"{path}: {problem}")
+        raise DataError(path, problem)

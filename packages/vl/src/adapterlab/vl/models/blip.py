@@ -18,14 +18,17 @@ import torch
 from torch import nn
 
 __all__ = [
+    "FINETUNED",
     "HUB_IDS",
     "TINY",
     "Backbone",
     "ModelLoadError",
+    "TaskFinetunedWarning",
     "load_blip",
     "tiny_backbone",
     "tiny_config",
     "vqa_from_captioner",
+    "warn_if_task_finetuned",
 ]
 
 TINY = "tiny"
@@ -160,7 +163,46 @@ def load_blip(task: str, source: str | None = None) -> Backbone:
             f"{HUB_IDS[task]} --local-dir DIR`), copy DIR here and pass its path; or use "
             "--model tiny"
         ) from err
+    warn_if_task_finetuned(task, source, model)
     return Backbone(model.eval(), processor.tokenizer, processor.image_processor, task, source)
+
+
+#: hub checkpoints already fine-tuned on a task (BLIP's released task models)
+FINETUNED = {
+    "vqa": ("Salesforce/blip-vqa-base", "Salesforce/blip-vqa-capfilt-large"),
+    "caption": ("Salesforce/blip-image-captioning-base", "Salesforce/blip-image-captioning-large"),
+}
+
+
+class TaskFinetunedWarning(UserWarning):
+    """A checkpoint fine-tuned on a task is the starting point for that same task."""
+
+
+def warn_if_task_finetuned(task: str, source: str, model: nn.Module) -> bool:
+    """Warn when ``source`` was already fine-tuned on ``task`` (a frozen-backbone baseline then
+    gets the task for free). Folders written by :func:`convert_blip_checkpoint` (or the tiny
+    pre-training) carry ``blip_pretrained.json`` and never warn."""
+    import warnings
+
+    from .convert import PRETRAINED_MARKER
+
+    folder = Path(source)
+    if folder.is_dir() and (folder / PRETRAINED_MARKER).is_file():
+        return False
+    architectures = getattr(model.config, "architectures", None) or []
+    finetuned = source in FINETUNED.get(task, ()) or (
+        folder.is_dir() and _model_class(task).__name__ in architectures
+    )
+    if finetuned:
+        warnings.warn(
+            f"{source} is a BLIP checkpoint already fine-tuned for {task}; starting {task} "
+            "from it gives every method (and the frozen baselines) the task for free, unlike "
+            "the paper, which adapts the pre-trained BLIP. Convert the pre-training checkpoint "
+            "with `adapterlab-vl convert --checkpoint model_base_capfilt_large.pth --out DIR`.",
+            TaskFinetunedWarning,
+            stacklevel=2,
+        )
+    return finetuned
 
 
 def _offline() -> bool:

@@ -14,11 +14,18 @@ from ..base import OutputAdapterWrapper, replace_submodule
 from ..bottleneck.layer import BottleneckAdapter
 from ..registry import AdapterMethod, register_method
 from .config import PAdapterConfig
-from .layer import PAdapterBranch, dense_reference, is_bert_attention, pool_assignment
+from .layer import (
+    PAdapterBranch,
+    code_reference,
+    dense_reference,
+    is_bert_attention,
+    pool_assignment,
+)
 
 __all__ = [
     "PAdapterBranch",
     "PAdapterConfig",
+    "code_reference",
     "dense_reference",
     "find_attention_modules",
     "is_bert_attention",
@@ -95,6 +102,9 @@ def _inject(model: nn.Module, config: PAdapterConfig, name: str) -> dict[str, nn
             eps=config.eps,
             value_degree=config.value_degree,
             cross_pool_nodes=config.cross_pool_nodes,
+            p_param=config.p_param,
+            init=config.init,
+            init_std=config.init_std,
         )
         branch.attach(attn_self, dense)
         wrapper.adapters[name] = branch
@@ -102,7 +112,23 @@ def _inject(model: nn.Module, config: PAdapterConfig, name: str) -> dict[str, nn
     for clean in ffn:
         wrapper = _wrap(model, clean)
         dim = wrapper.base_layer.out_features
-        adapter = BottleneckAdapter(dim, config.size(dim), activation=config.activation)
+        parallel = config.ffn_placement == "parallel"
+        adapter = BottleneckAdapter(
+            dim,
+            config.size(dim),
+            activation=config.ffn_activation or config.activation,
+            placement=config.ffn_placement,
+            residual=not parallel,  # parallel: the host layer adds x itself
+        )
+        if config.init == "normal":
+            for lin in (adapter.down, adapter.up):
+                nn.init.normal_(lin.weight, std=config.init_std)
+                nn.init.zeros_(lin.bias)
+        if parallel:  # the adapter reads the FFN's input: what <layer>.intermediate receives
+            parent = clean.rsplit(".output.dense", 1)[0]
+            source = resolve_module(model, f"{parent}.intermediate")[1]
+            source.register_forward_pre_hook(wrapper.capture_source, with_kwargs=True)
+            wrapper._uses_source = True
         wrapper.adapters[name] = adapter
         handles[f"{clean}.bottleneck"] = adapter
     return handles

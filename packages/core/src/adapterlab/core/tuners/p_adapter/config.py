@@ -8,7 +8,7 @@ from typing import Literal
 from ...config import AdapterConfig, register_preset
 from ..bottleneck.config import ACTIVATIONS
 
-__all__ = ["PAdapterConfig"]
+__all__ = ["RELEASE", "PAdapterConfig"]
 
 
 @dataclass
@@ -37,17 +37,29 @@ class PAdapterConfig(AdapterConfig):
         mu_init: initial mu (paper variant; learned, kept >= 0 by clamping).
         mu0: the code variant's mu0 (mu = mu0 * (2 + tanh(m)), m learned from 0; VQA 0.1,
             SNLI-VE 10, captioning 0.1).
-        eps: added inside the norm: ``(||.||^2 + eps) ^ ((p - 2) / 2)``, and to the
-            normaliser of alpha.
+        eps: paper variant: added inside the norm, ``(||.||^2 + eps) ^ ((p - 2) / 2)``, and to
+            the normaliser of alpha; code variant: the release's e (1e-8 in its preset), placed
+            as there: ``|| sqrt(M + e) (F_j - F_i) + e || ^ (p - 2)``.
         value_degree: paper variant: ``"unit"`` (our default: every value node has the degree 1
             its token has as a softmax query row; causal-safe) or ``"column"`` (the literal
             bipartite degree, the column sum over all queries: it lets a causal decoder's
             earlier tokens see later ones, so only use it on encoders).
         cross_pool_nodes: average-pool the key/value tokens of *cross*-attention to this many
             nodes before the re-weighting (the code: 16 for VQA, 24 otherwise); None keeps all.
+            Paper variant: contiguous groups (ours); code variant: torch's adaptive average
+            (overlapping windows), probabilities and values, as released.
         ffn_adapter: add the plain bottleneck adapter after every feed-forward sublayer.
         ffn_modules: FFN output projections for those adapters; None: ``<layer>.output.dense``
             of every layer holding an adapted attention.
+        ffn_placement: ``"sequential"`` (ours: y + A(y) on the FFN output) or ``"parallel"``
+            (the release: A reads the FFN's input, the attention output, and is added to the
+            FFN output before the residual and LayerNorm: LN(FFN(x) + A(x) + x)).
+        ffn_activation: the FFN adapter's nonlinearity; None: ``activation`` (release: relu).
+        p_param: ``"sigmoid"`` (ours: p kept in ``p_range``) or ``"direct"`` (the release: p is
+            the learned parameter itself, unconstrained).
+        init: ``"identity"`` (ours: up-projections zero, so a fresh adapter is the identity) or
+            ``"normal"`` (the release, BLIP's ``init_weights``: every adapter Linear
+            N(0, ``init_std``), biases zero; not the identity at init).
     """
 
     method = "p_adapter"
@@ -65,6 +77,11 @@ class PAdapterConfig(AdapterConfig):
     cross_pool_nodes: int | None = None
     ffn_adapter: bool = True
     ffn_modules: list[str] | str | None = None
+    ffn_placement: Literal["sequential", "parallel"] = "sequential"
+    ffn_activation: str | None = None
+    p_param: Literal["sigmoid", "direct"] = "sigmoid"
+    init: Literal["identity", "normal"] = "identity"
+    init_std: float = 0.02
 
     def validate(self) -> None:
         if self.variant not in ("paper", "code"):
@@ -76,8 +93,20 @@ class PAdapterConfig(AdapterConfig):
         lo, hi = self.p_range
         if not (1.0 <= lo < hi):
             raise ValueError(f"p_range must satisfy 1 <= lo < hi, got {self.p_range}")
-        if not (lo < self.p_init < hi):
+        if self.p_param not in ("sigmoid", "direct"):
+            raise ValueError(f"p_param must be 'sigmoid' or 'direct', got {self.p_param!r}")
+        if self.p_param == "sigmoid" and not (lo < self.p_init < hi):
             raise ValueError(f"p_init={self.p_init} must lie inside p_range {self.p_range}")
+        if self.p_param == "direct" and self.p_init <= 1:
+            raise ValueError(f"p_init={self.p_init} must be > 1")
+        if self.init not in ("identity", "normal"):
+            raise ValueError(f"init must be 'identity' or 'normal', got {self.init!r}")
+        if self.ffn_placement not in ("sequential", "parallel"):
+            raise ValueError(
+                f"ffn_placement must be 'sequential' or 'parallel', got {self.ffn_placement!r}"
+            )
+        if self.ffn_activation is not None and self.ffn_activation not in ACTIVATIONS:
+            raise ValueError(f"ffn_activation must be one of {ACTIVATIONS}")
         if self.mu_init < 0 or self.mu0 < 0:
             raise ValueError("mu_init and mu0 must be >= 0")
         if self.eps <= 0:
@@ -95,4 +124,14 @@ class PAdapterConfig(AdapterConfig):
 
 
 register_preset("p_adapter", "p_adapter")
-register_preset("p_adapter_code", "p_adapter", variant="code", p_init=1.25, cross_pool_nodes=16)
+CODE = {"variant": "code", "p_init": 1.25, "cross_pool_nodes": 16, "eps": 1e-8}
+register_preset("p_adapter_code", "p_adapter", **CODE)
+#: everything as released (wuhy68/p-Adapter): the code variant, p learned directly, BLIP's
+#: N(0, 0.02) init, and the parallel ReLU adapter on every FFN
+RELEASE = {
+    "p_param": "direct",
+    "init": "normal",
+    "ffn_placement": "parallel",
+    "ffn_activation": "relu",
+}
+register_preset("p_adapter_release", "p_adapter", **CODE, **RELEASE)

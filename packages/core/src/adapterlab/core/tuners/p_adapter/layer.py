@@ -36,12 +36,26 @@ Design choices where the paper is silent (ours, listed in the vl README):
 - ``p = lo + (hi - lo) * sigmoid(raw)`` keeps p in ``p_range`` with finite gradients; mu is
   clamped at 0; eps sits inside the norm; all adapter arithmetic runs in float32.
 
-``variant="code"`` reproduces the released code (wuhy68/p-Adapter, ``eff_modeling_blip.py``):
-node features F = W_down(W_o v) split into heads, edge weights
-M_ij * (M_ij ||F_j - F_i||^2 + eps)^((p-2)/2) with no D^-1/2, F' = alpha Mbar F + beta F,
-output W_up(GELU(W_gate h) * F') added to the attention output h, mu = mu0 (2 + tanh(m)),
-beta = 0 in cross-attention. For a cross-attention query (a text token, with no value feature)
-F_i = W_down(h_i), our reading of code that cannot run as released.
+``variant="code"`` reproduces the released code (wuhy68/p-Adapter, ``eff_modeling_blip.py``,
+``BertSelfAttention`` / ``BertSelfOutput``), equation for equation (:func:`code_reference` is
+the dense transcription the tests compare against):
+
+- node features F = W_down(W_o x + b_o) + b_down, split into heads, for the value tokens
+  (x = v) and, in cross-attention, for the text queries (x = q, the query projection: the
+  code's ``mixed_query_layer``, never assigned in the release, is BERT's ``self.query(h)``);
+- self-attention: the graph is the attention matrix itself over the tokens (the code's
+  training path: no key/value cache), so token i's own value is a node with its self-loop
+  weight M_ii; cross-attention: the bipartite graph [[0, M], [M^T, 0]] over the text queries
+  and the image tokens, average-pooled (``adaptive_avg_pool``, overlapping windows) to
+  ``cross_pool_nodes`` nodes, both the probabilities and the values;
+- edge weights w_ij = M_ij * || sqrt(M_ij + e) (F_j - F_i) + e ||^(p-2), e = ``eps`` (the
+  release: 1e-8) added to every component before the norm, as released. On the self-loop
+  F_j - F_i = 0, so the norm is e sqrt(d) and the weight (e sqrt(d))^(p-2) M_ii dominates the
+  row for p < 2 (at p = 1.25, ~0.9998 of the row): the release's behaviour, kept;
+- alpha_i = 1 / (sum_j w_ij + 2 mu / p), beta_i = (2 mu / p) alpha_i in self-attention and 0 in
+  cross-attention (the code slices the off-diagonal block of a diagonal matrix);
+  F'_i = alpha_i sum_j w_ij F_j + beta_i F_i;
+- output h + W_up(GELU(W_gate h) * F'), h the attention output; mu = mu0 (2 + tanh(m)).
 """
 
 from __future__ import annotations
@@ -58,6 +72,7 @@ from ..bottleneck.layer import make_activation
 
 __all__ = [
     "PAdapterBranch",
+    "code_reference",
     "dense_reference",
     "pool_assignment",
     "is_bert_attention",
@@ -111,6 +126,42 @@ def dense_reference(
     return alpha[:, None] * (prop @ v_nodes) + beta[:, None] * q_nodes
 
 
+def code_reference(
+    A: torch.Tensor,
+    f_q: torch.Tensor | None,
+    f_v: torch.Tensor,
+    p: float,
+    mu: float,
+    e: float = 1e-8,
+) -> torch.Tensor:
+    """The released code's re-weighting for one head, transcribed densely: F' for the query rows.
+
+    Self-attention (``f_q`` None): ``A`` [n, n] attention, ``f_v`` [n, d] the tokens' value
+    features. Cross-attention: ``A`` [n, m] (already pooled), ``f_q`` [n, d] query features,
+    ``f_v`` [m, d]; the code's bipartite (n + m) graph is built and its query rows kept, beta
+    sliced off the diagonal (0). Materialises every difference, as the code does; for tests.
+    """
+    n = A.shape[0]
+    if f_q is None:
+        graph, feats = A, f_v
+    else:
+        m = A.shape[1]
+        graph = torch.zeros(n + m, n + m, dtype=A.dtype)
+        graph[:n, n:], graph[n:, :n] = A, A.T
+        feats = torch.cat([f_q, f_v], 0)
+    size = graph.shape[0]
+    w = torch.zeros_like(graph)
+    for i in range(size):
+        for j in range(size):
+            g = (graph[i, j] + e).sqrt() * (feats[j] - feats[i])
+            w[i, j] = graph[i, j] * torch.linalg.vector_norm(g + e) ** (p - 2)
+    alpha = 1.0 / (w.sum(1) + 2 * mu / p)
+    beta = alpha * (2 * mu / p)
+    if f_q is None:
+        return alpha[:, None] * (w @ feats) + beta[:, None] * feats
+    return alpha[:n, None] * (w[:n, n:] @ f_v)
+
+
 def _head_gram(weight: torch.Tensor, heads: int) -> torch.Tensor:
     """[H, dh, dh] Gram matrices of the output projection's per-head column blocks."""
     w_h = weight.view(weight.shape[0], heads, -1).permute(1, 0, 2)  # [H, d, dh]
@@ -140,6 +191,9 @@ class PAdapterBranch(SublayerAdapter):
         eps: float = 1e-6,
         value_degree: str = "unit",
         cross_pool_nodes: int | None = None,
+        p_param: str = "sigmoid",
+        init: str = "identity",
+        init_std: float = 0.02,
     ) -> None:
         super().__init__()
         if variant == "code" and bottleneck % num_heads:
@@ -163,16 +217,27 @@ class PAdapterBranch(SublayerAdapter):
         nn.init.zeros_(self.up.bias)
         if variant == "code":
             self.gate = nn.Linear(dim, bottleneck)
-        lo, hi = self.p_range
-        frac = (p_init - lo) / (hi - lo)
-        self.p_raw = nn.Parameter(torch.tensor(math.log(frac / (1 - frac))))
+        if init == "normal":  # the release: BLIP's init_weights, N(0, 0.02), zero biases
+            for lin in (self.down, self.up, getattr(self, "gate", None)):
+                if lin is not None:
+                    nn.init.normal_(lin.weight, std=init_std)
+                    nn.init.zeros_(lin.bias)
+        self.p_param = p_param
+        if p_param == "direct":  # the release: p is the parameter itself
+            self.p_raw = nn.Parameter(torch.tensor(float(p_init)))
+        else:
+            lo, hi = self.p_range
+            frac = (p_init - lo) / (hi - lo)
+            self.p_raw = nn.Parameter(torch.tensor(math.log(frac / (1 - frac))))
         self.mu_raw = nn.Parameter(torch.tensor(float(mu_init) if variant == "paper" else 0.0))
         self._captured: dict[str, Any] = {}
         self._dense: list[nn.Linear] = []  # the host's output projection (not a submodule)
 
     # ------------------------------------------------------------------ parameters
     def p(self) -> torch.Tensor:
-        """The current p (inside ``p_range``)."""
+        """The current p (inside ``p_range``; ``p_param="direct"``: the parameter itself)."""
+        if self.p_param == "direct":
+            return self.p_raw
         lo, hi = self.p_range
         return lo + (hi - lo) * torch.sigmoid(self.p_raw)
 
@@ -252,7 +317,7 @@ class PAdapterBranch(SublayerAdapter):
             )
         cross = bool(cap.get("cross"))
         if self.variant == "code":
-            return y + self._code(probs, v, y, cross).to(y.dtype)
+            return y + self._code(probs, q, v, y, cross).to(y.dtype)
         u = y + self._paper_delta(probs, q, v, cross).to(y.dtype)
         return u + self.up(self.act(self.down(u.to(self.down.weight.dtype)))).to(y.dtype)
 
@@ -320,24 +385,49 @@ class PAdapterBranch(SublayerAdapter):
         b, _, n, _ = delta.shape
         return delta.transpose(1, 2).reshape(b, n, heads * dh) @ weight.T
 
-    def _code(self, M: torch.Tensor, v: torch.Tensor, y: torch.Tensor, cross: bool) -> torch.Tensor:
-        """The released code's branch: W_up(GELU(W_gate h) * F')."""
-        b, m = v.shape[0], v.shape[2]
-        weight = self._dense[0].weight.float()
-        v_tokens = v.transpose(1, 2).reshape(b, m, -1)
+    def _code(
+        self, M: torch.Tensor, q: torch.Tensor, v: torch.Tensor, y: torch.Tensor, cross: bool
+    ) -> torch.Tensor:
+        """The released code's branch: W_up(GELU(W_gate h) * F') (see the module docstring)."""
+        dense = self._dense[0]
+        weight = dense.weight.float()
+        bias = None if dense.bias is None else dense.bias.float()
         dt = self.down.weight.dtype
-        f_v = self._heads(self.down((v_tokens @ weight.T).to(dt)))  # [B, H, m, r/H]
-        f_q = self._heads(self.down(y.to(dt))) if cross else f_v
-        if cross and self.cross_pool_nodes:
-            M, f_v = self._pool(M, f_v)
-        qq = (f_q * f_q).sum(-1)
-        vv = (f_v * f_v).sum(-1)
-        sq = M * (qq[..., None] + vv[..., None, :] - 2 * f_q @ f_v.transpose(-1, -2))
-        p, mu = self.p(), self.mu()
-        m_bar = M * (sq.clamp_min(0) + self.eps) ** ((p - 2) / 2)
-        alpha = 1.0 / (m_bar.sum(-1) + 2 * mu / p).clamp_min(self.eps)
-        beta = torch.zeros_like(alpha) if cross else (2 * mu / p) * alpha
-        f_new = alpha[..., None] * (m_bar @ f_v) + beta[..., None] * f_q
-        f_new = f_new.transpose(1, 2).reshape(b, f_new.shape[2], -1)
+
+        def features(x: torch.Tensor) -> torch.Tensor:  # [B, H, t, dh] -> [B, H, t, r / H]
+            b, _, t, _ = x.shape
+            tokens = x.transpose(1, 2).reshape(b, t, -1)
+            return self._heads(self.down(F.linear(tokens, weight, bias).to(dt)))
+
+        if cross and self.cross_pool_nodes:  # the code's adaptive_avg_pool2d on both
+            M = _adaptive_mean(M, self.cross_pool_nodes)
+            v = _adaptive_mean(v.transpose(-1, -2), self.cross_pool_nodes).transpose(-1, -2)
+        f_v = features(v)
+        f_new = self.code_propagate(M, features(q) if cross else None, f_v)
+        b, _, n, _ = f_new.shape
+        f_new = f_new.transpose(1, 2).reshape(b, n, -1)
         gate = F.gelu(self.gate(y.to(dt)))
         return self.up(gate * f_new.to(dt))
+
+    def code_propagate(
+        self, M: torch.Tensor, f_q: torch.Tensor | None, f_v: torch.Tensor
+    ) -> torch.Tensor:
+        """F' = alpha W F_v (+ beta F in self-attention) for per-head node features
+        ``[..., t, r / H]``; ``f_q`` None for self-attention (see :func:`code_reference`)."""
+        e = self.eps
+        p, mu = self.p(), self.mu()
+        rows = f_v if f_q is None else f_q
+        diff = f_v[..., None, :, :] - rows[..., :, None, :]  # [..., n, m, r / H]: F_j - F_i
+        grad = (M + e).sqrt()[..., None] * diff + e
+        w = M * torch.linalg.vector_norm(grad, dim=-1).pow(p - 2)
+        alpha = 1.0 / (w.sum(-1) + 2 * mu / p)
+        f_new = alpha[..., None] * (w @ f_v)
+        if f_q is None:
+            f_new = f_new + (alpha * (2 * mu / p))[..., None] * f_v
+        return f_new
+
+
+def _adaptive_mean(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Adaptive average pooling of the last axis to ``size`` (torch's overlapping windows)."""
+    lead = x.shape[:-1]
+    return F.adaptive_avg_pool1d(x.reshape(-1, 1, x.shape[-1]), size).view(*lead, size)
