@@ -114,3 +114,62 @@ def test_stdlib_summaries_and_module_split(tmp_path):
     assert module_split("os") == module_split("os") and {
         module_split(f"m{i}") for i in range(50)
     } == {"train", "valid", "test"}
+
+
+def test_oversized_binary_and_unparsable_files_are_skipped_and_named(tmp_path, bpe_tokenizer):
+    """#26 / #22: a huge single-line file, a NUL byte past the first 8 KiB and random text named
+    .java never become windows: each is skipped, counted under its reason and named; a file
+    with one syntax error is still kept (and counted as having parse errors)."""
+    good = "def f(x):\n    return x + 1\n"
+    (tmp_path / "ok.py").write_text(good)
+    (tmp_path / "broken.py").write_text("def f(:\n    return )\n")
+    (tmp_path / "one_line.py").write_text("x = [" + "1, " * 20_000 + "]\n")  # 60 KB, one line
+    (tmp_path / "huge.py").write_bytes(b"y = 0\n" * 200_000)  # 1.2 MB: never read
+    (tmp_path / "late_nul.py").write_bytes(good.encode() * 400 + b"\x00")  # NUL at byte 10,800
+    words = [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "was",
+        "for",
+        "on",
+        "that",
+        "with",
+        "as",
+        "by",
+        "it",
+        "at",
+        "from",
+        "an",
+        "were",
+        "are",
+    ]
+    text = "".join(
+        " ".join(words[(i * 7 + j) % len(words)] for j in range(10)) + ".\n" for i in range(30)
+    )
+    (tmp_path / "Notes.java").write_text(text)
+    files = find_sources(tmp_path)
+    data, stats = build_ttc_dataset(files, bpe_tokenizer, TTCSettings(max_length=64))
+    assert dict(stats.skipped) == {"long_line": 1, "too_large": 1, "binary": 1, "unparsable": 1}
+    assert sorted({p.rsplit("/", 1)[-1] for p in data["path"]}) == ["broken.py", "ok.py"]
+    assert stats.files_with_parse_errors >= 2  # broken.py (kept) and Notes.java (skipped)
+    named = " | ".join(stats.skipped_files)
+    for name in ("one_line.py", "huge.py", "late_nul.py", "Notes.java"):
+        assert str(tmp_path / name) in named
+    assert "line 1 has 60,006 characters" in named and f"NUL byte at byte {27 * 400}" in named
+    with pytest.raises(BadSourceError, match=r"Notes\.java: unparsable as java"):
+        build_ttc_dataset(
+            [(str(tmp_path / "Notes.java"), "java")],
+            bpe_tokenizer,
+            TTCSettings(on_bad_file="error"),
+        )
+    # limits are settings: lifted, the long line is kept (as several windows)
+    _, lifted = build_ttc_dataset(
+        [(str(tmp_path / "one_line.py"), "python")],
+        bpe_tokenizer,
+        TTCSettings(max_length=64, max_line_chars=None),
+    )
+    assert lifted.kept == 1

@@ -30,7 +30,16 @@ class PrepareConfig:
     keep_parse_errors: bool = True
     """Keep files with syntax errors (their ERROR/MISSING nodes are counted) or skip them."""
     on_bad_file: str = "skip"
-    """Empty, binary or undecodable files: 'skip' (count them) or 'error' (stop, naming the file)."""
+    """Empty, binary, undecodable, too large, too-long-line or unparsable files: 'skip' (count
+    and name them) or 'error' (stop, naming the file)."""
+    max_file_bytes: int | None = 1_000_000
+    """Per-file size limit: larger files are skipped, counted and named (None: no limit)."""
+    max_line_chars: int | None = 1_000
+    """Per-line length limit: a file with a longer line (minified/generated code) is skipped,
+    counted and named (None: no limit)."""
+    max_error_rate: float = 0.05
+    """Files whose ERROR/MISSING nodes exceed this share of their leaves (random text named
+    .java) are skipped as unparsable, counted and named."""
     summaries: bool = True
     """Also write the function -> first docstring line set (Python files only)."""
     max_summaries: int | None = 1500
@@ -62,7 +71,16 @@ class TTCConfig:
     keep_parse_errors: bool = True
     """Keep files with syntax errors (counted) or skip them."""
     on_bad_file: str = "skip"
-    """Empty, binary or undecodable files: 'skip' (count) or 'error'."""
+    """Empty, binary, undecodable, too large, too-long-line or unparsable files: 'skip' (count
+    and name them) or 'error'."""
+    max_file_bytes: int | None = 1_000_000
+    """Per-file size limit: larger files are skipped, counted and named (None: no limit)."""
+    max_line_chars: int | None = 1_000
+    """Per-line length limit: a file with a longer line (minified/generated code) is skipped,
+    counted and named (None: no limit)."""
+    max_error_rate: float = 0.05
+    """Files whose ERROR/MISSING nodes exceed this share of their leaves (random text named
+    .java) are skipped as unparsable, counted and named."""
     adapter: str = "pfeiffer"
     """Core bottleneck preset of the NER adapter: pfeiffer (after the FFN) or houlsby (after
     attention and FFN)."""

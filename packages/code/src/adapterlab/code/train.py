@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,21 @@ def split_sources(
     return groups, root
 
 
+def _settings(cfg: PrepareConfig | TTCConfig) -> TTCSettings:
+    return TTCSettings(
+        max_length=cfg.max_length,
+        keep_parse_errors=cfg.keep_parse_errors,
+        on_bad_file=cfg.on_bad_file,
+        max_file_bytes=cfg.max_file_bytes,
+        max_line_chars=cfg.max_line_chars,
+        max_error_rate=cfg.max_error_rate,
+    )
+
+
+def _files_report(stats: SourceStats) -> dict[str, Any]:
+    return {**stats.as_dict(), "skipped_files": stats.skipped_files}
+
+
 def prepare_ttc(
     groups: dict[str, list[tuple[str, str]]],
     tokenizer: Any,
@@ -92,12 +108,18 @@ def prepare_ttc(
     num_proc: int | None,
     cache_dir: str | None,
 ) -> tuple[dict[str, Any], dict[str, SourceStats]]:
-    """TTC windows and stats per split."""
+    """TTC windows and stats per split; skipped files are counted, and named on stderr (the
+    first few) and in the reports (all)."""
     data, stats = {}, {}
     for split, files in groups.items():
         data[split], stats[split] = build_ttc_dataset(
             files, tokenizer, settings, num_proc=_cores(num_proc), cache_dir=cache_dir
         )
+        if stats[split].skipped:
+            named = "; ".join(stats[split].skipped_files[:3])
+            more = len(stats[split].skipped_files) - 3
+            tail = f" (+{more} more in the report)" if more > 0 else ""
+            print(f"TTC {split}: {stats[split].summary()}: {named}{tail}", file=sys.stderr)
     return data, stats
 
 
@@ -105,14 +127,16 @@ def prepare(cfg: PrepareConfig) -> dict[str, Any]:
     """The ``prepare`` subcommand: cached TTC windows + summarization + refinement folders."""
     _, tokenizer = load_backbone(cfg.model)
     groups, root = split_sources(cfg.source, cfg.languages, cfg.max_files)
-    settings = TTCSettings(cfg.max_length, cfg.keep_parse_errors, cfg.on_bad_file)
+    settings = _settings(cfg)
     out = Path(cfg.out)
     start = time.perf_counter()
     data, stats = prepare_ttc(groups, tokenizer, settings, cfg.num_proc, str(out / "cache"))
     report: dict[str, Any] = {
         "root": str(root),
         "ttc_seconds": round(time.perf_counter() - start, 2),
-        "ttc": {split: {**stats[split].as_dict(), "windows": len(data[split])} for split in data},
+        "ttc": {
+            split: {**_files_report(stats[split]), "windows": len(data[split])} for split in data
+        },
     }
     if cfg.summaries:
         limits = None
@@ -137,7 +161,7 @@ def train_ttc(cfg: TTCConfig, *, progress: bool = True) -> dict[str, Any]:
     seed_everything(cfg.seed)
     encoder, tokenizer = load_backbone(cfg.model, seed=cfg.seed)
     groups, root = split_sources(cfg.source, cfg.languages, cfg.max_files)
-    settings = TTCSettings(cfg.max_length, cfg.keep_parse_errors, cfg.on_bad_file)
+    settings = _settings(cfg)
     data, stats = prepare_ttc(groups, tokenizer, settings, cfg.num_proc, cfg.cache_dir)
     if len(data["train"]) == 0:
         raise ValueError(f"no usable TTC windows under {root} (all files skipped: {stats})")
@@ -205,7 +229,7 @@ def train_ttc(cfg: TTCConfig, *, progress: bool = True) -> dict[str, Any]:
         "majority_macro_f1": ttc_metrics(np.full_like(target, majority), target)["macro_f1"],
         "test_tokens": int(len(target)),
         "train_type_counts": {TOKEN_TYPES[k]: int(c) for k, c in enumerate(counts)},
-        "files": {split: stats[split].as_dict() for split in stats},
+        "files": {split: _files_report(stats[split]) for split in stats},
         "windows": {split: len(data[split]) for split in data},
         "trainable_params": summary.trainable,
         "total_params": summary.total,
