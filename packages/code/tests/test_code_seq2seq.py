@@ -143,6 +143,15 @@ def test_refinement_training_and_eval(tmp_path, ner_dir):
     load_adapter(trained, tmp_path / "ner_task" / "best", TASK)
     for key, value in adapter_state_dict(trained, NER).items():
         assert torch.equal(value, ner_before[key])
+    # the run's files are CodeXGLUE's refinement format: one line per test example, aligned
+    from adapterlab.code.data.codexglue import load_refinement
+
+    run = tmp_path / "ner_task"
+    gold = (run / "test_gold.txt").read_text().split("\n")[:-1]
+    preds = (run / "test_predictions.txt").read_text().split("\n")[:-1]
+    assert gold == [p.target for p in load_refinement(data, "test").pairs][:8] and len(preds) == 8
+    exact = 100 * sum(g.strip() == p.strip() for g, p in zip(gold, preds)) / 8
+    assert exact == pytest.approx(report["test"]["exact_match"])
     again = evaluate_run(str(tmp_path / "ner_task"), "test")
     assert again["bleu"] == pytest.approx(report["test"]["bleu"])
     assert (

@@ -16,6 +16,7 @@ from adapterlab.core.engine import (
     TrainConfig,
     Trainer,
     atomic_write_json,
+    atomic_write_text,
     evaluate,
     resolve_device,
     seed_everything,
@@ -36,6 +37,7 @@ from .task import (
     PairDataset,
     class_weights,
     pair_collate,
+    prediction_files,
     seq2seq_eval_step,
     seq2seq_loss,
     seq2seq_metric_fn,
@@ -46,7 +48,14 @@ from .task import (
     ttc_metrics,
 )
 
-__all__ = ["evaluate_run", "prepare", "split_sources", "train_task", "train_ttc"]
+__all__ = [
+    "evaluate_run",
+    "prepare",
+    "split_sources",
+    "task_references",
+    "train_task",
+    "train_ttc",
+]
 
 
 def _cores(num_proc: int | None) -> int:
@@ -281,17 +290,10 @@ def build_task_model(cfg: TaskConfig) -> tuple[Seq2Seq, Any]:
     return model, tokenizer
 
 
-def _references(cfg: TaskConfig, tokenizer: Any, pairs: list) -> list[str]:
-    if cfg.task == "refinement":  # compare in the tokenizer's own spelling (case, spacing)
-        return [
-            tokenizer.decode(
-                tokenizer(p.target, add_special_tokens=False)["input_ids"][
-                    : cfg.max_target_length - 2
-                ],
-                clean_up_tokenization_spaces=False,
-            ).strip()
-            for p in pairs
-        ]
+def task_references(pairs: list) -> list[str]:
+    """The references a split is scored against: the targets as read, untouched (only the
+    training targets are truncated to ``max_target_length``), as CodeXGLUE's evaluators
+    read them from the gold files."""
     return [p.target for p in pairs]
 
 
@@ -314,7 +316,7 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
         s: PairDataset(p, tokenizer, cfg.max_source_length, cfg.max_target_length)
         for s, p in pairs.items()
     }
-    refs = {s: _references(cfg, tokenizer, p) for s, p in pairs.items()}
+    refs = {s: task_references(p) for s, p in pairs.items()}
     lr = cfg.lr if cfg.lr is not None else spec.lr
     decoder_ids = {id(p) for m in (model.decoder, model.output_dense) for p in m.parameters()}
 
@@ -386,9 +388,9 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
         "steps": cfg.steps,
     }
     atomic_write_json(Path(cfg.out) / "task_report.json", report)
-    (Path(cfg.out) / "test_predictions.txt").write_text(
-        "".join(f"{i}\t{p}\n" for i, p in sorted(predictions))
-    )
+    files = prediction_files(cfg.task, predictions, refs["test"])
+    atomic_write_text(Path(cfg.out) / "test_predictions.txt", files["predictions"])
+    atomic_write_text(Path(cfg.out) / "test_gold.txt", files["gold"])
     return report
 
 
@@ -416,7 +418,7 @@ def evaluate_run(
         model,
         dataset,
         seq2seq_eval_step(cfg.max_target_length, beam_size or cfg.beam_size, cfg.min_length),
-        seq2seq_metric_fn(cfg.task, tokenizer, _references(cfg, tokenizer, pairs)),
+        seq2seq_metric_fn(cfg.task, tokenizer, task_references(pairs)),
         batch_size=cfg.batch_size,
         collate_fn=pair_collate(tokenizer.pad_token_id),
         progress=True,
