@@ -29,7 +29,7 @@ from .data.embedded import module_split, write_refinement, write_summarization
 from .data.sources import SourceStats, find_sources, stdlib_root
 from .data.token_types import TOKEN_TYPES
 from .data.ttc import TTCSettings, build_ttc_dataset, label_counts
-from .methods import NER, TASK, add_ner_adapter, apply_variant, load_ner_adapter, variant
+from .methods import NER, TASK, add_ner_adapter, apply_variant, variant
 from .models.backbone import load_backbone
 from .models.ner import TokenTypeModel
 from .models.seq2seq import Seq2Seq
@@ -280,13 +280,7 @@ def build_task_model(cfg: TaskConfig) -> tuple[Seq2Seq, Any]:
         eos_id=tokenizer.sep_token_id,
         pad_id=tokenizer.pad_token_id,
     )
-    if spec.uses_ner:
-        if cfg.ner_adapter is None:
-            raise ValueError(
-                f"variant {spec.name!r} needs --ner_adapter (the ner_adapter folder of a ttc run)"
-            )
-        load_ner_adapter(model, cfg.ner_adapter)
-    apply_variant(model, spec, cfg.task_reduction_factor)
+    apply_variant(model, spec, cfg.task_reduction_factor, cfg.ner_adapter)
     return model, tokenizer
 
 
