@@ -210,3 +210,36 @@ def test_ttc_and_variants_overlapped_equal_one_after_another(tmp_path):
         assert parallel["cpu_seconds"] > 0
     written = str(tmp_path / "w2" / "ttc" / "ner_adapter")
     assert written in (tmp_path / "w2" / "ner_task" / "config.yaml").read_text()
+
+
+def test_paper_preset_reduced_size(tmp_path, ner_dir):
+    """``--preset paper`` fills in the paper's (CodeXGLUE's) settings for the task, explicit
+    options win, and the preset's code path (2048-wide decoder FFN, one lr 5e-5, batch 32,
+    beam 5, validation every N steps) trains and evaluates at a reduced size."""
+    from adapterlab.code.config import PAPER_SETTINGS, apply_preset
+
+    summ = apply_preset(TaskConfig(preset="paper"))
+    assert (summ.max_source_length, summ.max_target_length, summ.beam_size) == (256, 128, 10)
+    assert summ.epochs == 10 and summ.min_length == 0 and summ.lr == summ.decoder_lr == 5e-5
+    data = write_refinement(tmp_path / "ref", {"train": 24, "valid": 4, "test": 4})
+    config = cfg(
+        tmp_path, "codeberter", ner_dir, data=str(data), preset="paper", steps=2,
+        max_train=24, max_eval=4, max_source_length=40, max_target_length=16, eval_every=1,
+        batch_size=16,  # the default: the preset sets it
+    )  # fmt: skip
+    resolved = apply_preset(config)
+    paper = PAPER_SETTINGS["refinement"]
+    assert resolved.decoder_ffn == paper["decoder_ffn"] == 2048
+    assert (resolved.batch_size, resolved.beam_size, resolved.lr) == (32, 5, 5e-5)
+    assert (resolved.steps, resolved.max_target_length, resolved.eval_every) == (2, 16, 1)
+    model, _ = build_task_model(config)
+    assert model.decoder.layers[0].linear1.out_features == 2048
+    report = train_task(config, progress=False)
+    assert report["preset"] == "paper" and report["steps"] == 2
+    assert set(report["test"]) >= {"bleu", "exact_match", "loss"}
+    evals = [
+        json.loads(x)
+        for x in (tmp_path / "codeberter" / "metrics.jsonl").read_text().split("\n")
+        if x
+    ]
+    assert sum(1 for e in evals if "bleu" in json.dumps(e)) >= 2  # validated every step

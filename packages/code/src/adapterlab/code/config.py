@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["EvalConfig", "PipelineConfig", "PrepareConfig", "TTCConfig", "TaskConfig"]
+__all__ = [
+    "PAPER_SETTINGS",
+    "EvalConfig",
+    "PipelineConfig",
+    "PrepareConfig",
+    "TTCConfig",
+    "TaskConfig",
+    "apply_preset",
+]
 
 
 @dataclass
@@ -154,6 +164,13 @@ class TaskConfig:
     """Random seed."""
     overwrite: bool = True
     """Replace an earlier run in `out`."""
+    preset: str | None = None
+    """paper: the paper's fine-tuning settings for the task (see PAPER_SETTINGS / the README
+    table); options you give explicitly (with a value other than their default) win."""
+    epochs: float | None = None
+    """Train for this many passes over the training examples (sets steps). None: use steps."""
+    eval_every: int | None = None
+    """Validate (and keep the best checkpoint) every N steps. None: once, at the end."""
 
 
 @dataclass
@@ -215,3 +232,59 @@ class PipelineConfig:
     """Variants trained at once, each in its own process (after TTC; 1: one after another)."""
     seed: int = 0
     """Random seed."""
+    preset: str | None = None
+    """paper: every variant's fine-tuning uses the paper's settings (see TaskConfig.preset)."""
+
+
+PAPER_SETTINGS: dict[str, dict[str, Any]] = {
+    "summarization": {
+        "decoder_layers": 6,
+        "decoder_ffn": 2048,
+        "lr": 5e-5,
+        "decoder_lr": 5e-5,
+        "batch_size": 32,
+        "max_source_length": 256,
+        "max_target_length": 128,
+        "beam_size": 10,
+        "min_length": 0,
+        "epochs": 10,
+        "task_reduction_factor": 16.0,
+    },
+    "refinement": {
+        "decoder_layers": 6,
+        "decoder_ffn": 2048,
+        "lr": 5e-5,
+        "decoder_lr": 5e-5,
+        "batch_size": 32,
+        "max_source_length": 256,
+        "max_target_length": 256,
+        "beam_size": 5,
+        "min_length": 0,
+        "steps": 100_000,
+        "eval_every": 5_000,
+        "task_reduction_factor": 16.0,
+    },
+}
+"""``--preset paper``, per task: CodeXGLUE's CodeBERT fine-tuning settings, which the paper
+follows for its baselines (one learning rate for every weight, ``nn.TransformerDecoderLayer``'s
+default 2048-wide feed-forward, batch 32; summarization 256/128 tokens, beam 10, 10 epochs;
+refinement 256/256 tokens, beam 5, 100k steps validated every 5k). The adapters' reduction
+factor is AdapterHub's default (16): the paper's own is not published in what we can read."""
+
+
+def apply_preset(cfg: TaskConfig) -> TaskConfig:
+    """``cfg`` with its preset's settings filled in: every preset field that still holds its
+    default takes the preset's value (options given explicitly win). ``preset=None``: as is."""
+    if cfg.preset is None:
+        return cfg
+    if cfg.preset != "paper":
+        raise ValueError(f"unknown preset {cfg.preset!r}; choose 'paper' or none")
+    if cfg.task not in PAPER_SETTINGS:
+        raise ValueError(f"task must be one of {sorted(PAPER_SETTINGS)}, got {cfg.task!r}")
+    defaults = TaskConfig()
+    changes = {
+        key: value
+        for key, value in PAPER_SETTINGS[cfg.task].items()
+        if getattr(cfg, key) == getattr(defaults, key)
+    }
+    return dataclasses.replace(cfg, **changes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -23,7 +24,7 @@ from adapterlab.core.engine import (
 )
 from torch.utils.data import DataLoader
 
-from .config import PrepareConfig, TaskConfig, TTCConfig
+from .config import PrepareConfig, TaskConfig, TTCConfig, apply_preset
 from .data.codexglue import load_task
 from .data.embedded import module_split, write_refinement, write_summarization
 from .data.sources import SourceStats, find_sources, stdlib_root
@@ -270,6 +271,7 @@ def _cap(pairs: list, limit: int | None) -> list:
 
 def build_task_model(cfg: TaskConfig) -> tuple[Seq2Seq, Any]:
     """The encoder-decoder of ``cfg.variant`` with its adapters added (weights untrained)."""
+    cfg = apply_preset(cfg)
     spec = variant(cfg.variant)
     encoder, tokenizer = load_backbone(cfg.model, seed=cfg.seed)
     model = Seq2Seq(
@@ -293,6 +295,7 @@ def task_references(pairs: list) -> list[str]:
 
 def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
     """Fine-tune one variant; returns (and writes ``<out>/task_report.json``) its test scores."""
+    cfg = apply_preset(cfg)
     seed_everything(cfg.seed)
     spec = variant(cfg.variant)
     root = _task_root(cfg)
@@ -331,14 +334,18 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
     def metric_fn(outputs: dict[str, torch.Tensor]) -> dict[str, float]:
         return (test_metric if current["split"] == "test" else valid_metric)(outputs)
 
+    steps = cfg.steps
+    if cfg.epochs is not None:  # CodeXGLUE code-to-text counts epochs
+        steps = max(1, math.ceil(cfg.epochs * len(sets["train"]) / cfg.batch_size))
     train_cfg = TrainConfig(
         output_dir=cfg.out,
-        max_steps=cfg.steps,
+        max_steps=steps,
         batch_size=cfg.batch_size,
         lr=lr,
         weight_decay=0.0,
         scheduler="linear_warmup",
-        warmup_steps=max(1, cfg.steps // 10),
+        warmup_steps=max(1, steps // 10),
+        eval_every_steps=cfg.eval_every,
         eval_every_epochs=None,
         metric="bleu",
         seed=cfg.seed,
@@ -379,7 +386,8 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
         "total_params": summary.total,
         "trainable_percent": summary.percent,
         "train_seconds": round(seconds, 1),
-        "steps": cfg.steps,
+        "steps": steps,
+        "preset": cfg.preset,
     }
     atomic_write_json(Path(cfg.out) / "task_report.json", report)
     files = prediction_files(cfg.task, predictions, refs["test"])

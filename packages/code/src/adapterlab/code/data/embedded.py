@@ -194,7 +194,8 @@ def write_summarization(
     root = Path(root) if root is not None else stdlib_root()
     files = stdlib_files(root)
     groups = split_files(files, root)
-    counts: dict[str, int] = {"skipped_files": 0}
+    counts: dict[str, int] = {}
+    skipped: list[str] = []
     folder = Path(out) / "python"
     folder.mkdir(parents=True, exist_ok=True)
     for split, paths in groups.items():
@@ -211,13 +212,19 @@ def write_summarization(
             try:
                 records.extend(function_summaries(path, rel, max_code=max_code))
             except BadSourceError as err:  # counted and named, never silently dropped
-                counts["skipped_files"] += 1
-                print(f"summaries: skipped {err}", file=sys.stderr)
+                skipped.append(str(err))
         records = records[:limit] if limit is not None else records
         for record in records:
             record["partition"] = split
         atomic_write_text(folder / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in records))
         counts[split] = len(records)
+    counts["skipped_files"] = len(skipped)
+    if skipped:
+        more = f" (+{len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        print(
+            f"summaries: skipped {len(skipped)} files: {'; '.join(skipped[:3])}{more}",
+            file=sys.stderr,
+        )
     return counts
 
 
