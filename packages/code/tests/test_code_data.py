@@ -54,7 +54,7 @@ def test_bad_files_skipped_and_counted(folder, bpe_tokenizer):
 )
 def test_bad_file_error_names_it(folder, bpe_tokenizer, name, problem):
     files = [(str(folder / name), "python" if name.endswith(".py") else "java")]
-    with pytest.raises(BadSourceError, match=rf"{name}: {problem}"):
+    with pytest.raises(BadSourceError, match=rf"{name}(:\d+)?( \(byte \d+\))?: {problem}"):
         build_ttc_dataset(files, bpe_tokenizer, TTCSettings(on_bad_file="error"))
 
 
@@ -159,7 +159,8 @@ def test_oversized_binary_and_unparsable_files_are_skipped_and_named(tmp_path, b
     named = " | ".join(stats.skipped_files)
     for name in ("one_line.py", "huge.py", "late_nul.py", "Notes.java"):
         assert str(tmp_path / name) in named
-    assert "line 1 has 60,006 characters" in named and f"NUL byte at byte {27 * 400}" in named
+    assert "one_line.py:1: long line (60,006 characters" in named
+    assert f"late_nul.py:801 (byte {27 * 400}): binary" in named
     with pytest.raises(BadSourceError, match=r"Notes\.java: unparsable as java"):
         build_ttc_dataset(
             [(str(tmp_path / "Notes.java"), "java")],
@@ -173,3 +174,26 @@ def test_oversized_binary_and_unparsable_files_are_skipped_and_named(tmp_path, b
         TTCSettings(max_length=64, max_line_chars=None),
     )
     assert lifted.kept == 1
+
+
+def test_codexglue_files_split_on_newlines_only_and_name_bad_bytes(tmp_path):
+    """#22 / #26: a form feed, U+2028 or U+2029 inside a refinement line does not shift the
+    buggy/fixed pairs; a code-to-text jsonl with non-UTF-8 bytes is one error naming the file
+    and the line (not a bare UnicodeDecodeError)."""
+    from adapterlab.core.engine import DataFileError
+
+    buggy = ["a ( ) ;\fb ( ) ;", "c\u2028d ;", "e\u2029f ;", "g ;"]
+    fixed = ["a ( ) ; b ( ) ;", "c d ;", "e f ;", "g ( ) ;"]
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"{split}.buggy-fixed.buggy").write_text("\n".join(buggy) + "\n")
+        (tmp_path / f"{split}.buggy-fixed.fixed").write_text("\r\n".join(fixed) + "\r\n")
+    pairs = load_refinement(tmp_path, "test").pairs
+    assert [(p.source, p.target) for p in pairs] == list(zip(buggy, fixed))
+    good = json.dumps({"code_tokens": ["def", "f"], "docstring_tokens": ["Do", "it"]})
+    (tmp_path / "train.jsonl").write_bytes(
+        (good + "\n" + good + "\n").encode() + b'{"code_tokens": ["caf\xe9"]}\n'
+    )
+    with pytest.raises(DataFileError, match=r"train\.jsonl:3 \(byte \d+\): not valid utf-8"):
+        load_code_to_text(tmp_path, "train")
+    with pytest.raises(DataFileError, match=r"train\.jsonl:3"):
+        load_code_to_text(tmp_path, "train", skip_bad=True)  # bad bytes are never skipped

@@ -243,3 +243,107 @@ def test_paper_preset_reduced_size(tmp_path, ner_dir):
         if x
     ]
     assert sum(1 for e in evals if "bleu" in json.dumps(e)) >= 2  # validated every step
+
+
+def _encode(model, src):
+    model.eval()
+    with torch.no_grad():
+        return model.encode(src, torch.ones_like(src))
+
+
+def test_variants_start_from_identical_shared_weights(tmp_path, ner_dir):
+    """#22 item 2: at the same seed every variant's decoder starts from the same weights, and
+    ner_task's task adapter from exactly task_adapter's (the NER adapter loaded first draws
+    nothing from the global RNG), so a paired difference measures the NER adapter, not init."""
+    from adapterlab.code.methods import DECODER_MODULES
+
+    models = {
+        v: build_task_model(cfg(tmp_path, v, ner_dir, seed=3))[0]
+        for v in ("full", "codeberter", "task_adapter", "ner_task")
+    }
+    decoders = {
+        v: {k: p for k, p in m.named_parameters() if k.split(".")[0] in DECODER_MODULES}
+        for v, m in models.items()
+    }
+    ref = decoders["task_adapter"]
+    for v, dec in decoders.items():
+        assert dec.keys() == ref.keys() and all(torch.equal(dec[k], ref[k]) for k in ref), v
+    a = adapter_state_dict(models["task_adapter"], TASK)
+    b = adapter_state_dict(models["ner_task"], TASK)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    other = adapter_state_dict(build_task_model(cfg(tmp_path, "task_adapter", seed=4))[0], TASK)
+    assert any(not torch.equal(a[k], other[k]) for k in a if ".down." in k)  # seeds do matter
+
+
+def test_ner_task_stacks_as_adapterhub(tmp_path, ner_dir):
+    """#22 item 1 (AdapterHub ``Stack("ner", "task")`` for seq_bn adapters): the task adapter
+    adds its change to the NER adapter's output, so a fresh task adapter leaves exactly the
+    TTC-trained encoder (the NER adapter's token-type predictions survive the stacking), and
+    removing the NER adapter from a trained ner_task model changes what it computes."""
+    from adapterlab.core import load_adapter, set_active
+
+    src = torch.randint(5, 100, (2, 12))
+    # the NER adapter with its TTC head: the token types it predicts alone
+    encoder, _ = load_backbone("tiny", seed=0)
+    ttc = TokenTypeModel(encoder, 17)
+    add_ner_adapter(ttc, "pfeiffer", 4, head="ttc_head")
+    load_adapter(ttc, ner_dir, NER)
+    ttc.eval()
+    with torch.no_grad():
+        alone = ttc.encoder(input_ids=src, attention_mask=torch.ones_like(src))[0]
+        types_alone = ttc.ttc_head(alone).argmax(-1)
+    stacked, _ = build_task_model(cfg(tmp_path, "ner_task", ner_dir))
+    fresh = _encode(stacked, src)
+    assert torch.allclose(fresh, alone, atol=1e-5)  # a fresh task adapter adds nothing
+    assert torch.equal(ttc.ttc_head(fresh).argmax(-1), types_alone)
+    # a trained task adapter (non-zero up-projection) on top: the NER adapter still matters
+    with torch.no_grad():
+        for name, p in stacked.named_parameters():
+            if "adapters.task.up" in name:
+                p.normal_(0, 0.2)
+    both = _encode(stacked, src)
+    set_active(stacked, TASK)  # the NER adapter removed from the stack
+    task_only = _encode(stacked, src)
+    assert not torch.allclose(both, task_only, atol=1e-3)
+    assert not torch.allclose(both, alone, atol=1e-3)  # and the task adapter acts too
+
+
+def test_seed_comparison_table():
+    """Mean ± sample std per variant over seeds, paired differences on the same seeds, and a
+    verdict that calls a difference real only when every seed agrees and p < 0.05."""
+    import statistics
+
+    from adapterlab.code.comparison import aggregate_variants, paired_comparisons, verdict
+    from adapterlab.code.pipeline import markdown_summary
+
+    def row(name, seed, loss, bleu):
+        return {"variant": name, "seed": seed, "description": name, "test": {"loss": loss,
+                "bleu": bleu}, "valid": {"bleu": bleu}, "trainable_percent": 30.0,
+                "trainable_params": 10, "train_seconds": 2.0, "cpu_seconds": 2.5}  # fmt: skip
+
+    base = {0: 6.50, 1: 6.71, 2: 6.43}
+    rows = [row("task_adapter", s, v, 1.0 + s) for s, v in base.items()]
+    rows += [row("ner_task", s, v - 0.10 - 0.01 * s, 1.0 + s) for s, v in base.items()]
+    rows += [row("codeberter", s, v + (0.05 if s else -0.05), 1.0) for s, v in base.items()]
+    variants = aggregate_variants(rows)
+    loss = variants["ner_task"]["stats"]["loss"]
+    expected = [base[s] - 0.10 - 0.01 * s for s in (0, 1, 2)]
+    assert loss.mean == pytest.approx(statistics.mean(expected))
+    assert loss.std == pytest.approx(statistics.stdev(expected)) and loss.n == 3
+    pairs = {(p["with"], p["without"], p["metric"]): p for p in paired_comparisons(variants)}
+    ner = pairs["ner_task", "task_adapter", "loss"]
+    assert ner["differences"] == pytest.approx({"0": -0.10, "1": -0.11, "2": -0.12})
+    assert ner["ner_better_seeds"] == 3 and verdict(ner).startswith("helped beyond seed noise")
+    mixed = pairs["codeberter", "task_adapter", "loss"]
+    assert verdict(mixed).startswith("no difference beyond seed noise")
+    assert verdict(pairs["ner_task", "task_adapter", "bleu"]).startswith("no difference (identical")
+    summary = {
+        "model": "tiny", "seeds": [0, 1, 2], "paired": [{**p, "verdict": verdict(p)} for p in
+        pairs.values()], "paper_direction": "helps", "total_seconds": 1.0,
+        "ttc": {"test": {"accuracy": 0.5, "macro_f1": 0.2, "per_type_f1": {"keyword": 0.5}},
+                "test_tokens": 10, "trainable_percent": 1.0, "majority_type": "string",
+                "majority_accuracy": 0.4, "majority_macro_f1": 0.1},
+    }  # fmt: skip
+    text = markdown_summary(summary, variants)
+    assert "| ner_task | ner_task | 2.00 ± 1.00 | 6.437 ± 0.148 |" in text
+    assert "**Did the NER adapter help (ner_task vs task_adapter)?** test loss: helped" in text

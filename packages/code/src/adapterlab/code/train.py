@@ -375,6 +375,7 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
     report = {
         "task": cfg.task,
         "variant": spec.name,
+        "seed": cfg.seed,
         "description": spec.description,
         "model": cfg.model,
         "test": {k: v for k, v in test.items() if k != "num_samples"},

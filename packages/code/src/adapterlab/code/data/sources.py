@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapterlab.core.engine import DataFileError
+
 from .token_types import get_language, language_for_path
 
 __all__ = [
@@ -30,13 +32,21 @@ generated code, a data blob on one line) is skipped, counted and named. The CPyt
 library's longest line is 175 characters."""
 
 
-class BadSourceError(ValueError):
-    """A source file that cannot be used; ``kind`` is the skip reason counted in
-    :class:`SourceStats` (``empty``, ``binary``, ``undecodable``, ``too_large``, ``long_line``,
-    ``unparsable``, ``parse_errors``, ``unreadable``) and the message names the file."""
+class BadSourceError(DataFileError):
+    """A source file that cannot be used: the core's one-line data error (file, line or byte,
+    problem) plus ``kind``, the skip reason counted in :class:`SourceStats` (``empty``,
+    ``binary``, ``undecodable``, ``too_large``, ``long_line``, ``unparsable``, ``unreadable``)."""
 
-    def __init__(self, message: str, kind: str = "other") -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        path: str | Path,
+        problem: str,
+        kind: str = "other",
+        *,
+        line: int | None = None,
+        byte: int | None = None,
+    ) -> None:
+        super().__init__(path, problem, line=line, byte=byte)
         self.kind = kind
 
 
@@ -107,18 +117,23 @@ def decode_source(path: str, data: bytes) -> str:
     (``empty``, ``binary`` or ``undecodable`` as the first word after the path). The NUL check
     covers the whole file, not a prefix."""
     if not data.strip():
-        raise BadSourceError(f"{path}: empty file", "empty")
+        raise BadSourceError(path, "empty file", "empty")
     nul = data.find(b"\x00")
     if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
         raise BadSourceError(
-            f"{path}: binary file (NUL byte at byte {nul}), not source code", "binary"
+            path, "binary file (NUL byte), not source code", "binary", line=line, byte=nul
         )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
         raise BadSourceError(
-            f"{path}: undecodable bytes (not UTF-8) at byte {err.start}: {err.reason}",
+            path,
+            f"undecodable bytes (not UTF-8: {err.reason})",
             "undecodable",
+            line=line,
+            byte=err.start,
         ) from None
     return text.removeprefix("\ufeff")
 
@@ -131,9 +146,11 @@ def check_line_length(path: str, text: str, max_line_chars: int | None = MAX_LIN
     for number, line in enumerate(text.split("\n"), 1):
         if len(line) > max_line_chars:
             raise BadSourceError(
-                f"{path}: long line (line {number} has {len(line):,} characters, limit "
-                f"{max_line_chars:,}; minified or generated code?)",
+                path,
+                f"long line ({len(line):,} characters, limit {max_line_chars:,}; minified or "
+                "generated code?)",
                 "long_line",
+                line=number,
             )
 
 
@@ -151,11 +168,11 @@ def read_source(
         size = os.stat(path).st_size
         if max_bytes is not None and size > max_bytes:
             raise BadSourceError(
-                f"{path}: too large ({size:,} bytes, limit {max_bytes:,})", "too_large"
+                path, f"too large ({size:,} bytes, limit {max_bytes:,})", "too_large"
             )
         data = Path(path).read_bytes()
     except OSError as err:
-        raise BadSourceError(f"{path}: unreadable file: {err}", "unreadable") from None
+        raise BadSourceError(path, f"unreadable file: {err}", "unreadable") from None
     text = decode_source(path, data)
     check_line_length(path, text, max_line_chars)
     return text

@@ -114,7 +114,8 @@ def encode_file(path: str, language: str, tokenizer: Any, settings: TTCSettings)
         n_err = out["error_nodes"]
         if n_err > error_threshold(out["n_leaves"], settings.max_error_rate):
             raise BadSourceError(
-                f"{path}: unparsable as {language} ({n_err} ERROR/MISSING nodes in "
+                path,
+                f"unparsable as {language} ({n_err} ERROR/MISSING nodes in "
                 f"{out['n_leaves']} leaves, limit {settings.max_error_rate:.0%})",
                 "unparsable",
             )
