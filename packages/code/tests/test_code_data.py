@@ -88,6 +88,7 @@ def test_code_to_text_layout(tmp_path):
         load_code_to_text(tmp_path, "train")
     loaded = load_code_to_text(tmp_path, "train", skip_bad=True)
     assert loaded.skipped == 2 and loaded.pairs[0].source == "def f ( )"
+    assert [m.split("train.jsonl")[1][:3] for m in loaded.skipped_lines] == [":2:", ":3:"]
     assert loaded.pairs[0].target == "Do it ."
     with pytest.raises(FileNotFoundError, match="valid.jsonl"):
         load_code_to_text(tmp_path, "valid")

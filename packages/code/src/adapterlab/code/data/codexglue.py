@@ -16,10 +16,11 @@ Files are read with the core's careful readers: lines split on ``\\n`` only (a f
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapterlab.core.engine import DataFileError, iter_lines
+from adapterlab.core.engine import DataFileError, SkipCounter, iter_lines
 
 __all__ = ["Pair", "PairSet", "SPLITS", "load_code_to_text", "load_refinement", "load_task"]
 
@@ -41,6 +42,8 @@ class PairSet:
     pairs: list[Pair]
     skipped: int = 0
     path: str = ""
+    skipped_lines: list[str] | None = None
+    """Each skipped line, named (``file:line: problem``)."""
 
 
 def _split_file(root: Path, split: str, suffix: str) -> Path:
@@ -69,7 +72,7 @@ def load_code_to_text(
             f"{path} not found: a code-to-text folder holds train.jsonl, valid.jsonl, test.jsonl"
         )
     pairs: list[Pair] = []
-    skipped = 0
+    skipped = SkipCounter(skip=skip_bad, what="malformed code-to-text lines")
     for number, line in iter_lines(path):
         if not line.strip():
             continue
@@ -85,17 +88,18 @@ def load_code_to_text(
             if not code or not doc:
                 raise ValueError("empty code_tokens or docstring_tokens")
         except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
-            if skip_bad:
-                skipped += 1
-                continue
             what = f"missing key {err}" if isinstance(err, KeyError) else str(err)
-            raise DataFileError(path, f"malformed code-to-text line: {what}", line=number) from None
+            problem = DataFileError(path, f"malformed code-to-text line: {what}", line=number)
+            skipped.add(problem)  # raises it unless skip_bad
+            continue
         source = " ".join(code).replace("\n", " ")
         target = " ".join(doc).replace("\n", "")
         pairs.append(Pair(" ".join(source.strip().split()), target))
     if not pairs:
         raise DataFileError(path, "no usable examples")
-    return PairSet(pairs, skipped, str(path))
+    if skipped.count:
+        print(skipped.summary(), file=sys.stderr)
+    return PairSet(pairs, skipped.count, str(path), skipped.errors)
 
 
 def load_refinement(root: str | Path, split: str) -> PairSet:
