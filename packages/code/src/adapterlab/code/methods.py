@@ -111,10 +111,15 @@ def ner_config(preset: str = "pfeiffer", reduction_factor: float = 16.0, head: s
 
 
 def add_ner_adapter(
-    model: nn.Module, preset: str = "pfeiffer", reduction_factor: float = 16.0, head: str = ""
+    model: nn.Module,
+    preset: str = "pfeiffer",
+    reduction_factor: float = 16.0,
+    head: str = "",
+    seed: int | None = None,
 ) -> nn.Module:
     """Add the NER adapter (every layer) and make it and ``head`` the only trainable tensors."""
-    return add_adapter(model, ner_config(preset, reduction_factor, head or None), name=NER)
+    config = ner_config(preset, reduction_factor, head or None)
+    return add_adapter(model, config, name=NER, seed=seed)
 
 
 def load_ner_adapter(
@@ -123,6 +128,7 @@ def load_ner_adapter(
     *,
     name: str = NER,
     modules_to_save: list[str] | None = None,
+    seed: int | None = None,
 ) -> None:
     """Load a TTC-trained NER adapter into ``model`` as ``name`` (its token-type head is left
     out; ``modules_to_save`` replaces the head in the config, e.g. the decoder when the loaded
@@ -139,7 +145,7 @@ def load_ner_adapter(
     if not isinstance(saved, BottleneckConfig):
         raise ValueError(f"{directory} holds a {saved.method!r} adapter, not a bottleneck NER one")
     saved.modules_to_save = list(modules_to_save or [])
-    add_adapter(model, saved, name=name)
+    add_adapter(model, saved, name=name, seed=seed)
     from safetensors import safe_open
 
     with safe_open(str(directory / "adapter.safetensors"), framework="pt") as handle:
@@ -159,24 +165,28 @@ def apply_variant(
     spec: Variant,
     task_reduction_factor: float = 16.0,
     ner_adapter: str | Path | None = None,
+    seed: int | None = None,
 ) -> None:
     """Add what ``spec`` adds (see the module table) and set what trains; the trained adapter
-    (which also saves the decoder) is always called ``TASK``."""
+    (which also saves the decoder) is always called ``TASK``. Initial adapter weights come from
+    the core's per-adapter generator seeded by ``seed`` and the adapter's name, so at one seed
+    the task adapter starts the same with or without a NER adapter loaded before it, and no
+    later random draw (data order, dropout) moves."""
     if spec.uses_ner and ner_adapter is None:
         raise ValueError(
             f"variant {spec.name!r} needs --ner_adapter (the ner_adapter folder of a ttc run)"
         )
     if spec.task_method == "full":
-        add_adapter(model, FullFinetuneConfig(), name=TASK)
+        add_adapter(model, FullFinetuneConfig(), name=TASK, seed=seed)
     elif spec.ner == "init":  # CodeBERTER: the NER adapter itself is fine-tuned with the decoder
-        load_ner_adapter(model, ner_adapter, name=TASK, modules_to_save=DECODER_MODULES)
+        load_ner_adapter(model, ner_adapter, name=TASK, modules_to_save=DECODER_MODULES, seed=seed)
     else:
         if spec.ner == "frozen":
-            load_ner_adapter(model, ner_adapter)
+            load_ner_adapter(model, ner_adapter, seed=seed)
         config = get_config(
             "pfeiffer", reduction_factor=task_reduction_factor, modules_to_save=DECODER_MODULES
         )
-        add_adapter(model, config, name=TASK)
+        add_adapter(model, config, name=TASK, seed=seed)
     if spec.ner == "frozen":
         for p in get_adapter_parameters(model, NER):
             p.requires_grad_(False)

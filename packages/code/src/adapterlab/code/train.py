@@ -177,7 +177,7 @@ def train_ttc(cfg: TTCConfig, *, progress: bool = True) -> dict[str, Any]:
         raise ValueError(f"no usable TTC windows under {root} (all files skipped: {stats})")
     counts = label_counts(data["train"]["labels"])
     model = TokenTypeModel(encoder, len(TOKEN_TYPES))
-    add_ner_adapter(model, cfg.adapter, cfg.reduction_factor, head="ttc_head")
+    add_ner_adapter(model, cfg.adapter, cfg.reduction_factor, head="ttc_head", seed=cfg.seed)
     summary = trainable_summary(model)
     weights = class_weights(counts, cfg.class_weighting)
     train_cfg = TrainConfig(
@@ -282,7 +282,7 @@ def build_task_model(cfg: TaskConfig) -> tuple[Seq2Seq, Any]:
         eos_id=tokenizer.sep_token_id,
         pad_id=tokenizer.pad_token_id,
     )
-    apply_variant(model, spec, cfg.task_reduction_factor, cfg.ner_adapter)
+    apply_variant(model, spec, cfg.task_reduction_factor, cfg.ner_adapter, seed=cfg.seed)
     return model, tokenizer
 
 
