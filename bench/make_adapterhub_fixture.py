@@ -9,6 +9,8 @@ It builds a tiny seeded RoBERTa, adds a ``seq_bn`` (Pfeiffer) and a ``double_seq
 adapter with random weights (std 0.3, so the adapters change the outputs clearly), saves
 each with ``model.save_adapter(..., use_safetensors=True)``, and writes the base weights, the
 input ids and AdapterHub's ``last_hidden_state`` for each adapter into ``reference.safetensors``.
+Then, for ``seq_bn``, ``double_seq_bn`` and ``par_bn``, it adds a second adapter of the same kind
+(``<kind>_b``) and records the output of ``Stack(<kind>, <kind>_b)`` as ``output.stack.<kind>``.
 It imports nothing from adapterlab.
 """
 
@@ -63,9 +65,40 @@ def main() -> None:
             tensors[f"output.{name}"] = model(input_ids=ids).last_hidden_state.contiguous()
         model.save_adapter(str(args.out / name), name, use_safetensors=True)
         model.delete_adapter(name)
+    # Stack(a, b): the adapter saved above, then a second one of the same kind (``<kind>_b``)
+    from adapters.composition import Stack
+
+    for name in ("seq_bn", "double_seq_bn", "par_bn"):
+        if name == "par_bn":
+            model.add_adapter(name, config=name)
+            _fill(model, name, seed=4)
+            model.save_adapter(str(args.out / name), name, use_safetensors=True)
+        else:
+            model.load_adapter(str(args.out / name), load_as=name, use_safetensors=True)
+        second = f"{name}_b"
+        model.add_adapter(second, config=name)
+        _fill(model, second, seed=3)
+        model.save_adapter(str(args.out / second), second, use_safetensors=True)
+        model.set_active_adapters(Stack(name, second))
+        model.eval()
+        with torch.no_grad():
+            tensors[f"output.stack.{name}"] = model(input_ids=ids).last_hidden_state.contiguous()
+        model.delete_adapter(name)
+        model.delete_adapter(second)
     save_file(tensors, str(args.out / "reference.safetensors"))
     meta = {"config": CONFIG, "adapters_version": adapters.__version__}
     (args.out / "reference.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _fill(model, name: str, seed: int) -> None:
+    """Random adapter weights (std 0.3, larger than the "bert" init, so the adapter matters)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if f"adapters.{name}." in pname:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from adapterlab.core import (
     get_config,
     list_adapters,
     load_adapterhub_adapter,
+    set_active,
 )
 from safetensors.torch import load_file
 from torch import nn
@@ -118,3 +119,51 @@ def test_unsupported_adapterhub_options_name_the_file(tmp_path) -> None:
     (target / "pytorch_adapter.bin").write_bytes(b"pickle")
     with pytest.raises(ValueError, match="pickled weights are not loaded"):
         load_adapterhub_adapter(model, target, "x")
+
+
+# ------------------------------------------------------------------ Stack (issue #19 item 2)
+
+
+@pytest.mark.parametrize("kind", ["seq_bn", "double_seq_bn"])
+def test_stack_equals_adapterhubs_stack(kind: str) -> None:
+    """``set_active([a, b], "stack")`` gives AdapterHub's ``Stack(a, b)``. For seq_bn the second
+    adapter continues from the first one's LayerNorm input (it was 1.86 off when it restarted
+    from the un-adapted residual and dropped the first adapter's change)."""
+    ref = _reference()
+    model = _base()
+    load_adapterhub_adapter(model, FIXTURE / kind, "a")
+    load_adapterhub_adapter(model, FIXTURE / f"{kind}_b", "b")
+    set_active(model, ["a", "b"], "stack")
+    stacked = ref[f"output.stack.{kind}"]
+    assert (stacked - ref[f"output.{kind}"]).abs().max() > 0.1  # the second adapter matters
+    torch.testing.assert_close(_out(model), stacked, atol=2e-5, rtol=0)
+    set_active(model, "a")  # alone, still AdapterHub's single-adapter output
+    torch.testing.assert_close(_out(model), ref[f"output.{kind}"], atol=2e-5, rtol=0)
+
+
+def test_stack_keeps_the_first_adapter_at_init() -> None:
+    """A fresh second adapter (zero up-projection) leaves the first adapter's output unchanged."""
+    model = _base()
+    load_adapterhub_adapter(model, FIXTURE / "seq_bn", "ner")
+    add_adapter(model, get_config("pfeiffer", reduction_factor=16), "task")
+    set_active(model, ["ner", "task"], "stack")
+    torch.testing.assert_close(_out(model), _reference()["output.seq_bn"], atol=2e-5, rtol=0)
+
+
+def test_stack_of_parallel_adapters_sums_them_unlike_adapterhub() -> None:
+    """AdapterHub's ``Stack`` of ``par_bn`` adapters keeps only the last one (each parallel
+    adapter re-reads the sublayer input and replaces the previous output), which we do not copy:
+    here a stack of parallel adapters adds each adapter's change, as ``"parallel"`` does."""
+    ref = _reference()
+
+    def run(active: list[str], composition: str = "stack") -> torch.Tensor:
+        model = _base()
+        load_adapterhub_adapter(model, FIXTURE / "par_bn", "a")
+        load_adapterhub_adapter(model, FIXTURE / "par_bn_b", "b")
+        set_active(model, active, composition)
+        return _out(model)
+
+    torch.testing.assert_close(ref["output.stack.par_bn"], run(["b"]), atol=2e-5, rtol=0)
+    stacked = run(["a", "b"])
+    torch.testing.assert_close(stacked, run(["a", "b"], "parallel"), atol=1e-6, rtol=0)
+    assert (stacked - run(["b"])).abs().max() > 0.1  # adapter a still counts

@@ -128,7 +128,7 @@ def detect_architectures(model: nn.Module) -> list[ArchitectureSpec]:
         model_type = getattr(getattr(module, "config", None), "model_type", None)
         spec = HF_MODEL_TYPES.get(model_type) if isinstance(model_type, str) else None
         if spec is None and isinstance(module, nn.MultiheadAttention):
-            parts = name.split(".")
+            parts = name.replace(".base_layer", "").split(".")  # also once wrapped by an adapter
             if len(parts) >= 3 and parts[-1] == "attn" and parts[-3] == "resblocks":
                 spec = _RESBLOCKS
         if spec is not None and spec not in specs:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .config import AdapterConfig
+from .init_rng import adapter_init_rng
 from .targeting import clean_name, match_modules
 from .tuners.base import AdapterControl
 from .tuners.extras import SavedModule
@@ -120,8 +121,15 @@ def _check_no_overlap(model: nn.Module, handles: dict[str, nn.Module], extras: l
                 )
 
 
-def add_adapter(model: nn.Module, config: AdapterConfig, name: str = "default") -> nn.Module:
+def add_adapter(
+    model: nn.Module, config: AdapterConfig, name: str = "default", *, seed: int | None = None
+) -> nn.Module:
     """Inject adapter ``name`` described by ``config`` into ``model`` (in place) and return it.
+
+    Initial weights are drawn from generators seeded by ``(seed, name)`` (``seed=None``:
+    ``torch.initial_seed()``, i.e. the last ``torch.manual_seed``), and the global random
+    streams are left exactly where they were: the same adapter gets the same initial weights
+    whatever was added before it, and adding it shifts no later draw.
 
     Afterwards only adapter parameters and the adapter's own copies of ``config.modules_to_save``
     require grad, the new modules follow the model's train/eval mode, and the new adapter is the
@@ -141,7 +149,7 @@ def add_adapter(model: nn.Module, config: AdapterConfig, name: str = "default") 
         match_modules(model, config.modules_to_save)  # fail before changing the model
     before = {id(m) for m in model.modules()}
     try:
-        with _preserve_requires_grad(model):
+        with _preserve_requires_grad(model), adapter_init_rng(seed, name):
             handles = method.inject(model, config, name)
             saved = match_modules(model, config.modules_to_save) if config.modules_to_save else []
             _check_no_overlap(model, handles, [c for c, _ in saved])

@@ -85,6 +85,9 @@ class TrainConfig:
     """Drop the last incomplete training batch of every epoch."""
     skip_bad_samples: bool = False
     """Skip (and count) data items that raise instead of stopping the run."""
+    fsdp: bool = False
+    """Shard the frozen backbone over the processes with FSDP2 fully_shard (trainable tensors
+    stay whole); also on under `accelerate launch --use_fsdp --fsdp_version 2`."""
     num_workers: int = 0
     """Data-loader worker processes per training process."""
     log_every: int = 10

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DistributedType
+from accelerate.optimizer import AcceleratedOptimizer
 from accelerate.utils import (
     broadcast_object_list,
     gather_object,
@@ -54,6 +55,7 @@ from .data import (
 )
 from .errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
 from .evaluation import MetricFn, default_metric_fn, evaluation_loop, merge_payloads, split_loss
+from .fsdp import fsdp_requested, shard_frozen, wrap_class_names
 from .optim import ParamGroups, build_optimizer, resolve_param_groups
 from .plots import plot_curves
 from .progress import make_progress, progress_enabled
@@ -225,12 +227,17 @@ class Trainer:
             step_scheduler_with_optimizer=False,
         )
         kind = self.accelerator.distributed_type
-        if kind in (DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM):
+        if kind in (DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM):
             raise NotImplementedError(
-                f"{kind.value} is not supported yet: its sharded parameters would make the "
-                "adapter-only checkpoints wrong; launch with DDP (accelerate launch --multi_gpu, "
-                "or torchrun)"
+                f"{kind.value} is not supported: its sharded parameters and optimiser would make "
+                "the adapter-only checkpoints wrong; launch with FSDP (accelerate launch "
+                "--use_fsdp --fsdp_version 2) to shard a large backbone, or with DDP "
+                "(accelerate launch --multi_gpu, or torchrun)"
             )
+        # FSDP2: the frozen backbone is sharded, trainable tensors stay whole (engine/fsdp.py)
+        self._fsdp = (
+            fsdp_requested(config.fsdp, str(kind.value)) and self.accelerator.num_processes > 1
+        )
         self.plan = BatchPlan(
             len(self.train_source.dataset),  # type: ignore[arg-type]
             config.batch_size,
@@ -272,8 +279,31 @@ class Trainer:
         self._params = [p for g in groups for p in g["params"]]
         optimizer = build_optimizer(groups, self.config)
         self.scheduler = build_scheduler(optimizer, self.config, self.steps_per_epoch)
-        self.model, self.optimizer = self.accelerator.prepare(self._raw_model, optimizer)
+        if self._fsdp:
+            self._shard()
+            self.model = self._raw_model
+            self.optimizer = AcceleratedOptimizer(
+                optimizer, device_placement=False, scaler=self.accelerator.scaler
+            )
+            self.accelerator._optimizers.append(self.optimizer)
+        else:
+            self.model, self.optimizer = self.accelerator.prepare(self._raw_model, optimizer)
         self._prepared = True
+
+    def _shard(self) -> None:
+        acc = self.accelerator
+        plugin = getattr(acc.state, "fsdp_plugin", None)
+        names = getattr(plugin, "transformer_cls_names_to_wrap", None) if plugin else None
+        blocks = shard_frozen(
+            self._raw_model, acc.device, acc.num_processes, wrap_class_names(self._raw_model, names)
+        )
+        if acc.is_main_process:
+            log.info(
+                "FSDP2: frozen weights sharded over %d processes (%d blocks + root); "
+                "trainable tensors replicated",
+                acc.num_processes,
+                len(blocks),
+            )
 
     @property
     def unwrapped_model(self) -> nn.Module:
@@ -526,19 +556,52 @@ class Trainer:
                 if loaded.data is not None:
                     yield loaded.data, len(loaded.indices)
 
+        step_fn = self.eval_step or self.loss_fn
+        forwards: list[Any] = []  # under FSDP: every process must run as many forward passes
+
+        def counted(model: nn.Module, batch: Any) -> Any:
+            forwards[:] = [batch]
+            self._eval_forwards += 1
+            return step_fn(model, batch)
+
+        self._eval_forwards = 0
         with loader_iter(loader) as iterator:
             acc_out = evaluation_loop(
                 self._raw_model,
                 pairs(iterator),
-                self.eval_step or self.loss_fn,
+                counted if self._fsdp else step_fn,
                 device=acc.device,
                 autocast=acc.autocast,
                 non_blocking=self._pin(),
             )
+        if self._fsdp:
+            self._pad_forwards(step_fn, forwards[0] if forwards else None, split)
         payloads = [acc_out.payload()]
         if self._world > 1:
             payloads = gather_object(payloads)
         return merge_payloads(payloads, self.metric_fn)
+
+    def _pad_forwards(self, step_fn: Callable, batch: Any, split: str) -> None:
+        """FSDP gathers each block's weights collectively in the forward pass: a process with
+        fewer evaluation batches repeats its last one (results discarded) until all match."""
+        count = torch.tensor([self._eval_forwards], device=self.accelerator.device)
+        torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)
+        most = int(count.item())
+        missing = most - self._eval_forwards
+        if missing and batch is None:
+            raise ValueError(
+                f"FSDP: process {self.accelerator.process_index} has no {split} batch while "
+                f"others have {most}; use at least as many {split} samples as processes"
+            )
+        model = self._raw_model
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad(), self.accelerator.autocast():
+                for _ in range(missing):
+                    step_fn(model, batch)
+        finally:
+            model.train(was_training)
 
     def _better(self, value: float, best: float | None) -> bool:
         if math.isnan(value):
@@ -626,7 +689,7 @@ class Trainer:
                 self._sync_grads()
             return
         batch = send_to_device(loaded.data, acc.device, non_blocking=self._pin())
-        with nullcontext() if last else acc.no_sync(self.model):
+        with nullcontext() if last or self._fsdp else acc.no_sync(self.model):
             with acc.autocast():
                 out = self.loss_fn(self.model, batch)
             loss, extras = split_loss(out)
@@ -641,6 +704,10 @@ class Trainer:
                 )
             acc.backward(loss / cycle_len)
         self._unsynced = not last
+        if self._fsdp:  # trainable tensors are not FSDP's: their gradients are averaged here
+            self._unsynced = True
+            if last:
+                self._sync_grads()
         window.loss += value
         window.micro += 1
         window.samples += global_size
@@ -648,12 +715,19 @@ class Trainer:
             window.extras[key] = window.extras.get(key, 0.0) + float(v.detach().float())
 
     def _sync_grads(self) -> None:
-        """All-reduce gradients by hand when a cycle's last micro-batch was skipped everywhere
-        (its earlier micro-batches ran under ``no_sync``)."""
+        """Average gradients over processes by hand (one flat all-reduce): under FSDP after every
+        cycle, otherwise when a cycle's last micro-batch was skipped everywhere (its earlier
+        micro-batches ran under ``no_sync``)."""
         for p in self._params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            p.grad.copy_(self.accelerator.reduce(p.grad, "mean"))
+        flat = torch.cat([p.grad.reshape(-1) for p in self._params])
+        flat = self.accelerator.reduce(flat, "mean")
+        offset = 0
+        for p in self._params:
+            n = p.grad.numel()
+            p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+            offset += n
         self._unsynced = False
 
     def _optimizer_step(self, state: _Progress, window: _Window) -> None:

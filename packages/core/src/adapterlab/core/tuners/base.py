@@ -72,6 +72,12 @@ class SublayerAdapter(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def stack(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of a stack: ``(x, y) -> (x', y')`` for the next adapter. By default the next
+        adapter reads the same sublayer input and this adapter's output; an adapter placed at a
+        LayerNorm hands on the updated LayerNorm input as well (AdapterHub's ``Stack``)."""
+        return x, self(x, y)
+
 
 class OutputAdapterWrapper(nn.Module, AdapterControl):
     """Wraps ``base_layer`` and applies the active :class:`SublayerAdapter` s to its output.
@@ -80,7 +86,8 @@ class OutputAdapterWrapper(nn.Module, AdapterControl):
     is adapted on its first element. The sublayer input is the first positional argument, or the
     input captured from a *source* module by a forward pre-hook when the sublayer is split over
     several modules (BERT's FFN: the adapter reads ``intermediate``'s input). Several active
-    adapters compose as a stack (each sees the previous output) or a parallel sum of their deltas.
+    adapters compose as a stack (each sees the previous output, through
+    :meth:`SublayerAdapter.stack`) or a parallel sum of their deltas.
     """
 
     def __init__(self, base_layer: nn.Module) -> None:
@@ -129,5 +136,5 @@ class OutputAdapterWrapper(nn.Module, AdapterControl):
             y = y + sum(self.adapters[n](x, y) - y for n in names)
         else:
             for n in names:
-                y = self.adapters[n](x, y)
+                x, y = self.adapters[n].stack(x, y)
         return (y, *out[1:]) if isinstance(out, tuple) else y

@@ -69,6 +69,16 @@ class BottleneckAdapter(SublayerAdapter):
         z = self.up(self.dropout(self.act(self.down(h.to(self.down.weight.dtype)))))
         return (z * self.scaling).to(h.dtype)
 
+    def stack(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """At a LayerNorm the next stacked adapter continues from ``z' = z + A(LN(z))``: it reads
+        ``LN(z')`` and its change joins the first one's before the LayerNorm, as in AdapterHub's
+        ``Stack(a, b)`` for ``seq_bn``: ``LN(z'' )``, ``z'' = z' + B(LN(z'))``."""
+        norm = self.__dict__.get("_norm")
+        if norm is None:
+            return x, self(x, y)
+        z = x + self.adapt(y)
+        return z, norm(z)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         norm = self.__dict__.get("_norm")
         if norm is not None:  # x = z (the LayerNorm input h + r), y = LN(z)
