@@ -39,6 +39,8 @@ def test_prepare_on_a_folder(tmp_path, capsys):
     total = {k: sum(s.get(k, 0) for s in report["ttc"].values()) for k in ("files", "kept")}
     assert total["files"] - total["kept"] == 1  # (a split too small to exist borrows a file)
     assert sum(s.get("skipped_empty", 0) for s in report["ttc"].values()) == 1
-    assert sum(report["summarization"].values()) == 3
+    summaries = report["summarization"]
+    assert summaries["train"] + summaries["valid"] + summaries["test"] == 3
+    assert summaries["skipped_files"] == 1  # empty.py, counted (and named on stderr)
     assert (out / "refinement" / "train.buggy-fixed.buggy").is_file()
     capsys.readouterr()

@@ -54,7 +54,7 @@ def test_bad_files_skipped_and_counted(folder, bpe_tokenizer):
 )
 def test_bad_file_error_names_it(folder, bpe_tokenizer, name, problem):
     files = [(str(folder / name), "python" if name.endswith(".py") else "java")]
-    with pytest.raises(BadSourceError, match=rf"{name}: {problem}"):
+    with pytest.raises(BadSourceError, match=rf"{name}(:\d+)?( \(byte \d+\))?: {problem}"):
         build_ttc_dataset(files, bpe_tokenizer, TTCSettings(on_bad_file="error"))
 
 
@@ -88,6 +88,7 @@ def test_code_to_text_layout(tmp_path):
         load_code_to_text(tmp_path, "train")
     loaded = load_code_to_text(tmp_path, "train", skip_bad=True)
     assert loaded.skipped == 2 and loaded.pairs[0].source == "def f ( )"
+    assert [m.split("train.jsonl")[1][:3] for m in loaded.skipped_lines] == [":2:", ":3:"]
     assert loaded.pairs[0].target == "Do it ."
     with pytest.raises(FileNotFoundError, match="valid.jsonl"):
         load_code_to_text(tmp_path, "valid")
@@ -114,3 +115,86 @@ def test_stdlib_summaries_and_module_split(tmp_path):
     assert module_split("os") == module_split("os") and {
         module_split(f"m{i}") for i in range(50)
     } == {"train", "valid", "test"}
+
+
+def test_oversized_binary_and_unparsable_files_are_skipped_and_named(tmp_path, bpe_tokenizer):
+    """#26 / #22: a huge single-line file, a NUL byte past the first 8 KiB and random text named
+    .java never become windows: each is skipped, counted under its reason and named; a file
+    with one syntax error is still kept (and counted as having parse errors)."""
+    good = "def f(x):\n    return x + 1\n"
+    (tmp_path / "ok.py").write_text(good)
+    (tmp_path / "broken.py").write_text("def f(:\n    return )\n")
+    (tmp_path / "one_line.py").write_text("x = [" + "1, " * 20_000 + "]\n")  # 60 KB, one line
+    (tmp_path / "huge.py").write_bytes(b"y = 0\n" * 200_000)  # 1.2 MB: never read
+    (tmp_path / "late_nul.py").write_bytes(good.encode() * 400 + b"\x00")  # NUL at byte 10,800
+    words = [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "was",
+        "for",
+        "on",
+        "that",
+        "with",
+        "as",
+        "by",
+        "it",
+        "at",
+        "from",
+        "an",
+        "were",
+        "are",
+    ]
+    text = "".join(
+        " ".join(words[(i * 7 + j) % len(words)] for j in range(10)) + ".\n" for i in range(30)
+    )
+    (tmp_path / "Notes.java").write_text(text)
+    files = find_sources(tmp_path)
+    data, stats = build_ttc_dataset(files, bpe_tokenizer, TTCSettings(max_length=64))
+    assert dict(stats.skipped) == {"long_line": 1, "too_large": 1, "binary": 1, "unparsable": 1}
+    assert sorted({p.rsplit("/", 1)[-1] for p in data["path"]}) == ["broken.py", "ok.py"]
+    assert stats.files_with_parse_errors >= 2  # broken.py (kept) and Notes.java (skipped)
+    named = " | ".join(stats.skipped_files)
+    for name in ("one_line.py", "huge.py", "late_nul.py", "Notes.java"):
+        assert str(tmp_path / name) in named
+    assert "one_line.py:1: long line (60,006 characters" in named
+    assert f"late_nul.py:801 (byte {27 * 400}): binary" in named
+    with pytest.raises(BadSourceError, match=r"Notes\.java: unparsable as java"):
+        build_ttc_dataset(
+            [(str(tmp_path / "Notes.java"), "java")],
+            bpe_tokenizer,
+            TTCSettings(on_bad_file="error"),
+        )
+    # limits are settings: lifted, the long line is kept (as several windows)
+    _, lifted = build_ttc_dataset(
+        [(str(tmp_path / "one_line.py"), "python")],
+        bpe_tokenizer,
+        TTCSettings(max_length=64, max_line_chars=None),
+    )
+    assert lifted.kept == 1
+
+
+def test_codexglue_files_split_on_newlines_only_and_name_bad_bytes(tmp_path):
+    """#22 / #26: a form feed, U+2028 or U+2029 inside a refinement line does not shift the
+    buggy/fixed pairs; a code-to-text jsonl with non-UTF-8 bytes is one error naming the file
+    and the line (not a bare UnicodeDecodeError)."""
+    from adapterlab.core.engine import DataFileError
+
+    buggy = ["a ( ) ;\fb ( ) ;", "c\u2028d ;", "e\u2029f ;", "g ;"]
+    fixed = ["a ( ) ; b ( ) ;", "c d ;", "e f ;", "g ( ) ;"]
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"{split}.buggy-fixed.buggy").write_text("\n".join(buggy) + "\n")
+        (tmp_path / f"{split}.buggy-fixed.fixed").write_text("\r\n".join(fixed) + "\r\n")
+    pairs = load_refinement(tmp_path, "test").pairs
+    assert [(p.source, p.target) for p in pairs] == list(zip(buggy, fixed))
+    good = json.dumps({"code_tokens": ["def", "f"], "docstring_tokens": ["Do", "it"]})
+    (tmp_path / "train.jsonl").write_bytes(
+        (good + "\n" + good + "\n").encode() + b'{"code_tokens": ["caf\xe9"]}\n'
+    )
+    with pytest.raises(DataFileError, match=r"train\.jsonl:3 \(byte \d+\): not valid utf-8"):
+        load_code_to_text(tmp_path, "train")
+    with pytest.raises(DataFileError, match=r"train\.jsonl:3"):
+        load_code_to_text(tmp_path, "train", skip_bad=True)  # bad bytes are never skipped

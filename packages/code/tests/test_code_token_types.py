@@ -151,3 +151,66 @@ def test_long_file_gives_several_windows(bpe_tokenizer):
     out = encode_text(text, "python", bpe_tokenizer, max_length=64)
     assert len(out["input_ids"]) > 5 and all(len(w) <= 64 for w in out["input_ids"])
     assert all(lab[0] == IGNORE_INDEX and lab[-1] == IGNORE_INDEX for lab in out["labels"])
+
+
+def _declared_parameters(node, language: str) -> set[tuple[int, int]]:
+    """Byte spans of the parameter *names* a tree declares, read from the tree-sitter tree
+    directly (independently of the classifier): Python parameter lists (plain, default,
+    typed, typed-default, splat) and Java formal and varargs (spread) parameters."""
+    spans: set[tuple[int, int]] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.children)
+        if language == "python" and n.type in ("parameters", "lambda_parameters"):
+            for p in n.named_children:
+                name = p.child_by_field_name("name") or p
+                while name.type != "identifier" and name.named_children:
+                    name = name.named_children[0]  # typed/splat wrappers: the name comes first
+                if name.type == "identifier":
+                    spans.add((name.start_byte, name.end_byte))
+        if language == "java" and n.type == "formal_parameter":
+            name = n.child_by_field_name("name")
+            spans.add((name.start_byte, name.end_byte))
+        if language == "java" and n.type == "spread_parameter":
+            declarator = next(c for c in n.named_children if c.type == "variable_declarator")
+            name = declarator.child_by_field_name("name")
+            spans.add((name.start_byte, name.end_byte))
+    return spans
+
+
+@pytest.mark.parametrize(
+    "language,source",
+    [
+        (
+            "python",
+            "def f(x: int = 0, y=z, *a: int, **k: str, w: List[int] = q, v=g(u)):\n  pass\n",
+        ),
+        ("python", "f = lambda a, b=c, *d: a + c\n"),
+        ("java", "class A { void m(int n, final String... args) { g(args, n); } }"),
+        ("java", "class B { B(Object... xs) { } static <T> void p(T t, T[]... rest) { } }"),
+    ],
+)
+def test_parameter_rules_against_the_tree(language, source):
+    """Every declared parameter name (read from the tree) is typed ``parameter``, and nothing
+    else is: default values (``= z``, ``= q``) are uses of names, and a Java varargs name
+    (``String... args``) is a parameter, not a local variable."""
+    from adapterlab.code.data.token_types import get_parser
+
+    raw = source.encode()
+    declared = _declared_parameters(get_parser(language).parse(raw).root_node, language)
+    leaves = parse_leaves(raw, language).leaves
+    typed_params = {(f.start, f.end) for f in leaves if TOKEN_TYPES[f.type_id] == "parameter"}
+    assert declared and typed_params == declared, sorted(
+        raw[a:b].decode() for a, b in typed_params ^ declared
+    )
+
+
+def test_typed_default_and_varargs_types():
+    assert typed("def f(x: int = y):\n  pass\n", "python")[3:8] == [
+        ("x", "parameter"), (":", "separator"), ("int", "type"), ("=", "operator"),
+        ("y", "identifier"),
+    ]  # fmt: skip
+    assert typed("class A { void m(String... args) {} }", "java")[5:9] == [
+        ("(", "separator"), ("String", "type"), ("...", "separator"), ("args", "parameter"),
+    ]  # fmt: skip

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["EvalConfig", "PipelineConfig", "PrepareConfig", "TTCConfig", "TaskConfig"]
+from adapterlab.core.engine.seeds import SeedSpec
+
+__all__ = [
+    "PAPER_SETTINGS",
+    "EvalConfig",
+    "PipelineConfig",
+    "PrepareConfig",
+    "TTCConfig",
+    "TaskConfig",
+    "apply_preset",
+]
 
 
 @dataclass
@@ -30,7 +42,16 @@ class PrepareConfig:
     keep_parse_errors: bool = True
     """Keep files with syntax errors (their ERROR/MISSING nodes are counted) or skip them."""
     on_bad_file: str = "skip"
-    """Empty, binary or undecodable files: 'skip' (count them) or 'error' (stop, naming the file)."""
+    """Empty, binary, undecodable, too large, too-long-line or unparsable files: 'skip' (count
+    and name them) or 'error' (stop, naming the file)."""
+    max_file_bytes: int | None = 1_000_000
+    """Per-file size limit: larger files are skipped, counted and named (None: no limit)."""
+    max_line_chars: int | None = 1_000
+    """Per-line length limit: a file with a longer line (minified/generated code) is skipped,
+    counted and named (None: no limit)."""
+    max_error_rate: float = 0.05
+    """Files whose ERROR/MISSING nodes exceed this share of their leaves (random text named
+    .java) are skipped as unparsable, counted and named."""
     summaries: bool = True
     """Also write the function -> first docstring line set (Python files only)."""
     max_summaries: int | None = 1500
@@ -62,7 +83,16 @@ class TTCConfig:
     keep_parse_errors: bool = True
     """Keep files with syntax errors (counted) or skip them."""
     on_bad_file: str = "skip"
-    """Empty, binary or undecodable files: 'skip' (count) or 'error'."""
+    """Empty, binary, undecodable, too large, too-long-line or unparsable files: 'skip' (count
+    and name them) or 'error'."""
+    max_file_bytes: int | None = 1_000_000
+    """Per-file size limit: larger files are skipped, counted and named (None: no limit)."""
+    max_line_chars: int | None = 1_000
+    """Per-line length limit: a file with a longer line (minified/generated code) is skipped,
+    counted and named (None: no limit)."""
+    max_error_rate: float = 0.05
+    """Files whose ERROR/MISSING nodes exceed this share of their leaves (random text named
+    .java) are skipped as unparsable, counted and named."""
     adapter: str = "pfeiffer"
     """Core bottleneck preset of the NER adapter: pfeiffer (after the FFN) or houlsby (after
     attention and FFN)."""
@@ -136,6 +166,13 @@ class TaskConfig:
     """Random seed."""
     overwrite: bool = True
     """Replace an earlier run in `out`."""
+    preset: str | None = None
+    """paper: the paper's fine-tuning settings for the task (see PAPER_SETTINGS / the README
+    table); options you give explicitly (with a value other than their default) win."""
+    epochs: float | None = None
+    """Train for this many passes over the training examples (sets steps). None: use steps."""
+    eval_every: int | None = None
+    """Validate (and keep the best checkpoint) every N steps. None: once, at the end."""
 
 
 @dataclass
@@ -171,29 +208,86 @@ class PipelineConfig:
     """Subword tokens per TTC window."""
     ttc_lr: float = 1e-3
     """TTC learning rate (adapter and head)."""
-    task_steps: int = 80
-    """Summarization optimiser steps per variant (batch 16)."""
+    task_steps: int = 64
+    """Summarization optimiser steps per variant and seed (batch 16)."""
     train_examples: int = 1000
     """Summarization training examples."""
     valid_examples: int = 32
     """Summarization validation examples (best-checkpoint selection)."""
     eval_examples: int = 96
     """Summarization test examples (functions of held-out modules)."""
-    decoder_layers: int = 6
-    """Decoder layers (CodeXGLUE: 6)."""
+    decoder_layers: int = 2
+    """Decoder layers (CodeXGLUE: 6; the CPU demo: 2, so that 3 seeds of 4 variants fit)."""
     decoder_ffn: int | None = 512
     """Decoder feed-forward size (None: the encoder's intermediate size, 1536 for MiniLM; the
     CPU demo uses a narrower one)."""
     decoder_lr: float = 3e-3
     """Learning rate of the new (from-scratch) decoder in every variant."""
-    max_source_length: int = 48
-    """Source subword tokens (CodeXGLUE: 256)."""
+    max_source_length: int = 32
+    """Source subword tokens (CodeXGLUE: 256; the CPU demo: 32, the signature and first lines)."""
     max_target_length: int = 16
     """Target subword tokens (CodeXGLUE: 128)."""
     threads: int = 1
     """Torch threads per process (1: the fewest CPU-seconds for these small matrices, and no
     spinning threads fighting over shared cores)."""
     workers: int = 2
-    """Variants trained at once, each in its own process (after TTC; 1: one after another)."""
-    seed: int = 0
-    """Random seed."""
+    """Runs trained at once, each in a worker process (1: one after another in this one)."""
+    seeds: SeedSpec = 3
+    """Seeds of every variant's fine-tuning: a count (3 -> 0, 1, 2) or a list ("5,7"). TTC
+    runs once, with the first."""
+    preset: str | None = None
+    """paper: every variant's fine-tuning uses the paper's settings (see TaskConfig.preset)."""
+
+
+PAPER_SETTINGS: dict[str, dict[str, Any]] = {
+    "summarization": {
+        "decoder_layers": 6,
+        "decoder_ffn": 2048,
+        "lr": 5e-5,
+        "decoder_lr": 5e-5,
+        "batch_size": 32,
+        "max_source_length": 256,
+        "max_target_length": 128,
+        "beam_size": 10,
+        "min_length": 0,
+        "epochs": 10,
+        "task_reduction_factor": 16.0,
+    },
+    "refinement": {
+        "decoder_layers": 6,
+        "decoder_ffn": 2048,
+        "lr": 5e-5,
+        "decoder_lr": 5e-5,
+        "batch_size": 32,
+        "max_source_length": 256,
+        "max_target_length": 256,
+        "beam_size": 5,
+        "min_length": 0,
+        "steps": 100_000,
+        "eval_every": 5_000,
+        "task_reduction_factor": 16.0,
+    },
+}
+"""``--preset paper``, per task: CodeXGLUE's CodeBERT fine-tuning settings, which the paper
+follows for its baselines (one learning rate for every weight, ``nn.TransformerDecoderLayer``'s
+default 2048-wide feed-forward, batch 32; summarization 256/128 tokens, beam 10, 10 epochs;
+refinement 256/256 tokens, beam 5, 100k steps validated every 5k). The adapters' reduction
+factor is AdapterHub's default (16): the paper's own is not published in what we can read."""
+
+
+def apply_preset(cfg: TaskConfig) -> TaskConfig:
+    """``cfg`` with its preset's settings filled in: every preset field that still holds its
+    default takes the preset's value (options given explicitly win). ``preset=None``: as is."""
+    if cfg.preset is None:
+        return cfg
+    if cfg.preset != "paper":
+        raise ValueError(f"unknown preset {cfg.preset!r}; choose 'paper' or none")
+    if cfg.task not in PAPER_SETTINGS:
+        raise ValueError(f"task must be one of {sorted(PAPER_SETTINGS)}, got {cfg.task!r}")
+    defaults = TaskConfig()
+    changes = {
+        key: value
+        for key, value in PAPER_SETTINGS[cfg.task].items()
+        if getattr(cfg, key) == getattr(defaults, key)
+    }
+    return dataclasses.replace(cfg, **changes)

@@ -1,5 +1,6 @@
 """The main job (``run-all`` / ``make train-code``): stdlib data -> TTC -> every variant on
-summarization -> one summary table (``summary.md``, ``summary.json``)."""
+summarization for every seed -> one summary table (``summary.md``, ``summary.json``): mean ±
+std per variant, trainable share, and paired with/without-NER comparisons on the same seeds."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import Any
 
 import torch
 from adapterlab.core.engine import atomic_write_json, atomic_write_text
+from adapterlab.core.engine.seeds import format_mean_std, resolve_seeds
 
+from .comparison import PAPER_DIRECTION, aggregate_variants, paired_comparisons, verdict
 from .config import PipelineConfig, TaskConfig, TTCConfig
 from .data.embedded import write_summarization
 from .data.token_types import TOKEN_TYPES
@@ -67,6 +70,7 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
     names = [v.strip() for v in cfg.variants.split(",") if v.strip()]
     for name in names:
         variant(name)
+    seeds = resolve_seeds(cfg.seeds)
     torch.set_num_threads(cfg.threads)
     clock = _Clock()
     data = _summaries(cfg, out / "data")
@@ -80,28 +84,9 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
         lr=cfg.ttc_lr,
         steps=cfg.ttc_steps,
         eval_every=cfg.ttc_steps,  # one validation pass, at the end (best = final)
-        seed=cfg.seed,
+        seed=seeds[0],  # one NER adapter: the seeds vary the fine-tuning, not TTC
     )
-    tasks = [
-        TaskConfig(
-            task="summarization",
-            data=str(data),
-            variant=name,
-            model=cfg.model,
-            out=str(out / name),
-            decoder_layers=cfg.decoder_layers,
-            decoder_ffn=cfg.decoder_ffn,
-            decoder_lr=cfg.decoder_lr,
-            max_source_length=cfg.max_source_length,
-            max_target_length=cfg.max_target_length,
-            steps=cfg.task_steps,
-            max_train=cfg.train_examples,
-            max_eval=cfg.eval_examples,
-            max_valid=cfg.valid_examples,
-            seed=cfg.seed,
-        )
-        for name in names
-    ]
+    tasks = [_task(cfg, data, out, name, seed) for seed in seeds for name in names]
     workers = max(1, min(cfg.workers, len(tasks) + 1))
 
     def ttc_done(ttc: dict[str, Any]) -> None:
@@ -119,11 +104,19 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
         "ttc + summarization variants "
         + (f"({workers} processes, overlapped)" if workers > 1 else "(one after another)")
     )
+    variants = aggregate_variants(rows)
+    pairs = paired_comparisons(variants)
     summary = {
         "model": cfg.model,
+        "seeds": seeds,
+        "preset": cfg.preset,
         "ttc": ttc,
-        "variants": rows,
-        "ner_helps": _verdict(rows),
+        "runs": rows,
+        "variants": {
+            k: {kk: vv for kk, vv in v.items() if kk != "stats"} for k, v in variants.items()
+        },
+        "paired": [{**p, "verdict": verdict(p)} for p in pairs],
+        "paper_direction": PAPER_DIRECTION,
         "stages": clock.stages,
         "total_seconds": round(time.perf_counter() - clock.start, 1),
         "total_cpu_seconds": round(sum(v["cpu_s"] for v in clock.stages.values()), 1),
@@ -132,10 +125,36 @@ def run_all(cfg: PipelineConfig, *, progress: bool = True) -> dict[str, Any]:
         else None,
     }
     atomic_write_json(out / "summary.json", summary)
-    text = markdown_summary(summary)
+    text = markdown_summary(summary, variants)
     atomic_write_text(out / "summary.md", text)
     print(text)
     return summary
+
+
+def _task(cfg: PipelineConfig, data: Path, out: Path, name: str, seed: int) -> TaskConfig:
+    """One variant's fine-tuning at one seed (its run folder: ``<out>/<variant>/seed<N>``)."""
+    if cfg.preset is not None:  # the preset sets the fine-tuning; the demo's sizes stay out
+        return TaskConfig(
+            task="summarization", data=str(data), variant=name, model=cfg.model,
+            out=str(out / name / f"seed{seed}"), seed=seed, preset=cfg.preset,
+        )  # fmt: skip
+    return TaskConfig(
+        task="summarization",
+        data=str(data),
+        variant=name,
+        model=cfg.model,
+        out=str(out / name / f"seed{seed}"),
+        decoder_layers=cfg.decoder_layers,
+        decoder_ffn=cfg.decoder_ffn,
+        decoder_lr=cfg.decoder_lr,
+        max_source_length=cfg.max_source_length,
+        max_target_length=cfg.max_target_length,
+        steps=cfg.task_steps,
+        max_train=cfg.train_examples,
+        max_eval=cfg.eval_examples,
+        max_valid=cfg.valid_examples,
+        seed=seed,
+    )
 
 
 def _run_timed(
@@ -153,7 +172,8 @@ def _run_timed(
 
 def _variant_done(report: dict[str, Any]) -> None:
     print(
-        f"[3/3] {report['variant']}: test BLEU-4 {report['test']['bleu']:.2f} "
+        f"[3/3] {report['variant']} seed {report['seed']}: test BLEU-4 "
+        f"{report['test']['bleu']:.2f}, loss {report['test'].get('loss', float('nan')):.3f} "
         f"({report['wall_seconds']:.0f} s wall, {report['cpu_seconds']:.0f} CPU-s)",
         flush=True,
     )
@@ -213,23 +233,11 @@ def _in_order(futures: dict[Future, TaskConfig], tasks: list[TaskConfig]) -> lis
     return [by_task[id(task)].result() for task in tasks]
 
 
-def _verdict(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """BLEU-4 and test-loss differences: with NER adapters minus without (loss: lower is
-    better, so a negative loss difference means the NER adapter helped)."""
-    test = {r["variant"]: r["test"] for r in rows}
-    out = {}
-    for ner, base in (("codeberter", "full"), ("ner_task", "task_adapter")):
-        if ner in test and base in test:
-            out[f"{ner}_minus_{base}_bleu"] = round(test[ner]["bleu"] - test[base]["bleu"], 2)
-            if "loss" in test[ner] and "loss" in test[base]:
-                out[f"{ner}_minus_{base}_loss"] = round(test[ner]["loss"] - test[base]["loss"], 3)
-    return out
-
-
-def markdown_summary(summary: dict[str, Any]) -> str:
+def markdown_summary(summary: dict[str, Any], variants: dict[str, dict[str, Any]]) -> str:
     """The tables printed at the end of the main job."""
     ttc = summary["ttc"]
     test = ttc["test"]
+    seeds = summary["seeds"]
     lines = [
         f"## TTC (NER adapter on {summary['model']}, held-out stdlib modules, "
         f"{ttc['test_tokens']:,} tokens)",
@@ -249,26 +257,51 @@ def markdown_summary(summary: dict[str, Any]) -> str:
         )
         + " |",
         "",
-        "## Code summarization (stdlib function -> first docstring line, split by module)",
+        f"## Code summarization (stdlib function -> first docstring line, split by module), "
+        f"mean ± std over seeds {', '.join(map(str, seeds))}",
         "",
-        "| variant | description | test BLEU-4 | test loss | valid BLEU-4 | trainable % | train s "
-        "| CPU-s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| variant | description | test BLEU-4 | test loss | valid BLEU-4 | trainable % "
+        "| paper % | train s / seed | CPU-s (all seeds) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in summary["variants"]:
+    for name, v in variants.items():
+        st = v["stats"]
+
+        def cell(key: str, digits: int, st: dict = st) -> str:
+            return format_mean_std(st[key], digits) if key in st else "-"
+
         lines.append(
-            f"| {r['variant']} | {r['description']} | {r['test']['bleu']:.2f} | "
-            f"{r['test'].get('loss', float('nan')):.3f} | {r['valid'].get('bleu', float('nan')):.2f} | {r['trainable_percent']:.2f} | "
-            f"{r['train_seconds']:.0f} | {r.get('cpu_seconds', float('nan')):.0f} |"
+            f"| {name} | {v['description']} | {cell('bleu', 2)} | {cell('loss', 3)} | "
+            f"{cell('valid_bleu', 2)} | {v['trainable_percent']:.2f} | {v['paper_trainable']} | "
+            f"{v['train_seconds']:.0f} | {v['cpu_seconds']:.0f} |"
         )
-    verdict = summary["ner_helps"]
-    if verdict:
+    pairs = summary["paired"]
+    if pairs:
         lines += [
             "",
-            "NER adapters, as measured on the test modules (with minus without; BLEU-4 higher is "
-            "better, test cross-entropy lower is better):",
+            "Paired on the same seeds (with NER minus without; BLEU-4 higher is better, test "
+            "cross-entropy lower is better):",
+            "",
+            "| with NER | without | metric | "
+            + " | ".join(f"seed {s}" for s in seeds)
+            + " | mean ± std | t | p | NER better | verdict |",
+            "|---|---|---|" + "---:|" * len(seeds) + "---:|---:|---:|---:|---|",
         ]
-        lines += [f"- {k.replace('_', ' ')}: {v:+.3f}" for k, v in verdict.items()]
+        for p in pairs:
+            digits = 3 if p["metric"] == "loss" else 2
+            per_seed = " | ".join(f"{p['differences'][str(s)]:+.{digits}f}" for s in seeds)
+            t = f"{p['t']:+.2f}" if p["t"] is not None else "-"
+            pv = f"{p['p_value']:.3f}" if p["p_value"] is not None else "-"
+            lines.append(
+                f"| {p['with']} | {p['without']} | {p['metric']} | {per_seed} | "
+                f"{p['mean']:+.{digits}f} ± {p['std']:.{digits}f} | {t} | {pv} | "
+                f"{p['ner_better_seeds']}/{p['n']} | {p['verdict']} |"
+            )
+        main = [p for p in pairs if (p["with"], p["without"]) == ("ner_task", "task_adapter")]
+        if main:
+            said = "; ".join(f"test {p['metric']}: {p['verdict']}" for p in main)
+            lines += ["", f"**Did the NER adapter help (ner_task vs task_adapter)?** {said}."]
+        lines += ["", f"Paper's direction: {summary['paper_direction']}."]
     stages = summary.get("stages", {})
     if stages:
         lines += ["", "| stage | wall s | CPU-s |", "|---|---:|---:|"]

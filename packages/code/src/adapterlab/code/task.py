@@ -18,7 +18,9 @@ from .data.token_types import TOKEN_TYPES
 __all__ = [
     "PairDataset",
     "class_weights",
+    "one_line",
     "pair_collate",
+    "prediction_files",
     "seq2seq_eval_step",
     "seq2seq_loss",
     "seq2seq_metric_fn",
@@ -195,23 +197,50 @@ def decode_predictions(tokenizer: Any, pred_ids: torch.Tensor) -> list[str]:
     ]
 
 
+def one_line(text: str, *, tabs: bool = False) -> str:
+    """``text`` as one line of a CodeXGLUE prediction/gold file: line breaks (and, for the
+    ``idx<TAB>text`` files, tabs) become spaces, so the file stays aligned; then stripped, as
+    the evaluators strip every line they read."""
+    for ch in "\r\n" + ("\t" if tabs else ""):
+        text = text.replace(ch, " ")
+    return text.strip()
+
+
 def seq2seq_metric_fn(
     task: str, tokenizer: Any, references: Sequence[str], sink: list | None = None
 ) -> Callable[[dict[str, torch.Tensor]], dict[str, float]]:
-    """Summarization: smoothed BLEU-4 (CodeXGLUE code-to-text). Refinement: corpus BLEU-4 and
-    exact match (CodeXGLUE refinement; whitespace-normalised). ``sink`` receives the
+    """CodeXGLUE's evaluators on the lines :func:`prediction_files` writes. Summarization:
+    smoothed BLEU-4 (code-to-text ``bleu.py``). Refinement: corpus BLEU-4 and exact match
+    (``evaluator.py``: stripped prediction line == stripped reference line), against the
+    untouched references (never truncated to the target length). ``sink`` receives the
     ``(index, prediction)`` pairs of the last call."""
 
     def metric_fn(outputs: dict[str, torch.Tensor]) -> dict[str, float]:
-        preds = decode_predictions(tokenizer, outputs["pred_ids"])
-        refs = [references[int(i)] for i in outputs["index"]]
+        tabs = task == "summarization"
+        preds = [one_line(p, tabs=tabs) for p in decode_predictions(tokenizer, outputs["pred_ids"])]
+        refs = [one_line(references[int(i)], tabs=tabs) for i in outputs["index"]]
         if sink is not None:
             sink[:] = list(zip(outputs["index"].tolist(), preds))
         if task == "summarization":
             return {"bleu": summarization_bleu(refs, preds)}
-        norm = [" ".join(r.split()) for r in refs]
-        hyp = [" ".join(p.split()) for p in preds]
-        exact = float(np.mean([a == b for a, b in zip(norm, hyp)])) if norm else 0.0
-        return {"bleu": corpus_bleu(norm, hyp), "exact_match": 100.0 * exact}
+        exact = float(np.mean([r == p for r, p in zip(refs, preds)])) if refs else 0.0
+        return {"bleu": corpus_bleu(refs, preds), "exact_match": 100.0 * exact}
 
     return metric_fn
+
+
+def prediction_files(
+    task: str, predictions: Sequence[tuple[int, str]], references: Sequence[str]
+) -> dict[str, str]:
+    """The text of CodeXGLUE's prediction and gold files for ``(index, prediction)`` pairs:
+    summarization ``idx<TAB>text`` lines (what code-to-text's ``bleu.py`` reads, as its
+    ``test_0.output`` / ``test_0.gold``); refinement one line per example, aligned (what the
+    refinement ``evaluator.py`` reads). Keys: ``predictions``, ``gold``."""
+    ordered = sorted(predictions)
+    if task == "summarization":
+        preds = "".join(f"{i}\t{one_line(p, tabs=True)}\n" for i, p in ordered)
+        gold = "".join(f"{i}\t{one_line(references[i], tabs=True)}\n" for i, _ in ordered)
+    else:
+        preds = "".join(f"{one_line(p)}\n" for _, p in ordered)
+        gold = "".join(f"{one_line(references[i])}\n" for i, _ in ordered)
+    return {"predictions": preds, "gold": gold}

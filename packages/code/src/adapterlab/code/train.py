@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,19 +17,20 @@ from adapterlab.core.engine import (
     TrainConfig,
     Trainer,
     atomic_write_json,
+    atomic_write_text,
     evaluate,
     resolve_device,
     seed_everything,
 )
 from torch.utils.data import DataLoader
 
-from .config import PrepareConfig, TaskConfig, TTCConfig
+from .config import PrepareConfig, TaskConfig, TTCConfig, apply_preset
 from .data.codexglue import load_task
 from .data.embedded import module_split, write_refinement, write_summarization
 from .data.sources import SourceStats, find_sources, stdlib_root
 from .data.token_types import TOKEN_TYPES
 from .data.ttc import TTCSettings, build_ttc_dataset, label_counts
-from .methods import NER, TASK, add_ner_adapter, apply_variant, load_ner_adapter, variant
+from .methods import NER, TASK, add_ner_adapter, apply_variant, variant
 from .models.backbone import load_backbone
 from .models.ner import TokenTypeModel
 from .models.seq2seq import Seq2Seq
@@ -35,6 +38,7 @@ from .task import (
     PairDataset,
     class_weights,
     pair_collate,
+    prediction_files,
     seq2seq_eval_step,
     seq2seq_loss,
     seq2seq_metric_fn,
@@ -45,7 +49,14 @@ from .task import (
     ttc_metrics,
 )
 
-__all__ = ["evaluate_run", "prepare", "split_sources", "train_task", "train_ttc"]
+__all__ = [
+    "evaluate_run",
+    "prepare",
+    "split_sources",
+    "task_references",
+    "train_task",
+    "train_ttc",
+]
 
 
 def _cores(num_proc: int | None) -> int:
@@ -85,6 +96,21 @@ def split_sources(
     return groups, root
 
 
+def _settings(cfg: PrepareConfig | TTCConfig) -> TTCSettings:
+    return TTCSettings(
+        max_length=cfg.max_length,
+        keep_parse_errors=cfg.keep_parse_errors,
+        on_bad_file=cfg.on_bad_file,
+        max_file_bytes=cfg.max_file_bytes,
+        max_line_chars=cfg.max_line_chars,
+        max_error_rate=cfg.max_error_rate,
+    )
+
+
+def _files_report(stats: SourceStats) -> dict[str, Any]:
+    return {**stats.as_dict(), "skipped_files": stats.skipped_files}
+
+
 def prepare_ttc(
     groups: dict[str, list[tuple[str, str]]],
     tokenizer: Any,
@@ -92,12 +118,18 @@ def prepare_ttc(
     num_proc: int | None,
     cache_dir: str | None,
 ) -> tuple[dict[str, Any], dict[str, SourceStats]]:
-    """TTC windows and stats per split."""
+    """TTC windows and stats per split; skipped files are counted, and named on stderr (the
+    first few) and in the reports (all)."""
     data, stats = {}, {}
     for split, files in groups.items():
         data[split], stats[split] = build_ttc_dataset(
             files, tokenizer, settings, num_proc=_cores(num_proc), cache_dir=cache_dir
         )
+        if stats[split].skipped:
+            named = "; ".join(stats[split].skipped_files[:3])
+            more = len(stats[split].skipped_files) - 3
+            tail = f" (+{more} more in the report)" if more > 0 else ""
+            print(f"TTC {split}: {stats[split].summary()}: {named}{tail}", file=sys.stderr)
     return data, stats
 
 
@@ -105,14 +137,16 @@ def prepare(cfg: PrepareConfig) -> dict[str, Any]:
     """The ``prepare`` subcommand: cached TTC windows + summarization + refinement folders."""
     _, tokenizer = load_backbone(cfg.model)
     groups, root = split_sources(cfg.source, cfg.languages, cfg.max_files)
-    settings = TTCSettings(cfg.max_length, cfg.keep_parse_errors, cfg.on_bad_file)
+    settings = _settings(cfg)
     out = Path(cfg.out)
     start = time.perf_counter()
     data, stats = prepare_ttc(groups, tokenizer, settings, cfg.num_proc, str(out / "cache"))
     report: dict[str, Any] = {
         "root": str(root),
         "ttc_seconds": round(time.perf_counter() - start, 2),
-        "ttc": {split: {**stats[split].as_dict(), "windows": len(data[split])} for split in data},
+        "ttc": {
+            split: {**_files_report(stats[split]), "windows": len(data[split])} for split in data
+        },
     }
     if cfg.summaries:
         limits = None
@@ -137,13 +171,13 @@ def train_ttc(cfg: TTCConfig, *, progress: bool = True) -> dict[str, Any]:
     seed_everything(cfg.seed)
     encoder, tokenizer = load_backbone(cfg.model, seed=cfg.seed)
     groups, root = split_sources(cfg.source, cfg.languages, cfg.max_files)
-    settings = TTCSettings(cfg.max_length, cfg.keep_parse_errors, cfg.on_bad_file)
+    settings = _settings(cfg)
     data, stats = prepare_ttc(groups, tokenizer, settings, cfg.num_proc, cfg.cache_dir)
     if len(data["train"]) == 0:
         raise ValueError(f"no usable TTC windows under {root} (all files skipped: {stats})")
     counts = label_counts(data["train"]["labels"])
     model = TokenTypeModel(encoder, len(TOKEN_TYPES))
-    add_ner_adapter(model, cfg.adapter, cfg.reduction_factor, head="ttc_head")
+    add_ner_adapter(model, cfg.adapter, cfg.reduction_factor, head="ttc_head", seed=cfg.seed)
     summary = trainable_summary(model)
     weights = class_weights(counts, cfg.class_weighting)
     train_cfg = TrainConfig(
@@ -205,7 +239,7 @@ def train_ttc(cfg: TTCConfig, *, progress: bool = True) -> dict[str, Any]:
         "majority_macro_f1": ttc_metrics(np.full_like(target, majority), target)["macro_f1"],
         "test_tokens": int(len(target)),
         "train_type_counts": {TOKEN_TYPES[k]: int(c) for k, c in enumerate(counts)},
-        "files": {split: stats[split].as_dict() for split in stats},
+        "files": {split: _files_report(stats[split]) for split in stats},
         "windows": {split: len(data[split]) for split in data},
         "trainable_params": summary.trainable,
         "total_params": summary.total,
@@ -237,6 +271,7 @@ def _cap(pairs: list, limit: int | None) -> list:
 
 def build_task_model(cfg: TaskConfig) -> tuple[Seq2Seq, Any]:
     """The encoder-decoder of ``cfg.variant`` with its adapters added (weights untrained)."""
+    cfg = apply_preset(cfg)
     spec = variant(cfg.variant)
     encoder, tokenizer = load_backbone(cfg.model, seed=cfg.seed)
     model = Seq2Seq(
@@ -247,32 +282,20 @@ def build_task_model(cfg: TaskConfig) -> tuple[Seq2Seq, Any]:
         eos_id=tokenizer.sep_token_id,
         pad_id=tokenizer.pad_token_id,
     )
-    if spec.uses_ner:
-        if cfg.ner_adapter is None:
-            raise ValueError(
-                f"variant {spec.name!r} needs --ner_adapter (the ner_adapter folder of a ttc run)"
-            )
-        load_ner_adapter(model, cfg.ner_adapter)
-    apply_variant(model, spec, cfg.task_reduction_factor)
+    apply_variant(model, spec, cfg.task_reduction_factor, cfg.ner_adapter, seed=cfg.seed)
     return model, tokenizer
 
 
-def _references(cfg: TaskConfig, tokenizer: Any, pairs: list) -> list[str]:
-    if cfg.task == "refinement":  # compare in the tokenizer's own spelling (case, spacing)
-        return [
-            tokenizer.decode(
-                tokenizer(p.target, add_special_tokens=False)["input_ids"][
-                    : cfg.max_target_length - 2
-                ],
-                clean_up_tokenization_spaces=False,
-            ).strip()
-            for p in pairs
-        ]
+def task_references(pairs: list) -> list[str]:
+    """The references a split is scored against: the targets as read, untouched (only the
+    training targets are truncated to ``max_target_length``), as CodeXGLUE's evaluators
+    read them from the gold files."""
     return [p.target for p in pairs]
 
 
 def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
     """Fine-tune one variant; returns (and writes ``<out>/task_report.json``) its test scores."""
+    cfg = apply_preset(cfg)
     seed_everything(cfg.seed)
     spec = variant(cfg.variant)
     root = _task_root(cfg)
@@ -290,7 +313,7 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
         s: PairDataset(p, tokenizer, cfg.max_source_length, cfg.max_target_length)
         for s, p in pairs.items()
     }
-    refs = {s: _references(cfg, tokenizer, p) for s, p in pairs.items()}
+    refs = {s: task_references(p) for s, p in pairs.items()}
     lr = cfg.lr if cfg.lr is not None else spec.lr
     decoder_ids = {id(p) for m in (model.decoder, model.output_dense) for p in m.parameters()}
 
@@ -311,14 +334,18 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
     def metric_fn(outputs: dict[str, torch.Tensor]) -> dict[str, float]:
         return (test_metric if current["split"] == "test" else valid_metric)(outputs)
 
+    steps = cfg.steps
+    if cfg.epochs is not None:  # CodeXGLUE code-to-text counts epochs
+        steps = max(1, math.ceil(cfg.epochs * len(sets["train"]) / cfg.batch_size))
     train_cfg = TrainConfig(
         output_dir=cfg.out,
-        max_steps=cfg.steps,
+        max_steps=steps,
         batch_size=cfg.batch_size,
         lr=lr,
         weight_decay=0.0,
         scheduler="linear_warmup",
-        warmup_steps=max(1, cfg.steps // 10),
+        warmup_steps=max(1, steps // 10),
+        eval_every_steps=cfg.eval_every,
         eval_every_epochs=None,
         metric="bleu",
         seed=cfg.seed,
@@ -348,6 +375,7 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
     report = {
         "task": cfg.task,
         "variant": spec.name,
+        "seed": cfg.seed,
         "description": spec.description,
         "model": cfg.model,
         "test": {k: v for k, v in test.items() if k != "num_samples"},
@@ -359,12 +387,13 @@ def train_task(cfg: TaskConfig, *, progress: bool = True) -> dict[str, Any]:
         "total_params": summary.total,
         "trainable_percent": summary.percent,
         "train_seconds": round(seconds, 1),
-        "steps": cfg.steps,
+        "steps": steps,
+        "preset": cfg.preset,
     }
     atomic_write_json(Path(cfg.out) / "task_report.json", report)
-    (Path(cfg.out) / "test_predictions.txt").write_text(
-        "".join(f"{i}\t{p}\n" for i, p in sorted(predictions))
-    )
+    files = prediction_files(cfg.task, predictions, refs["test"])
+    atomic_write_text(Path(cfg.out) / "test_predictions.txt", files["predictions"])
+    atomic_write_text(Path(cfg.out) / "test_gold.txt", files["gold"])
     return report
 
 
@@ -392,7 +421,7 @@ def evaluate_run(
         model,
         dataset,
         seq2seq_eval_step(cfg.max_target_length, beam_size or cfg.beam_size, cfg.min_length),
-        seq2seq_metric_fn(cfg.task, tokenizer, _references(cfg, tokenizer, pairs)),
+        seq2seq_metric_fn(cfg.task, tokenizer, task_references(pairs)),
         batch_size=cfg.batch_size,
         collate_fn=pair_collate(tokenizer.pad_token_id),
         progress=True,

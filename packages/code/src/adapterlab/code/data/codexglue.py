@@ -7,13 +7,20 @@
   with newlines removed.
 - code refinement (``Code-Code/code-refinement``, ``data/small``): ``<root>/{split}.buggy-fixed.buggy``
   and ``<root>/{split}.buggy-fixed.fixed``, line-aligned abstracted Java methods.
+
+Files are read with the core's careful readers: lines split on ``\\n`` only (a form feed or
+``\\u2028`` inside a line never shifts the pairs), non-UTF-8 bytes and malformed JSON raise
+:class:`~adapterlab.core.engine.DataFileError` naming the file and the line.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from adapterlab.core.engine import DataFileError, SkipCounter, iter_lines
 
 __all__ = ["Pair", "PairSet", "SPLITS", "load_code_to_text", "load_refinement", "load_task"]
 
@@ -35,6 +42,8 @@ class PairSet:
     pairs: list[Pair]
     skipped: int = 0
     path: str = ""
+    skipped_lines: list[str] | None = None
+    """Each skipped line, named (``file:line: problem``)."""
 
 
 def _split_file(root: Path, split: str, suffix: str) -> Path:
@@ -50,8 +59,9 @@ def load_code_to_text(
 
     Raises:
         FileNotFoundError: the split file is missing.
-        ValueError: a malformed line (bad JSON, missing or non-list ``code_tokens`` /
-            ``docstring_tokens``), naming the file and line, unless ``skip_bad``.
+        DataFileError: a malformed line (bad JSON, missing or non-list ``code_tokens`` /
+            ``docstring_tokens``), naming the file and line, unless ``skip_bad``; bytes that
+            are not UTF-8 (always: the rest of the file cannot be trusted).
     """
     root = Path(root)
     if language and (root / language).is_dir():
@@ -62,30 +72,34 @@ def load_code_to_text(
             f"{path} not found: a code-to-text folder holds train.jsonl, valid.jsonl, test.jsonl"
         )
     pairs: list[Pair] = []
-    skipped = 0
-    with path.open(encoding="utf-8", errors="strict") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                code, doc = record["code_tokens"], record["docstring_tokens"]
-                if not isinstance(code, list) or not isinstance(doc, list):
-                    raise TypeError("code_tokens and docstring_tokens must be lists of strings")
-                if not code or not doc:
-                    raise ValueError("empty code_tokens or docstring_tokens")
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                if skip_bad:
-                    skipped += 1
-                    continue
-                what = f"missing key {err}" if isinstance(err, KeyError) else str(err)
-                raise ValueError(f"{path}:{number}: malformed code-to-text line: {what}") from None
-            source = " ".join(code).replace("\n", " ")
-            target = " ".join(doc).replace("\n", "")
-            pairs.append(Pair(" ".join(source.strip().split()), target))
+    skipped = SkipCounter(skip=skip_bad, what="malformed code-to-text lines")
+    for number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise TypeError(f"expected a JSON object, got {type(record).__name__}")
+            code, doc = record["code_tokens"], record["docstring_tokens"]
+            if not isinstance(code, list) or not isinstance(doc, list):
+                raise TypeError("code_tokens and docstring_tokens must be lists of strings")
+            if not all(isinstance(t, str) for t in code + doc):
+                raise TypeError("code_tokens and docstring_tokens must be lists of strings")
+            if not code or not doc:
+                raise ValueError("empty code_tokens or docstring_tokens")
+        except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
+            what = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+            problem = DataFileError(path, f"malformed code-to-text line: {what}", line=number)
+            skipped.add(problem)  # raises it unless skip_bad
+            continue
+        source = " ".join(code).replace("\n", " ")
+        target = " ".join(doc).replace("\n", "")
+        pairs.append(Pair(" ".join(source.strip().split()), target))
     if not pairs:
-        raise ValueError(f"{path}: no usable examples")
-    return PairSet(pairs, skipped, str(path))
+        raise DataFileError(path, "no usable examples")
+    if skipped.count:
+        print(skipped.summary(), file=sys.stderr)
+    return PairSet(pairs, skipped.count, str(path), skipped.errors)
 
 
 def load_refinement(root: str | Path, split: str) -> PairSet:
@@ -104,16 +118,16 @@ def load_refinement(root: str | Path, split: str) -> PairSet:
                 f"{path} not found: a refinement folder holds <split>.buggy-fixed.buggy and "
                 "<split>.buggy-fixed.fixed for train, valid and test"
             )
-    sources = buggy.read_text(encoding="utf-8").splitlines()
-    targets = fixed.read_text(encoding="utf-8").splitlines()
+    sources = [line for _, line in iter_lines(buggy)]  # "\n" only, never \f or \u2028
+    targets = [line for _, line in iter_lines(fixed)]
     if len(sources) != len(targets):
-        raise ValueError(
-            f"inconsistent refinement split: {buggy} has {len(sources)} lines but {fixed} has "
-            f"{len(targets)}"
+        raise DataFileError(
+            buggy,
+            f"inconsistent refinement split: {len(sources)} lines, but {fixed} has {len(targets)}",
         )
     pairs = [Pair(s.strip(), t.strip()) for s, t in zip(sources, targets) if s.strip()]
     if not pairs:
-        raise ValueError(f"{buggy}: no usable examples")
+        raise DataFileError(buggy, "no usable examples")
     return PairSet(pairs, 0, str(buggy))
 
 

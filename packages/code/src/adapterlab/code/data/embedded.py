@@ -19,10 +19,11 @@ import hashlib
 import json
 import random
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-from .sources import BadSourceError, decode_source, stdlib_root
+from .sources import BadSourceError, read_source, stdlib_root
 from .token_types import TYPE_TO_ID, get_parser, parse_leaves
 
 __all__ = [
@@ -118,11 +119,13 @@ def _functions(tree: Any) -> list[Any]:
 def function_summaries(
     path: Path, rel: str, *, min_doc: int = 3, max_doc: int = 20, max_code: int = 256
 ) -> list[dict[str, Any]]:
-    """CodeXGLUE code-to-text records for the documented functions of one Python file."""
-    try:
-        text = decode_source(str(path), path.read_bytes())
-    except (BadSourceError, OSError):
-        return []
+    """CodeXGLUE code-to-text records for the documented functions of one Python file.
+
+    Raises:
+        BadSourceError: the file is unusable (empty, binary, undecodable, over the per-file
+            size or line-length limit), naming it.
+    """
+    text = read_source(path)
     source = text.encode("utf-8")
     tree = get_parser("python").parse(source)
     leaves = parse_leaves(source, "python").leaves
@@ -181,7 +184,8 @@ def write_summarization(
     max_code: int = 256,
 ) -> dict[str, int]:
     """Write ``<out>/python/{train,valid,test}.jsonl`` from the Python files under ``root``
-    (default: the standard library), split by module; returns examples per split.
+    (default: the standard library), split by module; returns examples per split and
+    ``skipped_files`` (unusable files, each named on stderr).
 
     ``max_per_split`` caps each split: files are read in a fixed hash order until it is full.
     """
@@ -191,6 +195,7 @@ def write_summarization(
     files = stdlib_files(root)
     groups = split_files(files, root)
     counts: dict[str, int] = {}
+    skipped: list[str] = []
     folder = Path(out) / "python"
     folder.mkdir(parents=True, exist_ok=True)
     for split, paths in groups.items():
@@ -204,12 +209,22 @@ def write_summarization(
             if limit is not None and len(records) >= limit:
                 break
             rel = str(path.relative_to(root))
-            records.extend(function_summaries(path, rel, max_code=max_code))
+            try:
+                records.extend(function_summaries(path, rel, max_code=max_code))
+            except BadSourceError as err:  # counted and named, never silently dropped
+                skipped.append(str(err))
         records = records[:limit] if limit is not None else records
         for record in records:
             record["partition"] = split
         atomic_write_text(folder / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in records))
         counts[split] = len(records)
+    counts["skipped_files"] = len(skipped)
+    if skipped:
+        more = f" (+{len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        print(
+            f"summaries: skipped {len(skipped)} files: {'; '.join(skipped[:3])}{more}",
+            file=sys.stderr,
+        )
     return counts
 
 

@@ -166,6 +166,8 @@ def _java_identifier(node_type: str, anc: list[Ancestor]) -> str:
         return "parameter"
     if parent == "variable_declarator" and my_field == "name":
         outer = anc[1][0] if len(anc) > 1 else ""
+        if outer == "spread_parameter":  # varargs: `String... args` declares a parameter
+            return "parameter"
         return "field" if outer in ("field_declaration", "constant_declaration") else "variable"
     if parent in ("enhanced_for_statement", "resource") and my_field == "name":
         return "variable"
@@ -219,10 +221,15 @@ _PY_TARGET_CONTAINERS = {"pattern_list", "tuple_pattern", "list_pattern"}
 
 
 def _in_parameters(anc: list[Ancestor]) -> bool:
-    for node_type, _ in anc[:3]:
+    """The identifier names a parameter: it sits in a parameter list, possibly inside a splat
+    pattern or a typed/default wrapper, but never in a wrapper's default ``value`` (a use of
+    a name, ``def f(x: int = y)``) or its ``type``."""
+    for node_type, my_field in anc[:3]:
         if node_type in ("parameters", "lambda_parameters"):
             return True
         if node_type not in _PY_PARAM_PARENTS | _PY_PARAM_WRAPPERS:
+            return False
+        if node_type in _PY_PARAM_WRAPPERS and my_field in ("value", "type"):
             return False
     return False
 
@@ -246,7 +253,7 @@ def _python_identifier(node_type: str, anc: list[Ancestor]) -> str:
         return "function" if outer == ("call", "function") else "field"
     if parent == "keyword_argument" and my_field == "name":
         return "parameter"
-    if parent in _PY_PARAM_WRAPPERS and my_field == "name" or _in_parameters(anc):
+    if (parent in _PY_PARAM_WRAPPERS and my_field == "name") or _in_parameters(anc):
         return "parameter"
     targets = ("assignment", "augmented_assignment", "for_statement", "for_in_clause")
     if parent in targets and my_field == "left":

@@ -18,18 +18,19 @@ from typing import Any
 import numpy as np
 
 from .align import IGNORE_INDEX, char_type_map, label_offsets
-from .sources import BadSourceError, SourceStats, decode_source, problem_kind
+from .sources import MAX_FILE_BYTES, MAX_LINE_CHARS, BadSourceError, SourceStats, read_source
 from .token_types import TOKEN_TYPES, parse_leaves
 
 __all__ = [
     "TTCSettings",
     "build_ttc_dataset",
     "encode_file",
+    "error_threshold",
     "label_counts",
     "tokenizer_fingerprint",
 ]
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: per-file size/line limits, unparsable files, NUL check over the file
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,17 @@ class TTCSettings:
     """Keep files whose syntax tree holds ERROR/MISSING nodes (their counts are reported) or
     skip them."""
     on_bad_file: str = "skip"
-    """Empty, binary or undecodable files: 'skip' (count them) or 'error' (stop, naming the file)."""
+    """Unusable files (empty, binary, undecodable, too large, a too long line, unparsable):
+    'skip' (count and name them) or 'error' (stop, naming the file)."""
+    max_file_bytes: int | None = MAX_FILE_BYTES
+    """Files larger than this are skipped (counted, named) without being read (None: no limit)."""
+    max_line_chars: int | None = MAX_LINE_CHARS
+    """Files with a longer line are skipped (counted, named): one 10 MB line would otherwise
+    become ~150,000 windows (None: no limit)."""
+    max_error_rate: float = 0.05
+    """A file whose ERROR/MISSING nodes exceed this share of its leaves (counted over at least
+    40 leaves, so at least 3 nodes) is not code of its language (random text named .java): it
+    is skipped as ``unparsable`` whatever ``keep_parse_errors`` says."""
 
 
 def encode_text(text: str, language: str, tokenizer: Any, max_length: int) -> dict[str, Any]:
@@ -74,36 +85,50 @@ def encode_text(text: str, language: str, tokenizer: Any, max_length: int) -> di
         "input_ids": windows_ids,
         "labels": windows_labels,
         "n_tokens": n_tokens,
+        "n_leaves": len(parsed.leaves),
         "error_nodes": parsed.error_nodes + parsed.missing_nodes,
     }
+
+
+def error_threshold(n_leaves: int, max_error_rate: float) -> float:
+    """ERROR/MISSING nodes above which a file counts as unparsable (see ``TTCSettings``)."""
+    return max_error_rate * max(n_leaves, 40)
 
 
 def encode_file(path: str, language: str, tokenizer: Any, settings: TTCSettings) -> dict[str, Any]:
     """One file -> ``{"status", "input_ids", "labels", "n_tokens", "error_nodes", "message"}``.
 
     ``status`` is ``ok`` or a skip reason (``empty``, ``binary``, ``undecodable``,
-    ``parse_errors``, ``unreadable``). With ``settings.on_bad_file == 'error'`` an unusable file
-    raises :class:`BadSourceError` naming it instead.
+    ``too_large``, ``long_line``, ``unparsable``, ``parse_errors``, ``unreadable``) and
+    ``message`` names the file and the problem. With ``settings.on_bad_file == 'error'`` an
+    unusable file raises :class:`BadSourceError` naming it instead (files with a few parse
+    errors follow ``keep_parse_errors``, never an error).
     """
     empty = {"input_ids": [], "labels": [], "n_tokens": 0, "error_nodes": 0}
+    n_err = 0
     try:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as err:
-            raise BadSourceError(f"{path}: unreadable file: {err}") from None
-        text = decode_source(path, data)
+        text = read_source(
+            path, max_bytes=settings.max_file_bytes, max_line_chars=settings.max_line_chars
+        )
+        out = encode_text(text, language, tokenizer, settings.max_length)
+        n_err = out["error_nodes"]
+        if n_err > error_threshold(out["n_leaves"], settings.max_error_rate):
+            raise BadSourceError(
+                path,
+                f"unparsable as {language} ({n_err} ERROR/MISSING nodes in "
+                f"{out['n_leaves']} leaves, limit {settings.max_error_rate:.0%})",
+                "unparsable",
+            )
     except BadSourceError as err:
         if settings.on_bad_file == "error":
             raise
-        kind = problem_kind(err) if "unreadable" not in str(err) else "unreadable"
-        return {**empty, "status": kind, "message": str(err)}
-    out = encode_text(text, language, tokenizer, settings.max_length)
-    if out["error_nodes"] and not settings.keep_parse_errors:
+        return {**empty, "error_nodes": n_err, "status": err.kind, "message": str(err)}
+    if n_err and not settings.keep_parse_errors:
         return {
             **empty,
-            "error_nodes": out["error_nodes"],
+            "error_nodes": n_err,
             "status": "parse_errors",
-            "message": f"{path}: parse errors ({out['error_nodes']} ERROR/MISSING nodes)",
+            "message": f"{path}: parse errors ({n_err} ERROR/MISSING nodes)",
         }
     return {**out, "status": "ok", "message": ""}
 
@@ -191,6 +216,7 @@ def build_ttc_dataset(
             skipped=Counter(stats_dict["skipped"]),
             files_with_parse_errors=stats_dict["files_with_parse_errors"],
             error_nodes=stats_dict["error_nodes"],
+            skipped_files=stats_dict.get("skipped_files", []),
         )
         return datasets.load_from_disk(str(target / "data")), stats
     if not progress:
@@ -211,11 +237,12 @@ def build_ttc_dataset(
     stats = SourceStats(files=len(files))
     statuses = per_file["status"]
     errors = per_file["error_nodes"]
-    for status, n_err in zip(statuses, errors):
+    for status, n_err, message in zip(statuses, errors, per_file["message"]):
         if status == "ok":
             stats.kept += 1
         else:
             stats.skipped[status] += 1
+            stats.skipped_files.append(message)
         if n_err:
             stats.files_with_parse_errors += 1
             stats.error_nodes += n_err
@@ -232,7 +259,14 @@ def build_ttc_dataset(
         def write(tmp: Path) -> None:
             windows.save_to_disk(str(Path(tmp) / "data"))
             (Path(tmp) / "stats.json").write_text(
-                json.dumps({**stats.as_dict(), "skipped": dict(stats.skipped)}, indent=2)
+                json.dumps(
+                    {
+                        **stats.as_dict(),
+                        "skipped": dict(stats.skipped),
+                        "skipped_files": stats.skipped_files,
+                    },
+                    indent=2,
+                )
             )
 
         atomic_directory(target, write)
