@@ -357,25 +357,28 @@ def test_every_readme_command_parses():
     from pathlib import Path
 
     from adapterlab.core.engine import parse_config
-    from adapterlab.pointclip.cli import COMMANDS
+    from adapterlab.pointclip.cli import COMMANDS, USAGE
 
     readme = Path(__file__).parents[1] / "README.md"
     text = readme.read_text().replace("\\\n", " ")
+    usage = USAGE.replace("\\\n", " ").replace("  adapterlab-clip2point ", "adapterlab-clip2point ")
     parsed = {}
-    for line in text.splitlines():
+    for line in [*text.splitlines(), *usage.splitlines()]:
         line = line.split("#")[0].strip().replace("[--adapter lora]", "--adapter lora")
         if not line.startswith("adapterlab-clip2point ") or "--help" in line:
             continue
         argv = shlex.split(line)[1:]
+        if "--model" in argv and argv[argv.index("--model") + 1] != "tiny":
+            assert "--pretrained" in argv or "--preset" in argv, line  # say which weights
         cls = COMMANDS[argv[0]][0]
         parsed.setdefault(argv[0], []).append(
             parse_config(cls, classic_argv(argv[0], cls, argv[1:]))
         )
-    assert set(parsed) == {"render-pairs", "pretrain", "zeroshot", "fewshot"}
+    assert set(parsed) == {"render-pairs", "pretrain", "zeroshot", "fewshot", "run-all"}
     assert parsed["render-pairs"][0].mesh_root == "/data/ShapeNetCore.v2"
     assert parsed["render-pairs"][0].random_light and parsed["render-pairs"][0].views == 10
     assert any(c.variant == "OBJ_BG" and c.data == "/data/h5_files" for c in parsed["zeroshot"])
-    assert [c.shots for c in parsed["fewshot"]] == [[16], [1, 2, 4, 8, 16]]
+    assert [c.shots for c in parsed["fewshot"]] == [[16], [1, 2, 4, 8, 16], [1, 2, 4, 8, 16]]
     assert all(c.seeds == [0, 1, 2] for c in parsed["fewshot"])
 
 
