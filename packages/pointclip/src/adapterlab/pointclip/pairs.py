@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from adapterlab.core.engine import atomic_write_text
+from adapterlab.core.engine import DataFileError, atomic_write_text
 from adapterlab.core.engine import progress as progress_bar
 from PIL import Image
 from torch.utils.data import Dataset
@@ -36,7 +36,7 @@ SETTINGS_FILE = "render_settings.json"
 SETTINGS_VERSION = 1
 
 
-class RenderSettingsMismatch(ValueError):
+class RenderSettingsMismatch(DataFileError):
     """A pairs folder holds renders made with other settings (views, size, camera, ...)."""
 
 
@@ -110,7 +110,7 @@ def check_render_settings(out_root: str | Path, settings: dict, overwrite: bool 
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            stored, problem = None, f"{path} is unreadable ({exc})"
+            stored, problem = None, f"has an unreadable {SETTINGS_FILE} ({exc})"
         if isinstance(stored, dict):
             diff = [
                 f"{k} {stored.get(k)!r} (asked {v!r})"
@@ -119,13 +119,13 @@ def check_render_settings(out_root: str | Path, settings: dict, overwrite: bool 
             ]
             if not diff:
                 return
-            problem = f"{out} holds renders made with other settings: " + ", ".join(diff)
+            problem = "holds renders made with other settings: " + ", ".join(diff)
     elif has_renders:
-        problem = f"{out} holds renders without {SETTINGS_FILE} (unknown settings)"
+        problem = f"holds renders without {SETTINGS_FILE} (unknown settings)"
     if problem is not None:
         if not overwrite:
             raise RenderSettingsMismatch(
-                f"{problem}; render into another folder, or pass --overwrite to delete them"
+                out, f"{problem}; render into another folder, or pass --overwrite to delete them"
             )
         import shutil
 

@@ -17,6 +17,7 @@ from typing import Literal
 import h5py
 import numpy as np
 import torch
+from adapterlab.core.engine import DataFileError
 from torch.utils.data import Dataset
 
 from .classes import MODELNET40_CLASSES, PLY_NAME, SCANOBJECTNN_CLASSES
@@ -200,11 +201,11 @@ def read_ply_points(path: Path) -> np.ndarray:
         points = np.asarray(cloud.vertices, dtype=np.float32)
     except Exception as exc:  # noqa: BLE001 - any parse failure is reported with the path
         msg = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ValueError(f"{path}: not a readable PLY point cloud ({msg})") from exc
+        raise DataFileError(path, f"not a readable PLY point cloud ({msg})") from exc
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
-        raise ValueError(f"{path}: PLY file holds no points (vertices {points.shape})")
+        raise DataFileError(path, f"PLY file holds no points (vertices {points.shape})")
     if not np.isfinite(points).all():
-        raise ValueError(f"{path}: PLY points contain NaN or inf")
+        raise DataFileError(path, "PLY points contain NaN or inf")
     return points
 
 
@@ -243,15 +244,15 @@ class ModelNetPly(PointCloudDataset):
         for path in root.glob("*.ply"):
             match = PLY_NAME.match(path.name)
             if match is None:
-                raise ValueError(
-                    f"{path}: ModelNet40_Ply file names must be <label>_*.ply with an integer "
-                    "class index"
+                raise DataFileError(
+                    path, "ModelNet40_Ply file names must be <label>_*.ply with an integer index"
                 )
             label = int(match.group(1))
             if not 0 <= label < len(self.classes):
-                raise ValueError(
-                    f"{path}: label {label} outside the {len(self.classes)} ModelNet40 classes "
-                    f"(0..{len(self.classes) - 1})"
+                raise DataFileError(
+                    path,
+                    f"label {label} outside the {len(self.classes)} ModelNet40 classes "
+                    f"(0..{len(self.classes) - 1})",
                 )
             found.append((label, path.name, path))
         found.sort()  # by label, then name: the same order on every file system
@@ -266,8 +267,8 @@ class ModelNetPly(PointCloudDataset):
                 try:
                     self._read(path)
                     keep.append(i)
-                except ValueError as err:
-                    self.skipped.append((str(path), str(err).removeprefix(f"{path}: ")))
+                except DataFileError as err:
+                    self.skipped.append((str(path), err.problem))
             self.paths = [self.paths[i] for i in keep]
             self.labels = [self.labels[i] for i in keep]
             if not self.paths:
@@ -276,8 +277,8 @@ class ModelNetPly(PointCloudDataset):
     def _read(self, path: Path) -> np.ndarray:
         points = read_ply_points(path)
         if len(points) < self.num_points:
-            raise ValueError(
-                f"{path}: {len(points)} points stored, cannot sample num_points={self.num_points}"
+            raise DataFileError(
+                path, f"{len(points)} points stored, cannot sample num_points={self.num_points}"
             )
         return points
 
