@@ -55,6 +55,30 @@ def test_local_checkpoint_loads_exact_weights(tiny, tmp_path):
     save_file(state, str(path), metadata={"quick_gelu": "false"})
     again = load_clip("tiny", str(path), device="cpu")
     assert again.pretrained == str(path)
+    # the record of what was loaded: the file, its hash, and the hash of the weights in use
+    import hashlib
+
+    w = again.weights
+    assert (w["source"], w["file"]) == ("local file", str(path.resolve()))
+    assert w["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert w["state_sha256"] == tiny.weights["state_sha256"] and w["quick_gelu"] is False
+    import copy
+
+    from adapterlab.pointclip.models.clip import state_sha256
+
+    changed = copy.deepcopy(again.model)
+    with torch.no_grad():
+        changed.logit_scale.add_(1.0)
+    assert state_sha256(changed) != w["state_sha256"] == state_sha256(again.model)
+    # a depth encoder remembers the activation it was trained with
+    from adapterlab.pointclip.models.clip2point import load_depth_encoder
+
+    enc = save_encoder_weights(tiny.copy_visual(), tmp_path / "enc.safetensors", tiny.weights)
+    assert load_depth_encoder(tiny, enc) is not None
+    quick = dict(tiny.weights, quick_gelu=True)
+    save_encoder_weights(tiny.copy_visual(), tmp_path / "enc_q.safetensors", quick)
+    with pytest.raises(ValueError, match="quick_gelu=true.*--quick_gelu true"):
+        load_depth_encoder(tiny, tmp_path / "enc_q.safetensors")
     for (k, a), (_, b) in zip(tiny.model.state_dict().items(), again.model.state_dict().items()):
         assert torch.equal(a, b), k
 
