@@ -7,7 +7,9 @@ ViT-B/32 *width* with one layer; this benchmark runs the real architecture (open
 12 layers, width 768, patch 32, 224 px) through ``run_pretraining`` on the embedded procedural
 meshes, with the package's preset (AdamW lr 1e-5, 10 % warm-up, warm restarts) and, for contrast,
 the pre-fix recipe (lr 1e-4, no warm-up), and prints depth->image retrieval on held-out test meshes
-before and after, with every validation evaluation along the run.
+before and after (at the validation-selected step, step 0 included, as ``run_pretraining``
+returns it), the selected step, and every validation evaluation along the run (where a collapse
+shows even when selection falls back to step 0).
 
 On a GPU it runs a few hundred optimiser steps (batch 64); on a CPU the same at reduced size
 (fewer meshes and views, batch 16, about a dozen steps; several minutes on 2 cores). Weights:
@@ -155,11 +157,12 @@ def main() -> None:
         f"{clip.image_size} px, {views} views, batch {batch}, {n_fit} training objects"
     )
     head = f"{'recipe':8s} {'lr':>7s} {'warm-up':>7s} {'steps':>5s} {'test before':>11s} "
-    print(head + f"{'test after':>10s} {'min val eval':>12s} {'chance':>7s} {'run s':>7s}")
+    head += f"{'test after':>10s} {'best step':>9s} {'min val eval':>12s} {'chance':>7s}"
+    print(head + f" {'run s':>6s}")
     for r in rows:
         print(
             f"{r['recipe']:8s} {r['lr']:7.0e} {r['warmup_steps']!s:>7s} {r['steps']:5d} "
-            f"{100 * r['test_before']:10.1f}% {100 * r['test_after']:9.1f}% "
+            f"{100 * r['test_before']:10.1f}% {100 * r['test_after']:9.1f}% {r['best_step']!s:>9s} "
             f"{100 * min(r['val_evals'] or [float('nan')]):11.1f}% {100 * r['chance']:6.1f}% "
             f"{r['seconds']:7.0f}"
         )
