@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from adapterlab.core.engine import DataFileError, atomic_write_text
+from adapterlab.core.engine import DataFileError, atomic_write_json, read_json
 from adapterlab.core.engine import progress as progress_bar
 from PIL import Image
 from torch.utils.data import Dataset
@@ -98,8 +98,6 @@ def check_render_settings(out_root: str | Path, settings: dict, overwrite: bool 
     folder rendered with the same settings, and refuse (:class:`RenderSettingsMismatch`, naming
     every difference) a folder rendered otherwise or by a version that did not record them. With
     ``overwrite`` the renders of such a folder are deleted instead."""
-    from adapterlab.core.engine import atomic_write_json
-
     out = Path(out_root)
     path = out / SETTINGS_FILE
     has_renders = (out / INDEX_FILE).exists() or any(
@@ -334,7 +332,7 @@ def render_pairs(
         ],
         "bad": [{"path": p, "reason": r} for p, r in summary.bad],
     }
-    atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1))
+    atomic_write_json(out / INDEX_FILE, index, indent=1)
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -368,10 +366,7 @@ class ImageDepthPairs(Dataset):
             raise FileNotFoundError(
                 f"{index_path} not found: run render-pairs on a mesh folder first"
             )
-        try:
-            index = json.loads(index_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{index_path}: corrupt index ({exc})") from exc
+        index = read_json(index_path)  # malformed: DataFileError naming file, line and column
         if split not in ("train", "val", "test", "all"):
             raise ValueError(f"split must be train, val, test or all, got {split!r}")
         if views not in ("all", "random"):
