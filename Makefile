@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= egl
 
 TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
 
-.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter train-code train-text bench bench-core bench-render bench-audio bench-vl bench-graph bench-code
+.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter train-code train-text bench bench-core bench-render bench-clip2point bench-audio bench-vl bench-graph bench-code
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,13 +56,16 @@ train-text: setup  ## language adaptation: seq_bn vs seq_bn_inv vs LoRA by MLM o
 	$(UV) run --all-packages --locked adapterlab-text run-all \
 		$(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)") $(if $(OUT),--out "$(OUT)")
 
-bench: bench-core bench-render bench-audio bench-vl bench-graph bench-code  ## all benchmarks
+bench: bench-core bench-render bench-clip2point bench-audio bench-vl bench-graph bench-code  ## all benchmarks
 
 bench-core: setup  ## core: LoRA vs PEFT, bottleneck vs AdapterHub, adapter vs full FT, MoSA/low-bit
 	$(UV) run --all-packages --locked python bench/bench_core.py
 
 bench-render: setup  ## pointclip: batched depth renderer vs per-view loop, render vs encoder time
 	$(UV) run --all-packages --locked python bench/bench_render.py
+
+bench-clip2point: setup  ## pointclip: ViT-B/32 CLIP2Point pre-training, retrieval before/after (GPU: 300 steps; CPU: 12)
+	$(UV) run --all-packages --locked python bench/bench_clip2point.py
 
 bench-audio: setup  ## audio: batched fbank vs ASTFeatureExtractor per clip
 	$(UV) run --all-packages --locked python bench/bench_audio.py

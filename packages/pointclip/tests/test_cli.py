@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from adapterlab.pointclip.cli import classic_argv, main
+from adapterlab.pointclip.errors import PretrainedWeightsError
 
 COMMANDS = ["render-pairs", "pretrain", "zeroshot", "fewshot", "run-all"]
 
@@ -147,6 +148,12 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     assert 0.0 <= metrics["fewshot"]["dpa"] <= 1.0 and metrics["fewshot"]["chance"] == 0.1
     assert 0.0 <= metrics["fewshot"]["pointclip_published"] <= 1.0
     assert "PointCLIP adapter (published recipe)" in out
+    # every run records the weights it used: source and hashes
+    weights = metrics["weights"]
+    assert weights["source"] == "random init" and weights["pretrained"] == "none"
+    assert len(weights["state_sha256"]) == 64 and weights["quick_gelu"] is False
+    for sub in ("pretrain", "fewshot_dpa/seed0", "fewshot_pointclip_published/seed0"):
+        assert json.loads((run / sub / "metrics.json").read_text())["weights"] == weights, sub
     # the same data and encoder work with the standalone zero-shot / few-shot commands
     mn = data / "embedded_modelnet_4x1_s0"
     enc = run / "encoder" / "depth_encoder.safetensors"
@@ -170,6 +177,7 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     )
     zs = json.loads((tmp_path / "zs.json").read_text())
     assert zs["num"] == 10 and 0.0 <= zs["accuracy"] <= 1.0
+    assert zs["weights"]["source"] == "random init" and len(zs["weights"]["state_sha256"]) == 64
     assert (
         main(
             [
@@ -193,6 +201,8 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     )
     fs = json.loads((tmp_path / "fs" / "fewshot_results.json").read_text())
     assert set(fs["shots"]) == {"1", "2"}
+    run_weights = json.loads((tmp_path / "fs" / "2shot_seed0" / "metrics.json").read_text())
+    assert run_weights["weights"] == fs["weights"] and "state_sha256" in fs["weights"]
     # render-pairs + pretrain as separate commands
     pairs = tmp_path / "pairs"
     assert (
@@ -229,6 +239,8 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
         == 0
     )
     assert (tmp_path / "pt" / "depth_encoder.safetensors").is_file()
+    pt_metrics = json.loads((tmp_path / "pt" / "metrics.json").read_text())
+    assert pt_metrics["weights"]["source"] == "random init"
 
 
 def test_detect_layout(tmp_path):
@@ -274,6 +286,70 @@ def test_paper_preset_and_one_source_of_defaults(capsys):
     assert (paper.batch_size, paper.epochs, paper.restart_epochs) == (256, 100, 2)
 
 
+def test_explicit_flags_win_over_the_paper_preset(capsys):
+    """--preset paper fills only what is not given: --shots 4 stays 4 (it was silently 16) and
+    --model tiny stays tiny; each deviation from the paper is named."""
+    from adapterlab.pointclip.config import PipelineConfig
+
+    assert main(["run-all", "--preset", "paper", "--shots", "4", "--dry-run"]) == 0
+    o = json.loads(capsys.readouterr().out)
+    assert (o["shots"], o["model"], o["pretrained"], o["num_views"]) == (
+        4,
+        "ViT-B-32",
+        "openai",
+        10,
+    )
+    assert main(["run-all", "--preset", "paper", "--model", "tiny", "--dry-run"]) == 0
+    o = json.loads(capsys.readouterr().out)
+    assert (o["model"], o["pretrained"], o["shots"]) == ("tiny", "none", 16)
+    cfg = PipelineConfig(preset="paper", shots=4, pretrain_epochs=100)
+    assert cfg.preset_deviations() == {"shots": 4}
+    assert PipelineConfig(preset="paper", model="tiny").preset_deviations() == {"model": "tiny"}
+    assert PipelineConfig(shots=4).preset_deviations() == {}
+
+
+def test_pretrained_default_is_resolved_for_every_subcommand(tmp_path, monkeypatch, capsys):
+    """zeroshot, fewshot and pretrain ran on random ViT-B-32 weights by default (only run-all
+    resolved --pretrained); now every subcommand and load_clip ask open_clip for 'openai'."""
+    import open_clip
+    from adapterlab.pointclip.config import FewShotCommandConfig, ZeroShotConfig
+    from adapterlab.pointclip.models.clip import load_clip
+
+    asked = []
+
+    def offline(name, pretrained=None, **kwargs):
+        asked.append((name, pretrained))
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(open_clip, "create_model", offline)
+    mn = tmp_path / "mn"
+    for split in ("train", "test"):
+        (mn / "chair" / split).mkdir(parents=True)
+        (mn / "chair" / split / "chair_0001.off").write_text(
+            "OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"
+        )
+    (tmp_path / "pairs").mkdir()
+    commands = [
+        ["zeroshot", "--data", str(mn)],
+        ["fewshot", "--data", str(mn), "--out", str(tmp_path / "fs")],
+        ["pretrain", "--pairs", str(tmp_path / "pairs"), "--out", str(tmp_path / "pt")],
+        ["run-all", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "d")],
+    ]
+    for argv in commands:
+        asked.clear()
+        assert main([*argv, "--model", "ViT-B-32"]) == 1, argv
+        assert asked == [("ViT-B-32", "openai")], argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "pretrained='openai'" in err, err
+    asked.clear()
+    with pytest.raises(PretrainedWeightsError):
+        load_clip("ViT-B-32", device="cpu")
+    assert asked == [("ViT-B-32", "openai")]
+    assert ZeroShotConfig(data="d", model="ViT-B-32").pretrained == "openai"
+    assert FewShotCommandConfig(data="d", out="o", model="tiny").pretrained == "none"
+    assert ZeroShotConfig(data="d", model="ViT-B-32", pretrained="None").pretrained == "none"
+
+
 def test_every_readme_command_parses():
     """The README's commands (reproduction and reference) are exact: each parses into its
     subcommand's config with the values written there."""
@@ -281,25 +357,28 @@ def test_every_readme_command_parses():
     from pathlib import Path
 
     from adapterlab.core.engine import parse_config
-    from adapterlab.pointclip.cli import COMMANDS
+    from adapterlab.pointclip.cli import COMMANDS, USAGE
 
     readme = Path(__file__).parents[1] / "README.md"
     text = readme.read_text().replace("\\\n", " ")
+    usage = USAGE.replace("\\\n", " ").replace("  adapterlab-clip2point ", "adapterlab-clip2point ")
     parsed = {}
-    for line in text.splitlines():
+    for line in [*text.splitlines(), *usage.splitlines()]:
         line = line.split("#")[0].strip().replace("[--adapter lora]", "--adapter lora")
         if not line.startswith("adapterlab-clip2point ") or "--help" in line:
             continue
         argv = shlex.split(line)[1:]
+        if "--model" in argv and argv[argv.index("--model") + 1] != "tiny":
+            assert "--pretrained" in argv or "--preset" in argv, line  # say which weights
         cls = COMMANDS[argv[0]][0]
         parsed.setdefault(argv[0], []).append(
             parse_config(cls, classic_argv(argv[0], cls, argv[1:]))
         )
-    assert set(parsed) == {"render-pairs", "pretrain", "zeroshot", "fewshot"}
+    assert set(parsed) == {"render-pairs", "pretrain", "zeroshot", "fewshot", "run-all"}
     assert parsed["render-pairs"][0].mesh_root == "/data/ShapeNetCore.v2"
     assert parsed["render-pairs"][0].random_light and parsed["render-pairs"][0].views == 10
     assert any(c.variant == "OBJ_BG" and c.data == "/data/h5_files" for c in parsed["zeroshot"])
-    assert [c.shots for c in parsed["fewshot"]] == [[16], [1, 2, 4, 8, 16]]
+    assert [c.shots for c in parsed["fewshot"]] == [[16], [1, 2, 4, 8, 16], [1, 2, 4, 8, 16]]
     assert all(c.seeds == [0, 1, 2] for c in parsed["fewshot"])
 
 

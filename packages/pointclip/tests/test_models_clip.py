@@ -51,9 +51,34 @@ def test_missing_local_checkpoint_names_the_file(tmp_path):
 
 def test_local_checkpoint_loads_exact_weights(tiny, tmp_path):
     path = tmp_path / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in tiny.model.state_dict().items()}, str(path))
+    state = {k: v.contiguous() for k, v in tiny.model.state_dict().items()}
+    save_file(state, str(path), metadata={"quick_gelu": "false"})
     again = load_clip("tiny", str(path), device="cpu")
     assert again.pretrained == str(path)
+    # the record of what was loaded: the file, its hash, and the hash of the weights in use
+    import hashlib
+
+    w = again.weights
+    assert (w["source"], w["file"]) == ("local file", str(path.resolve()))
+    assert w["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert w["state_sha256"] == tiny.weights["state_sha256"] and w["quick_gelu"] is False
+    import copy
+
+    from adapterlab.pointclip.models.clip import state_sha256
+
+    changed = copy.deepcopy(again.model)
+    with torch.no_grad():
+        changed.logit_scale.add_(1.0)
+    assert state_sha256(changed) != w["state_sha256"] == state_sha256(again.model)
+    # a depth encoder remembers the activation it was trained with
+    from adapterlab.pointclip.models.clip2point import load_depth_encoder
+
+    enc = save_encoder_weights(tiny.copy_visual(), tmp_path / "enc.safetensors", tiny.weights)
+    assert load_depth_encoder(tiny, enc) is not None
+    quick = dict(tiny.weights, quick_gelu=True)
+    save_encoder_weights(tiny.copy_visual(), tmp_path / "enc_q.safetensors", quick)
+    with pytest.raises(ValueError, match="quick_gelu=true.*--quick_gelu true"):
+        load_depth_encoder(tiny, tmp_path / "enc_q.safetensors")
     for (k, a), (_, b) in zip(tiny.model.state_dict().items(), again.model.state_dict().items()):
         assert torch.equal(a, b), k
 
@@ -82,10 +107,12 @@ def test_encoder_mismatch_is_reported(tiny, tmp_path):
         load_encoder_weights(tiny.copy_visual(), tmp_path / "junk.safetensors")
 
 
-def test_openai_weights_get_quick_gelu(monkeypatch, tmp_path):
+def test_quick_gelu_is_decided_from_weights_or_metadata_never_the_name(monkeypatch, tmp_path):
     """open_clip 3.x builds ViT-B-32 with GELU even for the openai tag; OpenAI weights need
-    QuickGELU. The model is built for the tag without downloading (weights skipped)."""
-    from adapterlab.pointclip.models.clip import needs_quick_gelu
+    QuickGELU. A tag says it, OpenAI's own layout says it, explicit metadata says it; a file in
+    open_clip's layout without metadata cannot tell (whatever its name), so --quick_gelu is
+    required, and a flag that contradicts the evidence is warned about."""
+    from adapterlab.pointclip.models.clip import decide_quick_gelu, needs_quick_gelu
 
     real = open_clip.create_model
 
@@ -96,18 +123,52 @@ def test_openai_weights_get_quick_gelu(monkeypatch, tmp_path):
     clip = load_clip("ViT-B-32", "openai", device="cpu")
     act = clip.visual.transformer.resblocks[0].mlp.gelu
     assert type(act).__name__ == "QuickGELU"
-    # local files: by name, or by OpenAI's own key layout
-    named = tmp_path / "vit_b_32_openai.safetensors"
+    assert clip.weights["quick_gelu"] is True and "openai" in clip.weights["quick_gelu_from"]
+    # OpenAI weights saved in open_clip's layout under a generic name: cannot be told
+    generic = tmp_path / "model.safetensors"
+    save_file({"x": torch.zeros(1)}, str(generic))
+    with pytest.raises(PretrainedWeightsError, match="model.safetensors.*--quick_gelu true"):
+        needs_quick_gelu("ViT-B-32", str(generic))
+    named = tmp_path / "vit_b_32_openai.safetensors"  # a name is no evidence, only a hint
     save_file({"x": torch.zeros(1)}, str(named))
-    assert needs_quick_gelu("ViT-B-32", str(named))
+    with pytest.raises(PretrainedWeightsError, match="name suggests OpenAI"):
+        needs_quick_gelu("ViT-B-32", str(named))
+    assert needs_quick_gelu("ViT-B-32", str(generic), explicit=True)
+    assert not needs_quick_gelu("ViT-B-32", str(generic), explicit=False)
+    # explicit metadata: safetensors metadata, or open_clip_config.json beside the file
+    tagged = tmp_path / "tagged.safetensors"
+    save_file({"x": torch.zeros(1)}, str(tagged), metadata={"quick_gelu": "true"})
+    assert decide_quick_gelu("ViT-B-32", str(tagged)) == (
+        True,
+        "the file's safetensors metadata 'quick_gelu'",
+    )
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    save_file({"x": torch.zeros(1)}, str(hub / "open_clip_model.safetensors"))
+    (hub / "open_clip_config.json").write_text('{"model_cfg": {"quick_gelu": true}}')
+    assert needs_quick_gelu("ViT-B-32", str(hub / "open_clip_model.safetensors"))
+    (hub / "open_clip_config.json").write_text('{"model_cfg": {"embed_dim": 512}}')
+    assert not needs_quick_gelu("ViT-B-32", str(hub / "open_clip_model.safetensors"))
+    # the weights themselves: OpenAI's own checkpoint layout
     plain = tmp_path / "weights.pt"
     torch.save({"input_resolution": torch.tensor(224), "x": torch.zeros(1)}, plain)
     assert needs_quick_gelu("ViT-B-32", str(plain))
-    other = tmp_path / "laion.safetensors"
-    save_file({"x": torch.zeros(1)}, str(other))
-    assert not needs_quick_gelu("ViT-B-32", str(other))
     assert not needs_quick_gelu("ViT-B-32", "laion2b_s34b_b79k")
     assert not needs_quick_gelu("ViT-B-32", "none")
+    with pytest.warns(UserWarning, match="contradicts"):
+        assert not needs_quick_gelu("ViT-B-32", str(tagged), explicit=False)
+    # through load_clip: the flag builds the activation, the choice is recorded
+    tiny_file = tmp_path / "tiny_generic.safetensors"
+    torch.manual_seed(0)
+    tiny = load_clip("tiny", "none", device="cpu")
+    save_file({k: v.contiguous() for k, v in tiny.model.state_dict().items()}, str(tiny_file))
+    with pytest.raises(PretrainedWeightsError, match="--quick_gelu"):
+        load_clip("tiny", str(tiny_file), device="cpu")
+    quick = load_clip("tiny", str(tiny_file), device="cpu", quick_gelu=True)
+    assert type(quick.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
+    assert (
+        quick.weights["quick_gelu"] is True and quick.weights["quick_gelu_from"] == "--quick_gelu"
+    )
 
 
 def test_original_clip2point_checkpoint_layout_loads(tmp_path):

@@ -146,3 +146,68 @@ def test_resume_redoes_truncated_files_and_cleans_kill_leftovers(tmp_path):
         assert img.size == (SIZE, SIZE)
     assert not leftover.exists()
     assert not list((out / "points").glob(".*"))
+
+
+def test_resume_with_other_render_settings_refuses_or_gets_its_own_folder(tmp_path):
+    """10 orthographic views, then 6 perspective views into the same folder: the 6- and 10-view
+    angle tables differ, so a resume would pair depth and RGB views wrongly. The settings are
+    stored with the renders; a mismatch is refused (naming each difference) and leaves the folder
+    as it was, --overwrite re-renders it whole, and run-all's folder choice gives other settings
+    a folder of their own."""
+    from adapterlab.pointclip.pairs import (
+        SETTINGS_FILE,
+        RenderSettingsMismatch,
+        own_folder,
+        render_settings,
+    )
+
+    meshes = generate_embedded_modelnet(
+        tmp_path / "m", per_class_train=1, per_class_test=1, classes=["chair"]
+    )
+    out = tmp_path / "pairs"
+    render_pairs(meshes, out, num_views=10, num_points=64, image_size=SIZE, progress=False)
+    stored = json.loads((out / SETTINGS_FILE).read_text())
+    assert (stored["num_views"], stored["camera"], stored["image_size"]) == (10, "orthographic", 32)
+    index_before = (out / "index.json").read_bytes()
+    with pytest.raises(RenderSettingsMismatch) as info:
+        render_pairs(
+            meshes,
+            out,
+            num_views=6,
+            camera="perspective",
+            num_points=64,
+            image_size=SIZE,
+            progress=False,
+        )
+    msg = str(info.value)
+    assert "num_views 10" in msg and "camera 'orthographic'" in msg and str(out) in msg
+    assert (out / "index.json").read_bytes() == index_before
+    assert len(list((out / "rendering" / "chair_0001").glob("*.png"))) == 10
+    # a folder from a version that stored no settings cannot be verified: refused too
+    legacy = tmp_path / "legacy"
+    (legacy / "rendering" / "x").mkdir(parents=True)
+    with pytest.raises(RenderSettingsMismatch, match="without render_settings.json"):
+        render_pairs(meshes, legacy, num_points=64, image_size=SIZE, progress=False)
+    # --overwrite: the old renders go, the new ones are complete and alone
+    s = render_pairs(
+        meshes,
+        out,
+        num_views=6,
+        camera="perspective",
+        num_points=64,
+        image_size=SIZE,
+        progress=False,
+        overwrite=True,
+    )
+    assert s.rendered == 2 and s.skipped_existing == 0
+    assert sorted(p.name for p in (out / "rendering" / "chair_0001").iterdir()) == [
+        f"{v}.png" for v in range(6)
+    ]
+    assert json.loads((out / "index.json").read_text())["num_views"] == 6
+    # run-all: same settings reuse the folder, other settings get a sibling of their own
+    six = render_settings(meshes, 6, 64, SIZE, None, False, "perspective", 0)
+    ten = render_settings(meshes, 10, 64, SIZE, None, False, "orthographic", 0)
+    assert own_folder(out, six) == out
+    other = own_folder(out, ten)
+    assert other != out and other.parent == out.parent and other.name.startswith("pairs-")
+    assert own_folder(tmp_path / "fresh", ten) == tmp_path / "fresh"

@@ -13,7 +13,8 @@ from dataclasses import replace
 import open_clip
 import pytest
 import torch
-from adapterlab.pointclip import preset_pretrain_config, run_pretraining
+import yaml
+from adapterlab.pointclip import load_depth_encoder, preset_pretrain_config, run_pretraining
 from adapterlab.pointclip.data import generate_embedded_modelnet
 from adapterlab.pointclip.models.clip import load_clip
 from adapterlab.pointclip.pairs import render_pairs
@@ -63,6 +64,9 @@ def test_fullscale_preset_does_not_destroy_retrieval(setup):
     evals = [r["retrieval_top1"] for r in records if r["split"] == "eval"]
     assert min(evals) > 2 * chance, evals
     assert after >= 0.75 * before, (before, after)
+    # the warm restarts' floor sits far below the peak (it was equal: a flat schedule)
+    saved = yaml.safe_load((res.run_dir / "config.yaml").read_text())["train"]
+    assert saved["min_lr"] < 0.01 * saved["lr"] and saved["scheduler"] == "cosine_restarts"
 
 
 def test_old_recipe_collapses_and_step0_is_selected(setup):
@@ -82,3 +86,16 @@ def test_old_recipe_collapses_and_step0_is_selected(setup):
     assert res.test["retrieval_top1"] == pytest.approx(res.untrained["retrieval_top1"])
     assert res.adapter_dir is not None and (res.adapter_dir / "adapter_config.json").is_file()
     assert max(evals) < res.val["retrieval_top1"]
+    # one best: <run>/best (what users pass as --ckpt) holds step 0 too, as the encoder file
+    assert res.adapter_dir == res.run_dir / "best"
+    from_best = load_depth_encoder(clip, res.run_dir / "best").state_dict()
+    from_file = load_depth_encoder(clip, res.encoder_path).state_dict()
+    for k, v in clip.visual.state_dict().items():
+        assert torch.equal(from_best[k], v) and torch.equal(from_file[k], v), k
+    summary = json.loads((res.run_dir / "metrics.json").read_text())
+    assert (
+        summary["best_step"] == 0
+        and json.loads((res.run_dir / "best" / "best.json").read_text())["step"] == 0
+    )
+    assert summary["test"]["retrieval_top1"] == pytest.approx(res.test["retrieval_top1"])
+    assert not (res.run_dir / "best_step0").exists()

@@ -72,9 +72,10 @@ def test_run_pretraining_full(pairs_root, clip, tmp_path):
     for k, v in clip.visual.state_dict().items():
         assert torch.equal(v, image_before[k]), k
     depth = res.model.depth_encoder.state_dict()
-    trained = load_depth_encoder(clip, res.run_dir / "best").state_dict()  # engine's best step
-    assert torch.equal(trained["conv1.weight"], image_before["conv1.weight"])
-    assert not torch.equal(trained["proj"], image_before["proj"])
+    selected = load_depth_encoder(clip, res.run_dir / "best").state_dict()  # the one best
+    assert torch.equal(selected["conv1.weight"], image_before["conv1.weight"])
+    assert torch.equal(selected["proj"], depth["proj"])
+    assert res.best_step == 0 or not torch.equal(selected["proj"], image_before["proj"])
     # artefacts: engine run dir with the best adapter (safetensors) + the plain encoder file
     assert (res.run_dir / "best" / "adapter.safetensors").is_file()
     loaded = load_depth_encoder(clip, res.encoder_path)
@@ -87,6 +88,7 @@ def test_run_pretraining_full(pairs_root, clip, tmp_path):
     records = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["split"] == "eval"]
     best = max(evals, key=lambda r: r["retrieval_top1"])
+    assert len({r["retrieval_top1"] for r in evals} | {res.untrained_val["retrieval_top1"]}) > 1
     if res.untrained_val["retrieval_top1"] > best["retrieval_top1"]:
         assert res.best_step == 0
         for k, v in image_before.items():
@@ -129,3 +131,41 @@ def test_fp32_drop_last_and_no_png_decode(pairs_root, clip, tmp_path, monkeypatc
     monkeypatch.setattr(ImageDepthPairs, "_image", no_png)
     item = PretrainDataset(ds, table)[0]
     assert item["points"].shape == (256, 3)
+
+
+def test_warm_restarts_move_the_learning_rate(tmp_path):
+    """For non-tiny models lr was 1e-5 and the restarts' floor min_lr was 1e-5 too: the schedule
+    was flat. The floor now keeps the original's ratio (eta_min 1e-5 at peak 0.006), and the
+    engine's scheduler, built from the settings pre-training uses, follows SGDR exactly:
+    linear warm-up, then cosine from the peak down to the floor in every period, restarting."""
+    import math
+
+    from adapterlab.core.engine import build_scheduler
+    from adapterlab.pointclip import preset_pretrain_config
+    from adapterlab.pointclip.train import pretrain_train_config
+
+    cfg = preset_pretrain_config("ViT-B-32", "openai", epochs=10)
+    steps_per_epoch = 5  # 50 steps: warm-up 5, period max(2 epochs, 20 steps) = 20
+    tc = pretrain_train_config(cfg, steps_per_epoch, tmp_path)
+    assert (tc.scheduler, tc.warmup_steps, tc.restart_period) == ("cosine_restarts", 5, 20)
+    peak, floor = cfg.lr, cfg.lr * 1e-5 / 0.006
+    assert tc.lr == peak == 1e-5 and tc.min_lr == pytest.approx(floor)
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [param], "lr": peak}])
+    sched = build_scheduler(opt, tc, steps_per_epoch)
+    lrs = []
+    for _ in range(50):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    for t, lr in enumerate(lrs):
+        if t < 5:
+            want = peak * (t + 1) / 5
+        else:
+            want = floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * ((t - 5) % 20) / 20))
+        assert lr == pytest.approx(want, rel=1e-6), t
+    assert lrs[5] == pytest.approx(peak) and lrs[25] == pytest.approx(peak)  # restarts
+    assert lrs[24] < 0.01 * peak and lrs[15] == pytest.approx((peak + floor) / 2)
+    # the tiny preset's plain cosine still anneals to 0
+    tiny = preset_pretrain_config("tiny", "none")
+    assert tiny.scheduler == "cosine" and tiny.schedule_min_lr() == 0.0

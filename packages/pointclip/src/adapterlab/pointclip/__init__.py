@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ImageDepthPairs": ".pairs",
     "ModelNetOff": ".data",
     "ModelNetH5": ".data",
+    "ModelNetPly": ".data",
     "ScanObjectNNH5": ".data",
     "generate_embedded_modelnet": ".data",
     "fetch_cgal_meshes": ".data",

@@ -46,11 +46,16 @@ examples:
   {PROG} run-all                        # embedded data, tiny CLIP, a few minutes on CPU
   {PROG} run-all --preset paper --data /data/ShapeNetCore.v2,/data/ModelNet40_Align
   {PROG} render-pairs /data/ShapeNetCore.v2 data/pairs/shapenet
-  {PROG} pretrain --pairs data/pairs/shapenet --out runs/pretrain --model ViT-B-32
-  {PROG} zeroshot --data /data/ModelNet40 --model ViT-B-32 \\
+  {PROG} pretrain --pairs data/pairs/shapenet --out runs/pretrain --model ViT-B-32 \\
+      --pretrained openai
+  {PROG} zeroshot --data /data/ModelNet40_Ply --model ViT-B-32 --pretrained openai \\
       --ckpt runs/pretrain/depth_encoder.safetensors
-  {PROG} fewshot --data /data/ModelNet40 --model ViT-B-32 \\
+  {PROG} fewshot --data /data/ModelNet40 --model ViT-B-32 --pretrained openai \\
       --ckpt runs/pretrain/depth_encoder.safetensors --shots 1 2 4 8 16 --seeds 0 1 2 --out runs/fs
+
+--pretrained defaults to 'openai' for every model but 'tiny' (random weights); a local file
+(e.g. ViT-B-32-openai.safetensors) works offline, with --quick_gelu true where the file does not
+say its activation. Every run records the weights it used (source, sha256) in its metrics.json.
 
 Options are written --name VALUE or name=VALUE (--data-dir and --data_dir both work; a bare
 --flag means true, --no-flag false; lists as --shots 1 2 4 or --shots [1,2,4]).
@@ -147,6 +152,7 @@ def _render_pairs(c: RenderPairsConfig) -> None:
         camera=c.camera,
         seed=c.seed,
         limit=c.limit,
+        overwrite=c.overwrite,
     )
     print(summary)
     for path, reason in summary.bad:
@@ -161,7 +167,11 @@ def _pretrain(c: PretrainCommandConfig) -> dict[str, Any]:
     from .train import run_pretraining
 
     clip = load_clip(
-        c.model, c.pretrained, device=resolve_device(c.device), image_size=c.image_size
+        c.model,
+        c.pretrained,
+        device=resolve_device(c.device),
+        image_size=c.image_size,
+        quick_gelu=c.quick_gelu,
     )
     cfg = preset_pretrain_config(
         c.model,
@@ -183,6 +193,7 @@ def _pretrain(c: PretrainCommandConfig) -> dict[str, Any]:
         "best_step": res.best_step,
         "encoder": str(res.encoder_path) if res.encoder_path else None,
         "adapter": str(res.adapter_dir) if res.adapter_dir else None,
+        "weights": clip.weights,
     }
 
 

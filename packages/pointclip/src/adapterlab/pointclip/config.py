@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from .defaults import TINY, resolve_pretrained
+
 __all__ = [
     "FewShotCommandConfig",
     "FewShotConfig",
@@ -20,13 +22,13 @@ __all__ = [
     "RunAllOptions",
     "ZeroShotConfig",
     "preset_pretrain_config",
+    "resolve_pretrained",
 ]
 
-#: The narrow random CPU model (``models.clip.TINY_PRESET``; repeated here so that ``--help``
-#: does not import open_clip).
-TINY = "tiny"
 #: The NT-Xent temperature of CLIP2Point (lightly's ``NTXentLoss(temperature=0.07)``).
 DEFAULT_TEMPERATURE = 0.07
+#: The original's warm-restart floor relative to its peak (``eta_min`` 1e-5 at Lamb lr 0.006).
+RESTART_MIN_LR_RATIO = 1e-5 / 0.006
 
 
 @dataclass
@@ -65,6 +67,9 @@ class PretrainConfig:
     """Batch size of validation / test retrieval."""
     restart_epochs: int = 2
     """Period of "cosine_restarts" in epochs [2]."""
+    min_lr: float | None = None
+    """Floor of the schedule (None: 0 for "cosine"; for "cosine_restarts" lr x 1e-5/0.006, the
+    original's eta_min-to-peak ratio, so every restart anneals the rate by the same factor)."""
     min_restart_steps: int = 20
     """Lower bound of that period in optimiser steps (ours: on a small set at batch 256, 2 epochs
     are 2 steps and the schedule never anneals)."""
@@ -76,6 +81,13 @@ class PretrainConfig:
     """Extra fields of the core adapter preset (e.g. {"r": 16})."""
     mixed_precision: str = "no"
     """Engine autocast on GPU ["no": the original ran fp32]."""
+
+    def schedule_min_lr(self) -> float:
+        """The schedule's floor: ``min_lr`` if set, else ``lr`` x 1e-5/0.006 for warm restarts
+        (the original's ratio: its restarts anneal 0.006 -> 1e-5) and 0 for plain cosine."""
+        if self.min_lr is not None:
+            return self.min_lr
+        return self.lr * RESTART_MIN_LR_RATIO if self.scheduler == "cosine_restarts" else 0.0
 
 
 def preset_pretrain_config(
@@ -91,12 +103,7 @@ def preset_pretrain_config(
     depth features (test_pretrain_fullscale.py). ``overrides`` that are not None win.
     """
     tiny = model_name == TINY
-    random_init = (pretrained or ("none" if tiny else "openai")).lower() in {
-        "",
-        "none",
-        "null",
-        "random",
-    }
+    random_init = resolve_pretrained(model_name, pretrained) == "none"
     base = PretrainConfig(
         epochs=40 if tiny else 100,
         batch_size=32 if tiny else 256,
@@ -151,10 +158,17 @@ class _ModelArgs:
     """Pretrained tag (openai, laion2b_s34b_b79k, ...), a local checkpoint file (.safetensors /
     .bin / .pt state dict), or 'none' for random weights. Default: 'none' for tiny, 'openai'
     otherwise. Offline machines need a local file or 'none'."""
+    quick_gelu: bool | None = None
+    """Build the model with QuickGELU (OpenAI CLIP's activation). Default: decided from the tag,
+    OpenAI's checkpoint layout or the file's metadata (safetensors metadata 'quick_gelu', or an
+    open_clip_config.json beside it); a local file without any of these needs this flag."""
     device: str | None = None
     """cpu, cuda, cuda:1, ... (default: cuda if available)."""
     image_size: int | None = None
     """Override the encoder's input size (random weights only; default: the model's)."""
+
+    def __post_init__(self) -> None:
+        self.pretrained = resolve_pretrained(self.model, self.pretrained)
 
 
 @dataclass
@@ -177,9 +191,11 @@ class _EvalDataArgs:
     """Skip and count unreadable files (.off meshes) instead of stopping at the first one."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # type: ignore[misc]  # the model arguments (next in the MRO)
         if not self.data:
             raise ValueError(
-                "--data is required (a ModelNet, modelnet40 h5 or ScanObjectNN folder)"
+                "--data is required (a ModelNet, ModelNet40_Ply, modelnet40 h5 or ScanObjectNN "
+                "folder)"
             )
 
 
@@ -212,6 +228,9 @@ class RenderPairsConfig:
     """Stop at the first bad mesh (default: skip and count it)."""
     seed: int = 0
     """Random seed of the point sampling and the light directions."""
+    overwrite: bool = False
+    """OUT_ROOT holds renders made with other settings (stored in render_settings.json): delete
+    them and render again (default: refuse)."""
 
     def __post_init__(self) -> None:
         if not self.mesh_root or not self.out_root:
@@ -252,6 +271,7 @@ class PretrainCommandConfig(_ModelArgs):
     """Replace an existing run directory."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.pairs or not self.out:
             raise ValueError("pretrain needs --pairs (a render-pairs folder) and --out")
 
@@ -331,10 +351,14 @@ class PipelineConfig:
     procedural meshes, with a message, when apt is unavailable)."""
     pairs: str | None = None
     """Reuse / write the pairs here (default: ./data/pairs/...)."""
-    model: str = TINY
-    """open_clip architecture (ViT-B-32, ...) or 'tiny' (narrow random ViT for CPU runs)."""
+    model: str | None = None
+    """open_clip architecture (ViT-B-32, ...) or 'tiny' (narrow random ViT for CPU runs);
+    default: tiny (--preset paper: ViT-B-32)."""
     pretrained: str | None = None
     """Pretrained tag, a local checkpoint file, or 'none' (default: none for tiny, else openai)."""
+    quick_gelu: bool | None = None
+    """QuickGELU (OpenAI CLIP) or GELU; default: decided from the weights' tag, layout or
+    metadata (a local file without any of these needs this flag)."""
     out: str | None = None
     """Run directory (default: runs/clip2point/<timestamp>)."""
     data_dir: str = "data"
@@ -349,8 +373,9 @@ class PipelineConfig:
     """Embedded data: train meshes per class."""
     per_class_test: int = 10
     """Embedded data: test meshes per class."""
-    num_views: int = 10
-    """Views of the pairs and of the few-shot renders (zero-shot uses the published 6)."""
+    num_views: int | None = None
+    """Views of the pairs and of the few-shot renders (default 10; zero-shot uses the
+    published 6)."""
     max_meshes: int | None = None
     """Render / pre-train on at most N meshes."""
     adapter: str = "full"
@@ -370,8 +395,8 @@ class PipelineConfig:
     --no-random-light lights them from the camera."""
     num_points: int = 1024
     """Points per cloud."""
-    shots: int = 16
-    """K of the few-shot evaluation."""
+    shots: int | None = None
+    """K of the few-shot evaluation (default 16, the paper's)."""
     fewshot_epochs: int | None = None
     """Few-shot epochs (tiny: 60, else 100)."""
     fewshot_lr: float = 1e-3
@@ -396,22 +421,46 @@ class PipelineConfig:
     threads: int | None = None
     """Torch CPU threads (default: 1 for the tiny model on CPU, else torch's default)."""
     preset: Literal["default", "paper"] = "default"
-    """paper: every published setting (ViT-B-32 + openai weights unless --model/--pretrained say
-    otherwise; pre-training batch 256 x 100 epochs with warm restarts; 16-shot DPA, 100 epochs;
-    10 views few-shot, 6 zero-shot; fp32)."""
+    """paper: the published settings for every option not given explicitly (ViT-B-32 + openai
+    weights; pre-training batch 256 x 100 epochs with warm restarts; 16-shot DPA, 100 epochs;
+    10 views few-shot, 6 zero-shot; fp32). Explicit options win; each deviation from the paper
+    is printed and recorded in metrics.json ("preset_deviations")."""
     dry_run: bool = False
     """Print the resolved options and exit."""
 
+    def preset_deviations(self) -> dict[str, Any]:
+        """Options given explicitly that differ from ``--preset paper``'s published value
+        (empty unless the preset is "paper")."""
+        if self.preset != "paper":
+            return {}
+        paper: dict[str, Any] = {"model": "ViT-B-32", "shots": 16, "num_views": 10}
+        if self.model in (None, "ViT-B-32"):
+            paper.update(
+                {
+                    "pretrained": "openai",
+                    "pretrain_batch_size": 256,
+                    "pretrain_epochs": 100,
+                    "fewshot_epochs": 100,
+                }
+            )
+        return {
+            k: getattr(self, k)
+            for k, v in paper.items()
+            if getattr(self, k) is not None and getattr(self, k) != v
+        }
+
     def resolved(self) -> PipelineConfig:
-        """A copy with the preset and the model-dependent defaults filled in."""
+        """A copy with the preset and the model-dependent defaults filled in. Options given
+        explicitly (not None) always win over the preset."""
         o = PipelineConfig(**asdict(self))
-        if o.preset == "paper":
-            if o.model == TINY:
-                o.model = "ViT-B-32"
-            o.shots, o.num_views = 16, 10
+        if o.model is None:
+            o.model = "ViT-B-32" if o.preset == "paper" else TINY
+        if o.shots is None:
+            o.shots = 16
+        if o.num_views is None:
+            o.num_views = 10
         tiny = o.model == TINY
-        if o.pretrained is None:
-            o.pretrained = "none" if tiny else "openai"
+        o.pretrained = resolve_pretrained(o.model, o.pretrained)
         pre = preset_pretrain_config(
             o.model,
             o.pretrained,

@@ -1,18 +1,19 @@
 """Figures of the main job: ``views.png`` (depth next to RGB renders) and ``curves.png``.
 
 matplotlib's object API with the Agg canvas is used, so the global backend is never touched;
-files are written through a temporary name and renamed.
+files are written with the core's atomic write.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
+from adapterlab.core.engine import atomic_write_bytes
 
 from .models.clip import CLIP_MEAN, CLIP_STD
 
@@ -27,10 +28,10 @@ def to_display(image: torch.Tensor) -> torch.Tensor:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    """Render the figure to PNG bytes and write them with the core's atomic write."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -17,10 +17,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from adapterlab.core.engine import atomic_write_text, progress_enabled
+from adapterlab.core.engine import DataFileError, atomic_write_json, read_json
+from adapterlab.core.engine import progress as progress_bar
 from PIL import Image
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from .data.datasets import item_seed, stable_fraction
 from .data.meshio import MeshLoadError, load_mesh, sample_surface
@@ -30,6 +30,108 @@ from .render.views import clip2point_views
 
 MESH_SUFFIXES = (".off", ".obj", ".ply", ".stl", ".glb")
 INDEX_FILE = "index.json"
+#: The render settings of a pairs folder, written before the first item is rendered.
+SETTINGS_FILE = "render_settings.json"
+#: Settings version: bump when the renderer's output for the same settings changes.
+SETTINGS_VERSION = 1
+
+
+class RenderSettingsMismatch(DataFileError):
+    """A pairs folder holds renders made with other settings (views, size, camera, ...)."""
+
+
+def render_settings(
+    mesh_root: str | Path,
+    num_views: int,
+    num_points: int,
+    image_size: int,
+    rotate: bool | None,
+    random_light: bool,
+    camera: str,
+    seed: int,
+) -> dict:
+    """Everything that decides what a pairs folder's PNGs and points look like."""
+    return {
+        "version": SETTINGS_VERSION,
+        "mesh_root": str(Path(mesh_root).resolve()),
+        "num_views": int(num_views),
+        "num_points": int(num_points),
+        "image_size": int(image_size),
+        "rotate": rotate,
+        "random_light": bool(random_light),
+        "camera": camera,
+        "seed": int(seed),
+    }
+
+
+def settings_match(out_root: str | Path, settings: dict) -> bool | None:
+    """True when ``out_root`` was rendered with ``settings``, False when with others (or with
+    unknown ones), None when it holds no renders yet."""
+    out = Path(out_root)
+    path = out / SETTINGS_FILE
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8")) == settings
+        except (OSError, ValueError):
+            return False
+    has_renders = (out / INDEX_FILE).exists() or any(
+        (out / sub).is_dir() and any((out / sub).iterdir()) for sub in ("rendering", "points")
+    )
+    return False if has_renders else None
+
+
+def own_folder(base: str | Path, settings: dict) -> Path:
+    """``base`` if it is free or holds renders of ``settings``, else a sibling named after the
+    settings' digest (``<base>-<sha1[:8]>``): a change of settings re-renders into its own
+    folder instead of mixing with (or deleting) the old renders."""
+    import hashlib
+
+    base = Path(base)
+    if settings_match(base, settings) is not False:
+        return base
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return base.with_name(f"{base.name}-{digest}")
+
+
+def check_render_settings(out_root: str | Path, settings: dict, overwrite: bool = False) -> None:
+    """Make ``out_root`` a pairs folder of ``settings``: record them in a fresh folder, accept a
+    folder rendered with the same settings, and refuse (:class:`RenderSettingsMismatch`, naming
+    every difference) a folder rendered otherwise or by a version that did not record them. With
+    ``overwrite`` the renders of such a folder are deleted instead."""
+    out = Path(out_root)
+    path = out / SETTINGS_FILE
+    has_renders = (out / INDEX_FILE).exists() or any(
+        (out / sub).is_dir() and any((out / sub).iterdir()) for sub in ("rendering", "points")
+    )
+    problem = None
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            stored, problem = None, f"has an unreadable {SETTINGS_FILE} ({exc})"
+        if isinstance(stored, dict):
+            diff = [
+                f"{k} {stored.get(k)!r} (asked {v!r})"
+                for k, v in settings.items()
+                if stored.get(k) != v
+            ]
+            if not diff:
+                return
+            problem = "holds renders made with other settings: " + ", ".join(diff)
+    elif has_renders:
+        problem = f"holds renders without {SETTINGS_FILE} (unknown settings)"
+    if problem is not None:
+        if not overwrite:
+            raise RenderSettingsMismatch(
+                out, f"{problem}; render into another folder, or pass --overwrite to delete them"
+            )
+        import shutil
+
+        for sub in ("rendering", "points"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+        for name in (INDEX_FILE, SETTINGS_FILE):
+            (out / name).unlink(missing_ok=True)
+    atomic_write_json(path, settings)
 
 
 @dataclass
@@ -142,6 +244,7 @@ def render_pairs(
     seed: int = 0,
     limit: int | None = None,
     progress: bool | None = None,
+    overwrite: bool = False,
 ) -> PairsSummary:
     """Render every mesh under ``mesh_root`` into ``out_root``.
 
@@ -150,6 +253,9 @@ def render_pairs(
     ``index.json``. Finished items are skipped (resumable); each item is written atomically. A corrupt or empty
     mesh is reported by path and skipped when ``skip_bad`` (else :class:`MeshLoadError` is raised).
     ``rotate=None`` applies CLIP2Point's ModelNet rotation to ``.off`` meshes (z-up) and not to others.
+    The settings (views, size, points, camera, light, rotation, seed, mesh root) are stored in
+    ``render_settings.json`` before anything is rendered; resuming with other settings raises
+    :class:`RenderSettingsMismatch` (``overwrite=True``: delete the old renders and start again).
     """
     start = time.perf_counter()
     from .mesh_render import (
@@ -159,13 +265,18 @@ def render_pairs(
 
     views = clip2point_views(num_views)
     out = Path(out_root)
-    (out / "rendering").mkdir(parents=True, exist_ok=True)
-    (out / "points").mkdir(parents=True, exist_ok=True)
     items = discover_meshes(mesh_root)
     if limit is not None:
         items = items[:limit]
     if not items:
         raise ValueError(f"{mesh_root}: no mesh files ({', '.join(MESH_SUFFIXES)}) found")
+    settings = render_settings(
+        mesh_root, num_views, num_points, image_size, rotate, random_light, camera, seed
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    check_render_settings(out, settings, overwrite=overwrite)
+    (out / "rendering").mkdir(parents=True, exist_ok=True)
+    (out / "points").mkdir(parents=True, exist_ok=True)
     from adapterlab.core.engine import clean_temp_leftovers
 
     # leftovers of a killed run (partial PNG folders, half-written .npy): removed, then redone
@@ -179,9 +290,7 @@ def render_pairs(
     bad_ids: set[str] = set()
     renderer = MeshViewRenderer(image_size=image_size, camera=camera) if todo else None
     try:
-        for it in tqdm(
-            todo, desc="render-pairs", unit="mesh", disable=not progress_enabled(progress)
-        ):
+        for it in progress_bar(todo, desc="render-pairs", enabled=progress, unit="mesh"):
             try:
                 mesh = load_mesh(it.path)
                 turn = it.path.suffix.lower() == ".off" if rotate is None else rotate
@@ -205,6 +314,7 @@ def render_pairs(
     done = [it for it in items if it.id not in bad_ids and _is_done(out, it.id, num_views)]
     labels = sorted({it.label for it in done if it.label is not None})
     index = {
+        "settings": settings,
         "num_views": num_views,
         "image_size": image_size,
         "num_points": num_points,
@@ -222,7 +332,7 @@ def render_pairs(
         ],
         "bad": [{"path": p, "reason": r} for p, r in summary.bad],
     }
-    atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1))
+    atomic_write_json(out / INDEX_FILE, index, indent=1)
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -256,10 +366,7 @@ class ImageDepthPairs(Dataset):
             raise FileNotFoundError(
                 f"{index_path} not found: run render-pairs on a mesh folder first"
             )
-        try:
-            index = json.loads(index_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{index_path}: corrupt index ({exc})") from exc
+        index = read_json(index_path)  # malformed: DataFileError naming file, line and column
         if split not in ("train", "val", "test", "all"):
             raise ValueError(f"split must be train, val, test or all, got {split!r}")
         if views not in ("all", "random"):

@@ -98,7 +98,9 @@ def run_zeroshot(c: ZeroShotConfig) -> dict[str, Any]:
 
     ds = load_classification_split(c.data, c.split, c.num_points, c.variant, skip_bad=c.skip_bad)
     device = resolve_device(c.device)
-    clip = load_clip(c.model, c.pretrained, device=device, image_size=c.image_size)
+    clip = load_clip(
+        c.model, c.pretrained, device=device, image_size=c.image_size, quick_gelu=c.quick_gelu
+    )
     encoder = _encoder_for(clip, c.ckpt)
     views = c.views or published_views(c.projection, "zeroshot")
     renderer = make_depth_renderer(clip.image_size, views, c.projection)
@@ -119,6 +121,7 @@ def run_zeroshot(c: ZeroShotConfig) -> dict[str, Any]:
         "templates": c.templates,
         "projection": c.projection,
         "views": views,
+        "weights": clip.weights,
     }
 
 
@@ -131,7 +134,9 @@ def run_fewshot(c: FewShotCommandConfig) -> dict[str, Any]:
     train = load_classification_split(c.data, "train", c.num_points, c.variant, skip_bad=c.skip_bad)
     test = load_classification_split(c.data, "test", c.num_points, c.variant, skip_bad=c.skip_bad)
     device = resolve_device(c.device)
-    clip = load_clip(c.model, c.pretrained, device=device, image_size=c.image_size)
+    clip = load_clip(
+        c.model, c.pretrained, device=device, image_size=c.image_size, quick_gelu=c.quick_gelu
+    )
     renderer = make_depth_renderer(
         clip.image_size, c.views or published_views(c.projection, "fewshot"), c.projection
     )
@@ -156,6 +161,7 @@ def run_fewshot(c: FewShotCommandConfig) -> dict[str, Any]:
                 cfg,
                 device=device,
                 overwrite=c.overwrite,
+                weights=clip.weights,
             )
             accs.append(res.test_accuracy)
             _log(
@@ -167,7 +173,12 @@ def run_fewshot(c: FewShotCommandConfig) -> dict[str, Any]:
             "std": statistics.pstdev(accs),
         }
     _report_skipped(train, test)
-    summary = {"head": c.head, "encoder": c.ckpt or "clip", "shots": results}
+    summary = {
+        "head": c.head,
+        "encoder": c.ckpt or "clip",
+        "shots": results,
+        "weights": clip.weights,
+    }
     Path(c.out).mkdir(parents=True, exist_ok=True)
     atomic_write_json(Path(c.out) / "fewshot_results.json", summary)
     return summary
@@ -285,10 +296,19 @@ def _resolve_data(o: PipelineConfig) -> tuple[Path, Path, str]:
 
 
 def _default_pairs_dir(o: PipelineConfig, mesh_root: Path, image_size: int) -> Path:
+    """``DATA_DIR/pairs/<meshes>_<size>px_<views>v[_rl][_n<max>][_s<seed>]``; where that folder
+    holds renders of other settings, a sibling of its own (:func:`~.pairs.own_folder`)."""
+    from .pairs import own_folder, render_settings
+
     name = mesh_root.resolve().name or "data"
     limit = f"_n{o.max_meshes}" if o.max_meshes else ""
     light = "_rl" if o.random_light else ""
-    return Path(o.data_dir) / "pairs" / f"{name}_{image_size}px_{o.num_views}v{light}{limit}"
+    seed = f"_s{o.seed}" if o.seed else ""
+    base = Path(o.data_dir) / "pairs" / f"{name}_{image_size}px_{o.num_views}v{light}{limit}{seed}"
+    settings = render_settings(
+        mesh_root, o.num_views, 8192, image_size, None, o.random_light, "orthographic", o.seed
+    )
+    return own_folder(base, settings)
 
 
 def _summary_table(rows: list[tuple[str, str]]) -> str:
@@ -310,6 +330,9 @@ def run_all(options: PipelineConfig) -> dict[str, Any]:
     from .pairs import render_pairs
 
     o = options.resolved()
+    deviations = options.preset_deviations()
+    for key, value in deviations.items():
+        _log(f"[preset paper] --{key} {value} given explicitly: it overrides the paper's setting")
     t_start = time.perf_counter()
     timing: dict[str, float] = {}
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -321,7 +344,9 @@ def run_all(options: PipelineConfig) -> dict[str, Any]:
     device = resolve_device(o.device)
     set_threads(o.threads, o.model, device)
     torch.manual_seed(o.seed)
-    clip = load_clip(o.model, o.pretrained, device=device, image_size=o.image_size)
+    clip = load_clip(
+        o.model, o.pretrained, device=device, image_size=o.image_size, quick_gelu=o.quick_gelu
+    )
     size = clip.image_size
     if out.exists():
         shutil.rmtree(out)
@@ -444,6 +469,7 @@ def run_all(options: PipelineConfig) -> dict[str, Any]:
                 progress=o.progress,
                 device=device,
                 augmented=augmented,
+                weights=clip.weights,
             )
             tests.append(res.test_accuracy)
             vals.append(res.val_accuracy)
@@ -510,6 +536,9 @@ def run_all(options: PipelineConfig) -> dict[str, Any]:
             "pairs_summary": str(summary),
         },
         "timing_s": {k: round(v, 1) for k, v in timing.items()},
+        "weights": clip.weights,
+        "preset": o.preset,
+        "preset_deviations": deviations,
     }
     metrics["timing_s"]["total"] = round(time.perf_counter() - t_start, 1)
     config = {
@@ -519,6 +548,7 @@ def run_all(options: PipelineConfig) -> dict[str, Any]:
             "pretrained": clip.pretrained,
             "image_size": size,
             "embed_dim": clip.embed_dim,
+            "quick_gelu": clip.weights.get("quick_gelu"),
         },
         "pretrain": pre.config,
         "device": str(device),

@@ -25,6 +25,7 @@ original kept the best *test* epoch).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +33,14 @@ from typing import Any
 
 import torch
 from adapterlab.core import add_adapter, save_adapter, trainable_summary
-from adapterlab.core.engine import TrainConfig, Trainer, progress_enabled, resolve_device
+from adapterlab.core.engine import (
+    TrainConfig,
+    Trainer,
+    atomic_directory,
+    atomic_write_json,
+    progress_enabled,
+    resolve_device,
+)
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
@@ -54,7 +62,14 @@ from .task import (
     pretrain_param_groups,
 )
 
-__all__ = ["FewShotResult", "PretrainResult", "run_pretraining", "train_fewshot_head"]
+__all__ = [
+    "FewShotResult",
+    "PretrainResult",
+    "pretrain_train_config",
+    "record_in_metrics",
+    "run_pretraining",
+    "train_fewshot_head",
+]
 
 
 @dataclass
@@ -110,6 +125,72 @@ def _pretrain_datasets(
     return train, val, test
 
 
+def record_in_metrics(run_dir: str | Path, **entries: Any) -> None:
+    """Add ``entries`` to an engine run's ``metrics.json`` (atomically), e.g. the weights used."""
+    path = Path(run_dir) / "metrics.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    data.update(entries)
+    atomic_write_json(path, data)
+
+
+def pretrain_train_config(
+    cfg: PretrainConfig,
+    steps_per_epoch: int,
+    out_dir: str | Path,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> TrainConfig:
+    """The engine settings of pre-training: the schedule of ``cfg`` (warm-up, warm restarts every
+    ``restart_epochs`` epochs but at least ``min_restart_steps`` steps, floor
+    :meth:`PretrainConfig.schedule_min_lr`), drop_last and selection on validation retrieval."""
+    warmup = cfg.warmup_steps
+    if warmup is None:
+        warmup = min(500, cfg.epochs * steps_per_epoch // 10)
+    return TrainConfig(
+        output_dir=str(out_dir),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        scheduler=cfg.scheduler,
+        warmup_steps=warmup,
+        restart_period=max(cfg.restart_epochs * steps_per_epoch, cfg.min_restart_steps),
+        drop_last=True,  # the original's DataLoader; NT-Xent needs >= 2 pairs per batch
+        mixed_precision=cfg.mixed_precision,
+        min_lr=cfg.schedule_min_lr(),
+        metric="retrieval_top1",
+        metric_mode="max",
+        seed=cfg.seed,
+        progress=progress,
+        overwrite=overwrite,
+    )
+
+
+def _keep_step0_as_best(
+    model: nn.Module, run_dir: Path, value: float, test_metrics: dict[str, float]
+) -> Path:
+    """Step 0 (the untrained encoder) won validation selection: make it *the* best, i.e. replace
+    ``<run>/best`` (which holds the best trained step) and fix ``metrics.json``, so that
+    ``best/`` and ``depth_encoder.safetensors`` hold the same encoder."""
+    info = {"step": 0, "epoch": 0, "metric": "retrieval_top1", "value": value}
+
+    def write(tmp: Path) -> None:
+        save_adapter(model, tmp)
+        (tmp / "best.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+    atomic_directory(run_dir / "best", write)
+    record_in_metrics(
+        run_dir,
+        best_step=0,
+        best_metric=value,
+        test=test_metrics or None,
+        test_from="best",
+        best_note="step 0 (the untrained encoder) beat every trained step on validation",
+    )
+    return run_dir / "best"
+
+
 def run_pretraining(
     clip: ClipBundle,
     pairs_root: str | Path,
@@ -147,28 +228,7 @@ def run_pretraining(
             "or add meshes."
         )
     steps_per_epoch = len(train) // cfg.batch_size
-    warmup = cfg.warmup_steps
-    if warmup is None:
-        warmup = min(500, cfg.epochs * steps_per_epoch // 10)
-    train_cfg = TrainConfig(
-        output_dir=str(out_dir),
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        eval_batch_size=cfg.eval_batch_size,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        scheduler=cfg.scheduler,
-        warmup_steps=warmup,
-        restart_period=max(cfg.restart_epochs * steps_per_epoch, cfg.min_restart_steps),
-        drop_last=True,  # the original's DataLoader; NT-Xent needs >= 2 pairs per batch
-        mixed_precision=cfg.mixed_precision,
-        min_lr=1e-5 if cfg.scheduler == "cosine_restarts" else 0.0,
-        metric="retrieval_top1",
-        metric_mode="max",
-        seed=cfg.seed,
-        progress=progress,
-        overwrite=overwrite,
-    )
+    train_cfg = pretrain_train_config(cfg, steps_per_epoch, out_dir, progress, overwrite)
     trainer = Trainer(
         model,
         train_cfg,
@@ -195,18 +255,24 @@ def run_pretraining(
     adapter_dir: Path | None = Path(result.run_dir) / "best"
     start_value = untrained_val.get("retrieval_top1", float("-inf"))
     if result.best_metric is None or start_value > result.best_metric:
-        # step 0 (the untrained encoder) is a candidate too: never return a worse encoder
+        # step 0 (the untrained encoder) is a candidate too: never return a worse encoder,
+        # and keep one best: <run>/best and depth_encoder.safetensors both hold step 0
         model.load_state_dict(start_state)
         best_step = 0
-        adapter_dir = out_dir / "best_step0"
-        save_adapter(model, adapter_dir)
         test_metrics = trainer.evaluate(test) if test is not None else {}
+        adapter_dir = _keep_step0_as_best(model, Path(result.run_dir), start_value, test_metrics)
     del start_state
     plain = plain_encoder(model)
     encoder_path = (
-        save_encoder_weights(plain, out_dir / "depth_encoder.safetensors")
+        save_encoder_weights(plain, out_dir / "depth_encoder.safetensors", clip.weights)
         if plain is not None
         else None
+    )
+    record_in_metrics(
+        result.run_dir,
+        weights=clip.weights,
+        untrained_val=untrained_val,
+        depth_encoder=str(encoder_path) if encoder_path else None,
     )
     return PretrainResult(
         model=model,
@@ -229,6 +295,7 @@ def clip_info(clip: ClipBundle) -> dict[str, Any]:
         "pretrained": clip.pretrained,
         "image_size": clip.image_size,
         "embed_dim": clip.embed_dim,
+        "quick_gelu": clip.weights.get("quick_gelu"),
     }
 
 
@@ -257,6 +324,7 @@ def train_fewshot_head(
     device: str | torch.device | None = None,
     overwrite: bool = False,
     augmented: Callable[[list[int]], Sequence[ViewFeatures]] | None = None,
+    weights: dict[str, Any] | None = None,
 ) -> FewShotResult:
     """Draw K shots (+ validation) from ``train``, train the head with the engine, test it.
 
@@ -264,6 +332,8 @@ def train_fewshot_head(
     ``ori_key`` (original CLIP encoder); the PointCLIP head uses ``pre_key`` only.
     ``augmented(shot_indices)`` (optional) returns features of augmented copies of those training
     rows (PointCLIP's scale/shift); they join the training set, validation stays un-augmented.
+    ``weights`` (the CLIP weights behind the features, :attr:`ClipBundle.weights`) is recorded in
+    the run's ``metrics.json``.
     """
     from adapterlab.core import LinearProbeConfig
 
@@ -322,6 +392,8 @@ def train_fewshot_head(
         run_config={"fewshot": asdict(cfg), "num_train": n, "num_val": len(val_ds)},
     )
     result = trainer.fit()
+    if weights is not None:
+        record_in_metrics(result.run_dir, weights=weights)
     return FewShotResult(
         val_accuracy=float(result.best_metric),
         test_accuracy=float((result.test_metrics or {}).get("accuracy", float("nan"))),

@@ -6,6 +6,7 @@ from .classes import MODELNET10_CLASSES, MODELNET40_CLASSES, SCANOBJECTNN_CLASSE
 from .datasets import (
     ModelNetH5,
     ModelNetOff,
+    ModelNetPly,
     PointCloudDataset,
     ScanObjectNNH5,
     ShapeNetObj,
@@ -34,6 +35,7 @@ __all__ = [
     "MeshLoadError",
     "ModelNetH5",
     "ModelNetOff",
+    "ModelNetPly",
     "PointCloudDataset",
     "ScanObjectNNH5",
     "ShapeNetObj",

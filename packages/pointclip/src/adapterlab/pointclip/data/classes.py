@@ -1,5 +1,10 @@
 """Class names of the supported datasets, as they appear on disk (underscores)."""
 
+import re
+
+#: A ModelNet40_Ply file name (CLIP2Point): ``<index into MODELNET40_CLASSES>_<anything>.ply``.
+PLY_NAME = re.compile(r"^(\d+)_.*\.ply$", re.IGNORECASE)
+
 MODELNET40_CLASSES: tuple[str, ...] = (
     "airplane", "bathtub", "bed", "bench", "bookshelf", "bottle", "bowl", "car", "chair", "cone",
     "cup", "curtain", "desk", "door", "dresser", "flower_pot", "glass_box", "guitar", "keyboard", "lamp",

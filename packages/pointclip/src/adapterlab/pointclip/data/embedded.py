@@ -9,13 +9,12 @@ Meshes are z-up with the floor at z = 0 and the front facing -x, like ModelNet; 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import trimesh
+from adapterlab.core.engine import atomic_directory, clean_temp_leftovers
 from trimesh.creation import box, cone, cylinder, revolve, torus
 from trimesh.transformations import rotation_matrix, translation_matrix
 
@@ -269,8 +268,9 @@ def generate_embedded_modelnet(
     """Write the embedded ModelNet-format dataset to ``root`` and return ``root``.
 
     Deterministic for a given seed. If ``root`` already holds a complete dataset made with the same settings it
-    is reused; a different one raises unless ``overwrite``. Written to a temporary folder and renamed, so an
-    interrupted run leaves nothing half-written.
+    is reused; a different one raises unless ``overwrite``. Written to a temporary folder and swapped in
+    (the core's ``atomic_directory``: permissions follow the umask), so an interrupted run leaves nothing
+    half-written, and the temporary folder of a killed run is removed by the next call.
     """
     root = Path(root)
     names = tuple(classes) if classes is not None else EMBEDDED_CLASSES
@@ -296,9 +296,10 @@ def generate_embedded_modelnet(
                 f"{root} exists and is not an embedded dataset made with these settings; "
                 "pass overwrite=True (or another folder)"
             )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
+    # a killed run's temporary folder (".<name>.tmp-*") is removed before a new one is made
+    clean_temp_leftovers(root.parent, root.name)
+
+    def write(tmp: Path) -> None:
         for ci, name in enumerate(names):
             rng = np.random.default_rng([seed, ci])
             for i in range(per_class_train + per_class_test):
@@ -310,10 +311,7 @@ def generate_embedded_modelnet(
                     trimesh.exchange.off.export_off(mesh, digits=6)
                 )
         (tmp / "embedded.json").write_text(json.dumps(meta, indent=2))
-        if root.exists():
-            shutil.rmtree(root)
-        tmp.rename(root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    # the core's atomic folder swap: permissions follow the umask, nothing half-written stays
+    atomic_directory(root, write)
     return root

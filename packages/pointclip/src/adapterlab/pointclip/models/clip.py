@@ -21,15 +21,20 @@ With DC-free filters a uniform patch embeds to zero and the features follow the 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import os
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import open_clip
 import torch
 from torch import nn
 
+from ..defaults import NO_WEIGHTS, resolve_pretrained
 from ..errors import PretrainedWeightsError
 
 __all__ = [
@@ -39,8 +44,10 @@ __all__ = [
     "PretrainedWeightsError",
     "TINY_PRESET",
     "load_clip",
+    "decide_quick_gelu",
     "needs_quick_gelu",
     "register_presets",
+    "state_sha256",
 ]
 
 #: OpenAI CLIP normalisation constants (also used by open_clip for the openai tags).
@@ -50,7 +57,7 @@ CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 #: Name of the small CPU preset.
 TINY_PRESET = "tiny"
 _CONFIG_DIR = Path(__file__).with_name("configs")
-_NO_WEIGHTS = {"", "none", "null", "random"}
+_NO_WEIGHTS = NO_WEIGHTS
 
 
 @dataclass
@@ -64,6 +71,10 @@ class ClipBundle:
         pretrained: the pretrained tag or path used ("none" for random init).
         image_size: input resolution of the visual encoder.
         embed_dim: dimension of the joint embedding space.
+        weights: what was loaded, for every run's ``metrics.json``: ``source`` (open_clip tag,
+            local file or random init), the tag's ``url``/``hf_hub`` or the file's ``file`` and
+            ``file_sha256``, ``quick_gelu`` and why, and ``state_sha256`` (hash of the loaded
+            state dict, names + dtypes + shapes + bytes).
     """
 
     model: nn.Module
@@ -72,6 +83,7 @@ class ClipBundle:
     pretrained: str
     image_size: int
     embed_dim: int
+    weights: dict[str, Any] = field(default_factory=dict)
 
     @property
     def visual(self) -> nn.Module:
@@ -114,46 +126,155 @@ def _offline_hint(model_name: str, pretrained: str) -> str:
     )
 
 
-def _file_has_openai_layout(path: Path) -> bool:
-    """True for OpenAI's own CLIP checkpoints (``input_resolution`` / ``context_length`` keys)."""
-    keys: set[str] = set()
+def _file_keys(path: Path) -> tuple[set[str], dict[str, str]]:
+    """Tensor names and safetensors metadata of a checkpoint file (empty when unreadable)."""
     try:
         if path.suffix == ".safetensors":
             from safetensors import safe_open
 
             with safe_open(str(path), framework="pt") as f:
-                keys = set(f.keys())
-        elif path.stat().st_size < 2**31:
+                return set(f.keys()), dict(f.metadata() or {})
+        if path.stat().st_size < 2**31:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(state, dict):
-                keys = set(state.get("state_dict", state))
+                return set(state.get("state_dict", state)), {}
     except Exception:  # noqa: BLE001 - unreadable files fail later with the loader's message
-        return False
+        pass
+    return set(), {}
+
+
+def _file_has_openai_layout(path: Path) -> bool:
+    """True for OpenAI's own CLIP checkpoints (``input_resolution`` / ``context_length`` keys)."""
+    keys, _ = _file_keys(path)
     return bool({"input_resolution", "context_length", "vocab_size"} & keys)
 
 
-def needs_quick_gelu(model_name: str, pretrained: str | None) -> bool:
-    """Whether ``pretrained`` weights were trained with QuickGELU (OpenAI's CLIP activation).
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return {"true": True, "1": True, "false": False, "0": False}.get(text)
+
+
+def _file_quick_gelu(path: Path) -> tuple[bool | None, str]:
+    """QuickGELU of a local checkpoint from its weights' layout or explicit metadata, or
+    ``(None, why not)`` when the file cannot tell."""
+    keys, meta = _file_keys(path)
+    if {"input_resolution", "context_length", "vocab_size"} & keys:
+        return True, "OpenAI's checkpoint layout (input_resolution key)"
+    if "quick_gelu" in meta and _as_bool(meta["quick_gelu"]) is not None:
+        return _as_bool(meta["quick_gelu"]), "the file's safetensors metadata 'quick_gelu'"
+    config = path.with_name("open_clip_config.json")
+    if config.is_file():
+        try:
+            model_cfg = json.loads(config.read_text(encoding="utf-8")).get("model_cfg")
+        except (OSError, ValueError, AttributeError):
+            model_cfg = None
+        if isinstance(model_cfg, dict):
+            flag = _as_bool(model_cfg.get("quick_gelu", False))
+            if flag is not None:
+                return flag, f"model_cfg.quick_gelu of {config}"
+    return None, (
+        "the file is in open_clip's layout with no metadata naming its activation (safetensors "
+        "metadata 'quick_gelu' or an open_clip_config.json beside it)"
+    )
+
+
+def decide_quick_gelu(
+    model_name: str, pretrained: str | None, explicit: bool | None = None
+) -> tuple[bool, str]:
+    """``(quick_gelu, reason)``: whether ``pretrained`` weights need QuickGELU (OpenAI's CLIP
+    activation), and how that was decided.
 
     open_clip 3.x builds ``ViT-B-32`` with ``nn.GELU`` even for the ``openai`` tag and only
-    warns; OpenAI weights in a GELU model give wrong features. QuickGELU is chosen for
-    (1) a tag whose open_clip config says ``quick_gelu`` (``openai`` and the ``*-quickgelu``
-    models), (2) a local file whose name contains ``openai`` or ``quickgelu``, (3) a local file
-    in OpenAI's own layout (``input_resolution`` key). Random weights keep the config's choice.
+    warns; OpenAI weights in a GELU model give wrong features (and GELU weights in a QuickGELU
+    model too). Decided from (1) a ``-quickgelu`` architecture, (2) a tag's open_clip config
+    (``openai``: yes), (3) a local file's weights (OpenAI's own layout: yes) or explicit metadata
+    (safetensors metadata ``quick_gelu``, ``model_cfg.quick_gelu`` of an ``open_clip_config.json``
+    beside it). A file name is not evidence. ``explicit`` (``--quick_gelu``) wins, with a warning
+    where it contradicts the evidence; a local file that cannot tell needs it
+    (:class:`PretrainedWeightsError`, whose message says so). Random weights keep the config's
+    choice.
     """
     from open_clip.pretrained import get_pretrained_cfg
 
-    tag = (pretrained or "none").strip()
-    if tag.lower() in _NO_WEIGHTS:
-        return False
-    if model_name.endswith("-quickgelu"):
-        return True
-    if tag in open_clip.list_pretrained_tags_by_model(model_name):
-        return bool(get_pretrained_cfg(model_name, tag).get("quick_gelu", False))
-    path = Path(tag)
-    if any(word in path.name.lower() for word in ("openai", "quickgelu", "quick_gelu")):
-        return True
-    return path.is_file() and _file_has_openai_layout(path)
+    tag = resolve_pretrained(model_name, pretrained)
+    if tag == "none":
+        detected: bool | None = model_name.endswith("-quickgelu")
+        why = "random weights: the architecture's own activation"
+    elif model_name.endswith("-quickgelu"):
+        detected, why = True, f"the architecture '{model_name}'"
+    elif tag in open_clip.list_pretrained_tags_by_model(model_name):
+        detected = bool(get_pretrained_cfg(model_name, tag).get("quick_gelu", False))
+        why = f"open_clip's config of the tag '{tag}'"
+    else:
+        detected, why = _file_quick_gelu(Path(tag))
+    if explicit is not None:
+        if detected is not None and detected != explicit:
+            warnings.warn(
+                f"--quick_gelu {str(explicit).lower()} contradicts {why} (which says "
+                f"{str(detected).lower()}); using --quick_gelu {str(explicit).lower()}",
+                stacklevel=2,
+            )
+        return explicit, "--quick_gelu"
+    if detected is None:
+        hint = ""
+        if any(w in Path(tag).name.lower() for w in ("openai", "quickgelu", "quick_gelu")):
+            hint = " (its name suggests OpenAI weights: --quick_gelu true)"
+        raise PretrainedWeightsError(
+            f"Cannot tell whether '{tag}' was trained with QuickGELU (OpenAI CLIP) or GELU: "
+            f"{why}, and the wrong activation gives wrong features. Pass --quick_gelu true for "
+            f"OpenAI weights or --quick_gelu false otherwise{hint}."
+        )
+    return detected, why
+
+
+def needs_quick_gelu(model_name: str, pretrained: str | None, explicit: bool | None = None) -> bool:
+    """Whether ``pretrained`` needs QuickGELU (see :func:`decide_quick_gelu`)."""
+    return decide_quick_gelu(model_name, pretrained, explicit)[0]
+
+
+def state_sha256(module: nn.Module) -> str:
+    """SHA-256 over a module's state dict (sorted names, dtypes, shapes and raw bytes): the
+    identity of the weights actually in use, whatever file or tag they came from."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _weights_record(
+    name: str, tag: str, model: nn.Module, quick_gelu: bool, why: str
+) -> dict[str, Any]:
+    """What :attr:`ClipBundle.weights` holds (see there)."""
+    from open_clip.pretrained import get_pretrained_cfg
+
+    record: dict[str, Any] = {"model": name, "pretrained": tag}
+    if tag == "none":
+        record["source"] = "random init"
+    elif tag in open_clip.list_pretrained_tags_by_model(name):
+        cfg = get_pretrained_cfg(name, tag)
+        record["source"] = "open_clip tag"
+        record.update({k: cfg[k] for k in ("url", "hf_hub") if cfg.get(k)})
+    else:
+        path = Path(tag).resolve()
+        record.update(
+            {"source": "local file", "file": str(path), "file_sha256": _file_sha256(path)}
+        )
+    record.update(
+        {"quick_gelu": quick_gelu, "quick_gelu_from": why, "state_sha256": state_sha256(model)}
+    )
+    return record
 
 
 @torch.no_grad()
@@ -169,33 +290,38 @@ def load_clip(
     pretrained: str | None = None,
     device: str | torch.device | None = None,
     image_size: int | None = None,
+    quick_gelu: bool | None = None,
 ) -> ClipBundle:
     """Load a CLIP model through open_clip.
 
     Args:
         model_name: open_clip architecture (``ViT-B-32``, ...) or ``tiny``.
-        pretrained: a pretrained tag (``openai``), a local checkpoint path, or ``None``/``"none"``
-            for random initialisation.
+        pretrained: a pretrained tag (``openai``), a local checkpoint path, or ``"none"`` for
+            random initialisation; ``None`` is :func:`~adapterlab.pointclip.config.
+            resolve_pretrained`'s default (``"none"`` for tiny, ``"openai"`` otherwise).
         device: target device; default cuda when available, else cpu.
         image_size: override the visual input size (positional embeddings of pretrained weights
             are only valid at the native size, so leave this None with real weights).
+        quick_gelu: force QuickGELU (True) or GELU (False); None decides from the weights
+            (:func:`decide_quick_gelu`).
 
     Raises:
         ValueError: unknown model name.
         PretrainedWeightsError: weights could not be loaded (message suggests ``--pretrained none``
             or a local path).
     """
+    from adapterlab.core.engine import resolve_device
+
     register_presets()
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     name = model_name.replace("/", "-")
     if name not in open_clip.list_models():
         raise ValueError(
             f"Unknown CLIP model '{model_name}'. Use 'tiny' or an open_clip name, e.g. "
             f"ViT-B-32, ViT-B-16, RN50 (all: open_clip.list_models())."
         )
-    tag = (pretrained or "none").strip()
-    use_weights = tag.lower() not in _NO_WEIGHTS
+    tag = resolve_pretrained(name, pretrained)
+    use_weights = tag != "none"
     if use_weights:
         is_tag = tag in open_clip.list_pretrained_tags_by_model(name)
         looks_like_path = os.sep in tag or tag.endswith((".pt", ".pth", ".bin", ".safetensors"))
@@ -208,8 +334,9 @@ def load_clip(
                 f"'{tag}' is neither a known pretrained tag of '{name}' nor a file. "
                 + _offline_hint(name, tag)
             )
-    kwargs = {}
-    if needs_quick_gelu(name, tag if use_weights else None):
+    kwargs: dict[str, Any] = {}
+    use_quick_gelu, why = decide_quick_gelu(name, tag, quick_gelu)
+    if use_quick_gelu:
         kwargs["force_quick_gelu"] = True
     if image_size is not None:
         kwargs["force_image_size"] = image_size
@@ -239,4 +366,5 @@ def load_clip(
         pretrained=tag if use_weights else "none",
         image_size=size,
         embed_dim=embed_dim,
+        weights=_weights_record(name, tag, model, use_quick_gelu, why),
     )

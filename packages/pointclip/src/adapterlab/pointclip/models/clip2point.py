@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .clip import ClipBundle
-from .encoders import load_encoder_weights
+from .encoders import encoder_metadata, load_encoder_weights
 from .losses import DEFAULT_TEMPERATURE, Clip2PointLoss
 
 __all__ = ["Clip2PointPretrainModel", "load_depth_encoder", "plain_encoder"]
@@ -108,5 +108,17 @@ def load_depth_encoder(clip: ClipBundle, path: str | Path) -> nn.Module:
         load_adapter(model, path)
         model.to(next(clip.model.parameters()).device)
         return model.depth_encoder.eval()
+    trained_with = encoder_metadata(path).get("quick_gelu")
+    using = clip.weights.get("quick_gelu")
+    if (
+        trained_with in ("true", "false")
+        and using is not None
+        and (trained_with == "true") != using
+    ):
+        raise ValueError(
+            f"Depth encoder '{path}' was pre-trained with quick_gelu={trained_with}, but this CLIP "
+            f"was built with quick_gelu={str(using).lower()} ({clip.weights.get('quick_gelu_from')}); "
+            f"pass --quick_gelu {trained_with}"
+        )
     encoder = clip.copy_visual()
     return load_encoder_weights(encoder, path).eval()

@@ -9,34 +9,54 @@ runs.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from adapterlab.core.engine import atomic_write_bytes
+from safetensors import safe_open
+from safetensors.torch import load_file, save
 from torch import nn
 
-__all__ = ["load_encoder_weights", "save_encoder_weights"]
+__all__ = ["encoder_metadata", "load_encoder_weights", "save_encoder_weights"]
 
 _PREFIXES = ("module.", "point_model.", "pre_model.", "depth_encoder.", "visual.")
 
 
-def save_encoder_weights(encoder: nn.Module, path: str | Path) -> Path:
-    """Write ``encoder.state_dict()`` to ``path`` (safetensors, atomic: tmp file + rename)."""
+def save_encoder_weights(
+    encoder: nn.Module, path: str | Path, clip_weights: dict[str, Any] | None = None
+) -> Path:
+    """Write ``encoder.state_dict()`` to ``path`` (safetensors, atomic). ``clip_weights`` (the
+    CLIP's :attr:`ClipBundle.weights`) goes into the metadata: ``clip_model``,
+    ``clip_pretrained``, ``clip_state_sha256`` and ``quick_gelu``, the activation the encoder
+    was trained with."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": "pt", "content": "clip-visual-depth-encoder"})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    meta = {"format": "pt", "content": "clip-visual-depth-encoder"}
+    if clip_weights:
+        meta.update(
+            {
+                "clip_model": str(clip_weights.get("model", "")),
+                "clip_pretrained": str(clip_weights.get("pretrained", "")),
+                "clip_state_sha256": str(clip_weights.get("state_sha256", "")),
+                "quick_gelu": str(bool(clip_weights.get("quick_gelu"))).lower(),
+            }
+        )
+    atomic_write_bytes(path, save(state, metadata=meta))
     return path
+
+
+def encoder_metadata(path: str | Path) -> dict[str, str]:
+    """The safetensors metadata of a depth-encoder file ({} for other formats)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by load_encoder_weights
+        return {}
 
 
 def _strip(state: dict[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.Tensor]:
