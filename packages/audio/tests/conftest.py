@@ -34,13 +34,13 @@ def synth_root(tmp_path_factory):
     )
 
 
-@pytest.fixture
-def voice_dir(tmp_path):
+@pytest.fixture(scope="session")
+def voice_dir(tmp_path_factory):
     """A stand-in for the unpacked asterisk voice folder: 8 kHz 'words' (tones at distinct pitches)."""
     import numpy as np
     import soundfile as sf
 
-    root = tmp_path / "voice"
+    root = tmp_path_factory.mktemp("asterisk") / "voice"
     t = np.arange(int(0.5 * 8000)) / 8000
     words = ("letters/a", "letters/b", "phonetic/alpha_p")
     names = [f"digits/{i}" for i in range(10)] + list(words) + ["phonetic/9_p"]

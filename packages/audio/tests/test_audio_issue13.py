@@ -219,7 +219,9 @@ def test_transformers_floor_has_the_module_names_the_code_uses():
 def test_esc50_bad_inputs_name_the_file(tmp_path):
     dup = _esc_rows() + [["1-0-A-0.wav", 3, 0, "dog", "False", "x", "A"]]
     _esc50(tmp_path / "dup", dup)
-    with pytest.raises(ValueError, match=r"esc50.csv:\d+: clip 1-0-A-0.wav is listed in folds 1 and 3"):
+    with pytest.raises(
+        ValueError, match=r"esc50.csv:\d+: clip 1-0-A-0.wav is listed in folds 1 and 3"
+    ):
         load_esc50(tmp_path / "dup")
     _esc50(tmp_path / "gap", _esc_rows(folds=(1, 2, 3, 4)))  # fold 5 (the test fold) is empty
     with pytest.raises(ValueError, match=r"esc50.csv: the test split is empty"):

@@ -130,21 +130,22 @@ def test_bitfit_original_adapter_reloads_through_the_core(
 # ---------------------------------------------------------------- 11. --model demo on any folder
 
 
-@pytest.fixture
-def demo_voice(tmp_path, monkeypatch, voice_dir):
-    """The demo's Debian voice replaced by tones, with small copy counts and a short pre-training."""
+@pytest.fixture(scope="module")
+def demo_voice(tmp_path_factory, voice_dir):
+    """The demo's Debian voice replaced by tones, with small copy counts and a short pre-training;
+    returns the demo folder (shared by this module's tests: the backbone is pre-trained once)."""
     import adapterlab.audio.demo as demo
     import adapterlab.audio.loaders.spoken_words as sw
     from adapterlab.audio.pretrain import PretrainSettings
 
-    voice = voice_dir
-    monkeypatch.setattr(sw, "PRETRAIN_COUNTS", (4, 1, 1))
-    monkeypatch.setattr(sw, "TRANSFER_COUNTS", (2, 1, 1))
-    monkeypatch.setattr(
-        demo, "embedded_speech", functools.partial(sw.embedded_speech, voice_dir=voice)
-    )
-    monkeypatch.setattr(demo, "PRETRAIN", PretrainSettings(frames=32, epochs=3, batch_size=6))
-    return tmp_path / "demo-home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sw, "PRETRAIN_COUNTS", (4, 1, 1))
+        mp.setattr(sw, "TRANSFER_COUNTS", (2, 1, 1))
+        mp.setattr(
+            demo, "embedded_speech", functools.partial(sw.embedded_speech, voice_dir=voice_dir)
+        )
+        mp.setattr(demo, "PRETRAIN", PretrainSettings(frames=32, epochs=3, batch_size=6))
+        yield tmp_path_factory.mktemp("demo") / "home"
 
 
 def test_model_demo_is_the_pretrained_backbone_on_any_folder(demo_voice, tmp_path):
@@ -234,6 +235,31 @@ def test_folds_on_the_embedded_speech_demo_are_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"\(the embedded speech demo\) has official splits"):
         run_sweep(SweepConfig(folds="all", out=str(tmp_path), progress=False))
     assert SweepConfig(demo="synth", folds="2,3").fold_list("esc50") == [2, 3]
+
+
+def test_paper_column_only_where_the_comparison_holds(tmp_path):
+    from types import SimpleNamespace
+
+    from adapterlab.audio.sweep import is_paper_checkpoint, paper_number
+
+    assert is_paper_checkpoint("MIT/ast-finetuned-audioset-10-10-0.4593")
+    assert is_paper_checkpoint("/models/ast-finetuned-audioset-10-10-0.4593")
+    assert not is_paper_checkpoint("tiny") and not is_paper_checkpoint(str(tmp_path / "my-ast"))
+
+    def number(model="MIT/ast-finetuned-audioset-10-10-0.4593", size=None, **kw):
+        cfg = SweepConfig(data=str(tmp_path), **kw)
+        prep = SimpleNamespace(
+            model_source=model,
+            dataset=kw.get("dataset", "esc50"),
+            settings={"test_from": "last" if kw.get("us8k_protocol") == "original" else "best"},
+        )
+        return paper_number(cfg, prep, "conformer", size, None)
+
+    assert number() == 88.30
+    assert number(model=str(tmp_path / "my-ast")) is None  # another model
+    assert number(size=16) is None  # a sized variant
+    assert number(dataset="urbansound8k", us8k_protocol="original") == 84.57
+    assert number(dataset="urbansound8k", us8k_protocol="ours") is None  # another protocol
 
 
 def test_prefix_size_counts_keys_and_values_like_the_paper():

@@ -97,13 +97,3 @@ def embedded_data(
     source = resolve_model(model or DEMO, demo_dir, progress)
     assert source is not None
     return emb.transfer, "speech_commands", source
-
-
-def is_tiny_source(source: str, demo_dir: str | None) -> bool:
-    """Is ``source`` the tiny AST (random or the demo's pre-trained one)?"""
-    if source in (TINY, DEMO):
-        return True
-    try:
-        return Path(source).resolve() == (demo_home(demo_dir) / "pretrained-ast").resolve()
-    except OSError:  # pragma: no cover - unresolvable path
-        return False

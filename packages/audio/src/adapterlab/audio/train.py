@@ -27,11 +27,11 @@ from adapterlab.core import load_adapter, save_adapter, trainable_summary
 from adapterlab.core.engine import TrainConfig, Trainer, atomic_write_json, evaluate
 
 from .demo import (
+    DEMO,
     EMBEDDED,
     EMBEDDED_SPEECH,
     TINY_MODEL_SETTINGS,
     embedded_data,
-    is_tiny_source,
     resolve_model,
 )
 from .features import FbankConfig
@@ -45,7 +45,15 @@ from .loaders import (
 )
 from .loaders.cache import FeatureSet, reuse_features
 from .methods import BITFIT_ORIGINAL, OPTIMIZER, apply_method, spec, unfold_biases_from_bitfit
-from .model import DEFAULT_CHECKPOINT, TINY, ASTClassifier, build_classifier, check_source, load_ast
+from .model import (
+    DEFAULT_CHECKPOINT,
+    TINY,
+    ASTClassifier,
+    build_classifier,
+    check_source,
+    is_tiny,
+    load_ast,
+)
 from .specaug import SpecAugment
 from .task import clip_datasets, eval_step, loss_fn
 
@@ -184,13 +192,14 @@ class Prepared:
         ]
 
 
-def resolve_settings(cfg: CommonConfig, splits: AudioSplits) -> dict[str, Any]:
-    """Dataset / embedded defaults filled into the ``None`` fields of ``cfg``."""
+def resolve_settings(cfg: CommonConfig, splits: AudioSplits, tiny: bool = False) -> dict[str, Any]:
+    """Dataset / embedded defaults filled into the ``None`` fields of ``cfg`` (``tiny``: the backbone is
+    the tiny AST, whose recipe then applies, see :data:`.demo.TINY_MODEL_SETTINGS`)."""
     d = splits.defaults
     emb: dict[str, Any] = {}
     if cfg.embedded:
         emb = EMBEDDED_SPEECH if cfg.demo == "speech" else EMBEDDED
-    elif cfg.model is not None and is_tiny_source(cfg.model, cfg.demo_dir):
+    elif tiny:
         emb = TINY_MODEL_SETTINGS
     pick = lambda value, key, fallback: value if value is not None else emb.get(key, fallback)  # noqa: E731
     return {
@@ -236,17 +245,19 @@ def prepare(cfg: CommonConfig, previous: Sequence[Prepared] = ()) -> Prepared:
     by reference instead of being decoded and computed again.
     """
     progress = bool(cfg.progress)
+    if cfg.embedded or cfg.model == DEMO:
+        set_threads(cfg.threads, True)  # the demo backbone's pre-training is tiny too
     if cfg.embedded:
         root, dataset, source = embedded_data(cfg.out, cfg.demo, cfg.model, cfg.demo_dir, progress)
     else:
         model = resolve_model(cfg.model, cfg.demo_dir, progress)
         root, dataset, source = Path(cfg.data), cfg.dataset, model or DEFAULT_CHECKPOINT
-    set_threads(cfg.threads, is_tiny_source(source, cfg.demo_dir))
+    tiny = is_tiny(check_source(source))  # fails before the expensive feature extraction
+    set_threads(cfg.threads, tiny)
     splits = load_dataset(dataset, root, cfg.fold, us8k_protocol=cfg.us8k_protocol or "ours")
-    check_source(source)  # fail before the expensive feature extraction
     if cfg.few_shot is not None:
         splits.train = few_shot(splits.train, cfg.few_shot, seed=cfg.seed)
-    settings = resolve_settings(cfg, splits)
+    settings = resolve_settings(cfg, splits, tiny)
     fcfg = FbankConfig(target_frames=settings["frames"])
     known = [fs for prep in previous if prep.fbank == fcfg for fs in prep.features.values()]
     kw = dict(batch_size=cfg.fbank_batch, skip_bad=cfg.skip_bad_samples, progress=cfg.progress)
