@@ -31,7 +31,7 @@ TINY_MODEL_SETTINGS = {"dim": 8, "lora_scale": 4.0, "full_lr": 1e-3}
 #: settings of the embedded speech demo (1 s clips of ten digits, 2 CPU cores)
 EMBEDDED_SPEECH = {
     "frames": 100,
-    "epochs": 30,
+    "epochs": 20,
     "batch_size": 16,
     "time_mask": 12,
     **TINY_MODEL_SETTINGS,

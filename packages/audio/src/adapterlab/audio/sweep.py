@@ -41,8 +41,9 @@ class SweepConfig(CommonConfig):
     """ESC-50 / UrbanSound8K: 'all' or a list such as 1,3,5 (test folds); the table shows mean +- std.
     None: the single --fold (with --preset paper: all folds)."""
     seeds: str | None = None
-    """Repeat every run with these seeds: a count (3 = seeds 0,1,2) or a list (10,11,12); the table shows
-    mean +- sample std over seeds. None: --seed only (the embedded speech demo: 3 seeds)."""
+    """Repeat every run with these seeds: a count (3 = seeds 0,1,2) or a list (10,11,12; '10,' is the
+    single seed 10); the table shows mean +- sample std over seeds. None: --seed only (the embedded
+    speech demo: 3 seeds)."""
     baselines: str | None = None
     """Extra reference rows: 'logmel' (logistic regression on each clip's log-mel mean and std, C tuned on
     validation) and 'random:<method>' (<method> on a randomly initialised tiny AST). None:

@@ -11,6 +11,8 @@ import csv
 import os
 from pathlib import Path
 
+from adapterlab.core.engine import DataFileError
+
 from .common import AudioItem, AudioSplits, check_nonempty, check_root, open_csv
 
 ESC50_DEFAULTS = {
@@ -66,14 +68,18 @@ def load_esc50(root: str | os.PathLike, test_fold: int = 5, num_folds: int = 5) 
     for fname, fold, target, cat, line in rows:
         first_fold, first_line = first.setdefault(fname, (fold, line))
         if first_fold != fold:
-            raise ValueError(
-                f"{csv_path}:{line}: clip {fname} is listed in folds {first_fold} and {fold} "
-                "(test data would leak into training)"
+            raise DataFileError(
+                csv_path,
+                f"clip {fname} is listed in folds {first_fold} and {fold} "
+                "(test data would leak into training)",
+                line=line,
             )
         if first_line != line:
-            raise ValueError(
-                f"{csv_path}:{line}: clip {fname} is listed twice in fold {fold} (first on line "
-                f"{first_line}); it would count twice in training or testing"
+            raise DataFileError(
+                csv_path,
+                f"clip {fname} is listed twice in fold {fold} (first on line {first_line}); "
+                "it would count twice in training or testing",
+                line=line,
             )
         if not 1 <= fold <= num_folds:
             raise ValueError(f"{csv_path}: fold {fold} outside 1..{num_folds}")
