@@ -252,9 +252,9 @@ def prepare(cfg: CommonConfig, previous: Sequence[Prepared] = ()) -> Prepared:
     else:
         model = resolve_model(cfg.model, cfg.demo_dir, progress)
         root, dataset, source = Path(cfg.data), cfg.dataset, model or DEFAULT_CHECKPOINT
+    splits = load_dataset(dataset, root, cfg.fold, us8k_protocol=cfg.us8k_protocol or "ours")
     tiny = is_tiny(check_source(source))  # fails before the expensive feature extraction
     set_threads(cfg.threads, tiny)
-    splits = load_dataset(dataset, root, cfg.fold, us8k_protocol=cfg.us8k_protocol or "ours")
     if cfg.few_shot is not None:
         splits.train = few_shot(splits.train, cfg.few_shot, seed=cfg.seed)
     settings = resolve_settings(cfg, splits, tiny)
