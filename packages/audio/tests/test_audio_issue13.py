@@ -228,7 +228,7 @@ def test_esc50_bad_inputs_name_the_file(tmp_path):
         load_esc50(tmp_path / "gap", test_fold=5)
     rows = _esc_rows(cats=("dög", "rain"))
     _esc50(tmp_path / "latin1", rows, encoding="latin-1")
-    with pytest.raises(ValueError, match=r"latin1/meta/esc50.csv: not UTF-8"):
+    with pytest.raises(ValueError, match=r"latin1/meta/esc50.csv:2: not UTF-8"):
         load_esc50(tmp_path / "latin1")
 
 

@@ -294,7 +294,7 @@ def test_fluent_speech_csvs_are_checked(tmp_path):
     row = ["0", "wavs/a.wav", "s1", "Turn on the lights", "activate", "lights", "none"]
     bad = ["0", "wavs/a.wav", "s1", "Allumez la lumière", "activate", "lumière", "none"]
     _fsc(tmp_path / "latin1", {"train": [bad], "valid": [bad], "test": [bad]}, encoding="latin-1")
-    with pytest.raises(ValueError, match=r"latin1/data/train_data.csv: not UTF-8"):
+    with pytest.raises(ValueError, match=r"latin1/data/train_data.csv:2: not UTF-8"):
         load_fluent_speech(tmp_path / "latin1")
     _fsc(tmp_path / "empty", {"train": [row], "valid": [], "test": [row]})
     with pytest.raises(ValueError, match=r"valid_data.csv: no clips listed"):
