@@ -32,3 +32,23 @@ def synth_root(tmp_path_factory):
     return synthesize_esc50(
         tmp_path_factory.mktemp("synth") / "esc", clips_per_class=5, seed=1, progress=False
     )
+
+
+@pytest.fixture(scope="session")
+def voice_dir(tmp_path_factory):
+    """A stand-in for the unpacked asterisk voice folder: 8 kHz 'words' (tones at distinct pitches)."""
+    import numpy as np
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("asterisk") / "voice"
+    t = np.arange(int(0.5 * 8000)) / 8000
+    words = ("letters/a", "letters/b", "phonetic/alpha_p")
+    names = [f"digits/{i}" for i in range(10)] + list(words) + ["phonetic/9_p"]
+    for k, name in enumerate(names):
+        path = root / f"{name}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wave = np.concatenate(
+            [np.zeros(800), 0.5 * np.sin(2 * np.pi * (200 + 60 * k) * t), np.zeros(800)]
+        )
+        sf.write(path, wave.astype(np.float32), 8000)
+    return root

@@ -22,20 +22,6 @@ from adapterlab.audio.pretrain import PretrainSettings, pretrain_backbone
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
 
-def _voice(root, words=("letters/a", "letters/b", "phonetic/alpha_p")):
-    """A stand-in for the unpacked asterisk voice folder: 8 kHz 'words' (tones at distinct pitches)."""
-    t = np.arange(int(0.5 * 8000)) / 8000
-    names = [f"digits/{i}" for i in range(10)] + list(words) + ["phonetic/9_p"]
-    for k, name in enumerate(names):
-        path = root / f"{name}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        wave = np.concatenate(
-            [np.zeros(800), 0.5 * np.sin(2 * np.pi * (200 + 60 * k) * t), np.zeros(800)]
-        )
-        sf.write(path, wave.astype(np.float32), 8000)
-    return root
-
-
 def test_fetch_without_apt_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get, no dpkg-deb
     with pytest.raises(DebianFetchError, match=r"`apt-get` is not installed.*--data"):
@@ -59,12 +45,12 @@ def test_augment_trims_shifts_and_keeps_length():
     assert peak == pytest.approx(800, rel=0.05)
 
 
-def test_embedded_speech_writes_two_speech_commands_folders(tmp_path, monkeypatch):
+def test_embedded_speech_writes_two_speech_commands_folders(tmp_path, monkeypatch, voice_dir):
     import adapterlab.audio.loaders.spoken_words as sw
 
     monkeypatch.setattr(sw, "PRETRAIN_COUNTS", (3, 1, 1))
     monkeypatch.setattr(sw, "TRANSFER_COUNTS", (2, 1, 1))
-    voice = _voice(tmp_path / "voice")
+    voice = voice_dir
     words, digits = find_recordings(voice)
     assert sorted(words) == ["letters_a", "letters_b", "phonetic_alpha_p"]  # 9_p says a digit
     emb = embedded_speech(tmp_path / "out", voice_dir=voice, progress_bar=False)
@@ -86,14 +72,12 @@ def test_embedded_speech_writes_two_speech_commands_folders(tmp_path, monkeypatc
     assert tr.test[0].path.stat().st_mtime_ns == mtime
 
 
-def test_pretraining_trains_the_whole_backbone_and_is_reused(tmp_path, monkeypatch):
+def test_pretraining_trains_the_whole_backbone_and_is_reused(tmp_path, monkeypatch, voice_dir):
     import adapterlab.audio.loaders.spoken_words as sw
 
     monkeypatch.setattr(sw, "PRETRAIN_COUNTS", (6, 2, 2))
     monkeypatch.setattr(sw, "TRANSFER_COUNTS", (1, 1, 1))
-    emb = embedded_speech(
-        tmp_path / "out", voice_dir=_voice(tmp_path / "voice"), progress_bar=False
-    )
+    emb = embedded_speech(tmp_path / "out", voice_dir=voice_dir, progress_bar=False)
     settings = PretrainSettings(frames=32, epochs=4, batch_size=6, lr=3e-3)
     ckpt = pretrain_backbone(emb.pretrain, tmp_path / "pre", settings, progress=False)
     trained = load_ast(ckpt)

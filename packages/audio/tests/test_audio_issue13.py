@@ -102,7 +102,7 @@ def test_us8k_original_protocol_trains_on_nine_folds(tmp_path):
     assert (len(ours.train), len(ours.val), len(ours.test)) == (16, 2, 2)
     assert (len(orig.train), len(orig.val), len(orig.test)) == (18, 2, 2)
     assert orig.val == orig.test  # PETL-AST selects on the test fold
-    assert RunConfig().us8k_protocol == "ours"
+    assert RunConfig().us8k_protocol is None  # 'ours', unless --preset paper
 
 
 # ---------------------------------------------------------------- 2. published sizes are defaults
@@ -188,6 +188,7 @@ def test_paper_preset_runs_every_table_method_with_the_published_numbers():
 def test_paper_preset_table_holds_paper_numbers(synth_root, tiny_ckpt, tmp_path, monkeypatch):
     monkeypatch.setattr("adapterlab.audio.sweep.paper_methods", lambda: ["linear", "lora"])
     monkeypatch.setattr("adapterlab.audio.sweep.PAPER_FEW_SHOT", {"esc50": {1: {"lora": 31.8}}})
+    monkeypatch.setattr("adapterlab.audio.sweep.is_paper_checkpoint", lambda source: True)
     cfg = SweepConfig(
         preset="paper", data=str(synth_root), model=str(tiny_ckpt), out=str(tmp_path), **FAST
     )
@@ -218,14 +219,16 @@ def test_transformers_floor_has_the_module_names_the_code_uses():
 def test_esc50_bad_inputs_name_the_file(tmp_path):
     dup = _esc_rows() + [["1-0-A-0.wav", 3, 0, "dog", "False", "x", "A"]]
     _esc50(tmp_path / "dup", dup)
-    with pytest.raises(ValueError, match=r"esc50.csv: clip 1-0-A-0.wav is listed in folds 1 and 3"):
+    with pytest.raises(
+        ValueError, match=r"esc50.csv:\d+: clip 1-0-A-0.wav is listed in folds 1 and 3"
+    ):
         load_esc50(tmp_path / "dup")
     _esc50(tmp_path / "gap", _esc_rows(folds=(1, 2, 3, 4)))  # fold 5 (the test fold) is empty
     with pytest.raises(ValueError, match=r"esc50.csv: the test split is empty"):
         load_esc50(tmp_path / "gap", test_fold=5)
     rows = _esc_rows(cats=("dög", "rain"))
     _esc50(tmp_path / "latin1", rows, encoding="latin-1")
-    with pytest.raises(ValueError, match=r"latin1/meta/esc50.csv: not UTF-8"):
+    with pytest.raises(ValueError, match=r"latin1/meta/esc50.csv:2: not UTF-8"):
         load_esc50(tmp_path / "latin1")
 
 

@@ -56,7 +56,7 @@ def test_embedded_sweep_writes_tables(monkeypatch, tmp_path, tiny_ckpt):
 
     real = synth.synthesize_esc50
     monkeypatch.setattr(
-        "adapterlab.audio.train.synthesize_esc50",
+        "adapterlab.audio.demo.synthesize_esc50",
         lambda root, progress=None: real(root, num_classes=3, clips_per_class=5, progress=progress),
     )
     cfg = SweepConfig(

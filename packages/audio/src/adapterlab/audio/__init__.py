@@ -8,6 +8,7 @@ and the ``adapterlab-ast`` CLI (train / eval / sweep).
 """
 
 from .audio_io import AudioFileError, load_audio
+from .demo import DEMO, demo_backbone
 from .features import AUDIOSET_MEAN, AUDIOSET_STD, FbankConfig, fbank
 from .loaders.spoken_words import embedded_speech
 from .methods import METHODS, adapter_config, apply_method
@@ -28,6 +29,7 @@ __all__ = [
     "AUDIOSET_MEAN",
     "AUDIOSET_STD",
     "DEFAULT_CHECKPOINT",
+    "DEMO",
     "METHODS",
     "ASTClassifier",
     "AudioFileError",
@@ -39,6 +41,7 @@ __all__ = [
     "adapter_config",
     "apply_method",
     "build_classifier",
+    "demo_backbone",
     "embedded_speech",
     "fbank",
     "load_ast",

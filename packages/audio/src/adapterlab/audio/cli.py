@@ -26,11 +26,12 @@ commands:
   synth   write the embedded synthetic ESC-50-format dataset to a folder
 
 With no --data, train/sweep use the embedded demo (CPU-friendly): real recordings of one voice from
-Debian's asterisk-core-sounds-en-wav (fetched once with apt-get download), a tiny AST pre-trained on 172
-of its words, and transfer to the ten digits (a Speech Commands v2-layout folder). --demo synth uses
+Debian's asterisk-core-sounds-en-wav (fetched once with apt-get download), a tiny AST pre-trained on its
+words, and transfer to the ten digits (a Speech Commands v2-layout folder). --demo synth uses
 synthetic sounds on a random tiny AST instead (no download; mechanics only).
 Real data: --data DIR --dataset esc50|urbansound8k|speech_commands|fluent_speech, with
---model MIT/ast-finetuned-audioset-10-10-0.4593 (the default when --data is given) or a local folder.
+--model MIT/ast-finetuned-audioset-10-10-0.4593 (the default when --data is given), a local folder,
+or --model demo (the demo's pre-trained tiny AST, on any folder; no hub download).
 The paper's tables: adapterlab-ast sweep --preset paper --dataset esc50 --data DIR (see the README).
 
 Run `adapterlab-ast <command> --help` for every option. Methods: {methods}

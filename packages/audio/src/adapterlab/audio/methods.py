@@ -114,7 +114,8 @@ def method_names() -> list[str]:
 
 
 def parse_method(entry: str) -> tuple[str, int | None]:
-    """``"name"`` or ``"name:size"`` (size = prompt/prefix tokens, or adapter dim / LoRA rank)."""
+    """``"name"`` or ``"name:size"``: size = prompt tokens, adapter dim / LoRA rank, or prefix vectors per
+    layer counting keys and values together as the paper does (``prefix:24`` = 12 keys + 12 values)."""
     name, _, size = entry.strip().partition(":")
     spec(name)
     if not size:
@@ -123,6 +124,11 @@ def parse_method(entry: str) -> tuple[str, int | None]:
         raise ValueError(f"size in {entry!r} must be a positive integer")
     if spec(name).kind in ("probe", "full", "bitfit"):
         raise ValueError(f"{name} has no size to set ({entry!r})")
+    if spec(name).kind == "prefix" and int(size) % 2:
+        raise ValueError(
+            f"{entry!r}: a prefix size counts keys and values together (prefix:24 = 12 + 12), "
+            "so it must be even"
+        )
     return name, int(size)
 
 
@@ -231,13 +237,13 @@ def adapter_config(
 
 
 def _bias_deltas(model: nn.Module, name: str):
-    """``(module, bias name, delta parameter)`` of every BitFit bias of adapter ``name``."""
-    for module in model.modules():
+    """``(module name, module, bias name, delta parameter)`` of every BitFit bias of adapter ``name``."""
+    for qualname, module in model.named_modules():
         for pname, chain in getattr(module, "parametrizations", {}).items():
             for p in chain:
                 deltas = getattr(p, "deltas", None)
                 if deltas is not None and name in deltas:
-                    yield module, pname, deltas[name]
+                    yield qualname, module, pname, deltas[name]
 
 
 def fold_biases_into_bitfit(model: nn.Module, name: str = "default") -> int:
@@ -245,12 +251,13 @@ def fold_biases_into_bitfit(model: nn.Module, name: str = "default") -> int:
 
     The core's BitFit trains a zero-initialised delta on top of the frozen bias, so weight decay pulls the
     bias back to its *pretrained* value. PETL-AST unfreezes the biases themselves, so AdamW's decay pulls
-    them towards *zero*. With the pretrained bias moved into the delta the two are identical, and the
-    adapter file holds the trained biases. Returns the number of biases folded.
+    them towards *zero*. With the pretrained bias moved into the delta the two are identical during
+    training. :func:`unfold_biases_from_bitfit` turns the result back into the core's form before it is
+    saved. Returns the number of biases folded.
     """
     count = 0
     with torch.no_grad():
-        for module, pname, delta in _bias_deltas(model, name):
+        for _, module, pname, delta in _bias_deltas(model, name):
             base = module.parametrizations[pname].original
             delta.copy_(base + delta)
             base.zero_()
@@ -258,11 +265,31 @@ def fold_biases_into_bitfit(model: nn.Module, name: str = "default") -> int:
     return count
 
 
-def zero_base_biases(model: nn.Module, name: str = "default") -> None:
-    """After loading a ``bitfit_original`` adapter into a fresh backbone: its deltas are whole biases."""
+def unfold_biases_from_bitfit(
+    model: nn.Module, pretrained: nn.Module, name: str = "default", prefix: str = "ast."
+) -> int:
+    """Undo :func:`fold_biases_into_bitfit` after training: base bias = ``pretrained``'s, delta = trained -
+    pretrained (the core's BitFit form, which is what ``adapter.safetensors`` must hold so that
+    ``adapterlab.core.load_adapter`` on a fresh backbone reproduces the trained model).
+
+    ``pretrained`` is the untouched backbone (e.g. ``load_ast(source)``); ``prefix`` is the backbone's
+    module name inside ``model``. The computed function is unchanged. Returns the number of biases.
+    """
+    reference = dict(pretrained.named_parameters())
+    count = 0
     with torch.no_grad():
-        for module, pname, _ in _bias_deltas(model, name):
-            module.parametrizations[pname].original.zero_()
+        for qualname, module, pname, delta in _bias_deltas(model, name):
+            key = f"{qualname.removeprefix(prefix)}.{pname}"
+            if key not in reference:
+                raise KeyError(f"the pretrained backbone has no bias {key!r}")
+            base = module.parametrizations[pname].original
+            if bool(base.any()):
+                raise ValueError(f"{qualname}.{pname}: base bias is not zero (not a folded BitFit)")
+            original = reference[key].to(delta)
+            base.copy_(original)
+            delta.sub_(original)
+            count += 1
+    return count
 
 
 def apply_method(model: nn.Module, method: str, name: str = "default", **kwargs) -> AdapterConfig:

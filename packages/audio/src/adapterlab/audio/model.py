@@ -157,11 +157,12 @@ def make_tiny_checkpoint(directory: str | os.PathLike, *, seed: int = 0, **overr
     return directory
 
 
-def check_source(source: str | os.PathLike, *, local_files_only: bool | None = None) -> None:
-    """Fail fast (before any data work) when ``source`` is not a loadable AST config; ``"tiny"`` always is."""
+def check_source(source: str | os.PathLike, *, local_files_only: bool | None = None) -> ASTConfig:
+    """The config of ``source``; fails fast (before any data work) when it is not a loadable AST config.
+    ``"tiny"`` always is."""
     src = str(source)
     if src == TINY:
-        return
+        return tiny_ast_config()
     if local_files_only is None:
         local_files_only = bool(os.environ.get("HF_HUB_OFFLINE"))
     try:
@@ -171,6 +172,13 @@ def check_source(source: str | os.PathLike, *, local_files_only: bool | None = N
         raise ModelLoadError(_load_hint(src, err)) from err
     if getattr(cfg, "model_type", None) != "audio-spectrogram-transformer":
         raise ModelLoadError(f"{src!r} is not an Audio Spectrogram Transformer checkpoint")
+    return cfg
+
+
+def is_tiny(config: ASTConfig) -> bool:
+    """A small AST (the tiny test / demo model, hidden size <= 256): one torch thread and the tiny
+    model's recipe suit it."""
+    return config.hidden_size <= 256
 
 
 def _load_hint(src: str, err: Exception) -> str:

@@ -33,13 +33,17 @@ class PretrainSettings:
     """Recipe of the pre-training stage (full training of every weight from the random init)."""
 
     frames: int = 100
-    epochs: int = 20
+    #: 20 epochs (1300 steps) left the model far from fitting its training set (loss 3.55 of ln 173 = 5.15,
+    #: 12.7 % validation accuracy); the loss only starts to fall after ~5 epochs
+    epochs: int = 50
     batch_size: int = 32
     lr: float = 2e-3
     warmup_ratio: float = 0.05
     freq_mask: int = 16
     time_mask: int = 12
     seed: int = 0
+    #: validate (and keep the best weights) every this many epochs, and after the last one
+    eval_every: int = 5
 
 
 def pretrain_backbone(
@@ -71,8 +75,12 @@ def pretrain_backbone(
         TINY, splits.num_classes, s.frames, tiny_dir=out.with_name(out.name + "-init"), seed=s.seed
     )
     # HF's init (std 0.02) makes patch tokens smaller than the position embeddings of the tiny model;
-    # a fan-in-scaled init (1/sqrt(16*16)) lets the content dominate from the start (measured: faster)
+    # a fan-in-scaled init (1/sqrt(16*16)) lets the content dominate from the start (measured: faster).
+    # Position embeddings start at zero (HF's own init): the model starts as a bag of patches, which
+    # is invariant to the word's onset (measured at 12 epochs: 4.9 % validation accuracy vs 1.4 %)
     nn.init.normal_(model.ast.embeddings.patch_embeddings.projection.weight, std=1 / 16)
+    with torch.no_grad():
+        model.ast.embeddings.position_embeddings.zero_()
     apply_method(model, "full")
     data = clip_datasets(features, fbank, SpecAugment(s.freq_mask, s.time_mask))
     config = TrainConfig(
@@ -88,7 +96,7 @@ def pretrain_backbone(
         warmup_steps=int(s.warmup_ratio * s.epochs * math.ceil(len(data["train"]) / s.batch_size)),
         schedule_per="batch",
         mixed_precision="no",
-        eval_every_epochs=1,
+        eval_every_epochs=s.eval_every,
         metric="accuracy",
         keep_last=1,
         seed=s.seed,

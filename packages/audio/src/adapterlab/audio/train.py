@@ -3,10 +3,12 @@
 The recipe is PETL-AST's (``hparams/train.yaml``, ``main.py``): AdamW (betas 0.9/0.98, eps 1e-6, weight
 decay 0.1), per-batch cosine schedule without warmup, cross-entropy, fp32, seed 10, the method's learning rate,
 SpecAugment for ESC-50/US8K. Deviation (a fix): the test accuracy comes from the checkpoint with the best
-*validation* accuracy (the engine restores it before testing); PETL-AST reported the last epoch's model.
+*validation* accuracy (the engine restores it before testing); PETL-AST reported the last epoch's model
+(its ``best_params = model.state_dict()`` holds references to the live weights). Under the original
+UrbanSound8K protocol, whose only held-out fold is the test fold, there is nothing to select on, so the
+test accuracy is the last epoch's, as PETL-AST's actually is (:func:`test_from`).
 
-With no ``data`` the embedded synthetic ESC-50-format dataset is written to ``<out>/data`` and a tiny random
-AST is used, with settings sized for a CPU (see :data:`EMBEDDED`).
+With no ``data`` the embedded demo is used (see :mod:`.demo`), with settings sized for a CPU.
 """
 
 from __future__ import annotations
@@ -14,15 +16,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from adapterlab.core import load_adapter, trainable_summary
+from adapterlab.core import load_adapter, save_adapter, trainable_summary
 from adapterlab.core.engine import TrainConfig, Trainer, atomic_write_json, evaluate
 
+from .demo import (
+    DEMO,
+    EMBEDDED,
+    EMBEDDED_SPEECH,
+    TINY_MODEL_SETTINGS,
+    embedded_data,
+    resolve_model,
+)
 from .features import FbankConfig
 from .loaders import (
     AudioClipDataset,
@@ -31,37 +42,20 @@ from .loaders import (
     compute_features,
     few_shot,
     load_dataset,
-    synthesize_esc50,
 )
-from .loaders.cache import FeatureSet
-from .loaders.spoken_words import embedded_speech
-from .methods import BITFIT_ORIGINAL, OPTIMIZER, apply_method, spec, zero_base_biases
-from .model import DEFAULT_CHECKPOINT, TINY, ASTClassifier, build_classifier, check_source, load_ast
-from .pretrain import pretrain_backbone
+from .loaders.cache import FeatureSet, reuse_features
+from .methods import BITFIT_ORIGINAL, OPTIMIZER, apply_method, spec, unfold_biases_from_bitfit
+from .model import (
+    DEFAULT_CHECKPOINT,
+    TINY,
+    ASTClassifier,
+    build_classifier,
+    check_source,
+    is_tiny,
+    load_ast,
+)
 from .specaug import SpecAugment
 from .task import clip_datasets, eval_step, loss_fn
-
-#: settings of the embedded speech demo (pre-trained tiny AST, 1 s clips of ten digits, 2 CPU cores)
-EMBEDDED_SPEECH = {
-    "frames": 100,
-    "epochs": 30,
-    "batch_size": 16,
-    "time_mask": 12,
-    "dim": 8,
-    "lora_scale": 4.0,
-    # the study's 5e-5 is for an 86M-parameter model; the 220K-parameter tiny AST barely moves with it
-    "full_lr": 1e-3,
-}
-
-#: settings of the synthetic demo (tiny random AST on ~1.25 s synthetic clips, 2 CPU cores)
-EMBEDDED = {
-    "frames": 128,
-    "epochs": 30,
-    "batch_size": 16,
-    "time_mask": 20,  # 80 frames of 500 in the study; scaled to the 128-frame clips
-    "dim": 8,  # adapter / LoRA size (the study's 12/8/6 for d=768 would be 1 for d=64)
-    "lora_scale": 4.0,  # alpha = 4r; the study's 0.125 barely moves a 4-layer random model in 30 epochs
-}
 
 
 @dataclass
@@ -74,15 +68,21 @@ class CommonConfig:
     """Layout of --data: esc50, urbansound8k, speech_commands or fluent_speech."""
     fold: int | None = None
     """Test fold for ESC-50 (1-5, default 5) and UrbanSound8K (1-10, default 10); val is the fold before it."""
-    us8k_protocol: str = "ours"
-    """UrbanSound8K split: 'ours' (8 train folds, the fold before the test fold validates) or 'original'
-    (PETL-AST: 9 train folds, the test fold also selects the checkpoint, which leaks test data)."""
+    us8k_protocol: str | None = None
+    """UrbanSound8K split: 'ours' (8 train folds, the fold before the test fold validates, test accuracy of
+    the best-validation checkpoint) or 'original' (PETL-AST: 9 train folds, no validation fold, test
+    accuracy of the last epoch). None: 'ours', or 'original' under --preset paper."""
     demo: str = "speech"
     """Embedded data when --data is not given: 'speech' (real recordings from Debian's
     asterisk-core-sounds-en-wav; a tiny AST pre-trained on 172 words, transferred to the 10 digits) or
     'synth' (synthetic ESC-50-format sounds on a random tiny AST: mechanics only, no download)."""
     model: str | None = None
-    """AST checkpoint: hub id, local folder or 'tiny'. None: 'tiny' on the embedded data, else MIT/ast-finetuned-audioset-10-10-0.4593."""
+    """AST checkpoint: hub id, local folder, 'demo' (the tiny AST pre-trained on the embedded speech; works
+    on any dataset) or 'tiny' (a random tiny AST). None: 'demo' on the embedded speech data, 'tiny' with
+    --demo synth, else MIT/ast-finetuned-audioset-10-10-0.4593."""
+    demo_dir: str | None = None
+    """Folder of the demo's speech data and pre-trained backbone (built on first use, then reused).
+    None: ~/.cache/adapterlab/ast-demo."""
     out: str = "runs/ast"
     """Output folder (run directories, the tiny checkpoint, the embedded data)."""
     frames: int | None = None
@@ -134,7 +134,7 @@ class CommonConfig:
     """Progress bars (never when not a TTY or under CI)."""
 
     def __post_init__(self) -> None:
-        if self.us8k_protocol not in ("ours", "original"):
+        if self.us8k_protocol not in (None, "ours", "original"):
             raise ValueError(
                 f"us8k_protocol must be 'ours' or 'original', got {self.us8k_protocol!r}"
             )
@@ -179,6 +179,8 @@ class Prepared:
     model_source: str
     root: Path
     dataset: str = "esc50"
+    #: clips whose features were computed (not reused from an earlier fold or shot count)
+    computed: int = 0
 
     @property
     def skipped(self) -> list[dict[str, str]]:
@@ -190,10 +192,15 @@ class Prepared:
         ]
 
 
-def resolve_settings(cfg: CommonConfig, splits: AudioSplits) -> dict[str, Any]:
-    """Dataset / embedded defaults filled into the ``None`` fields of ``cfg``."""
+def resolve_settings(cfg: CommonConfig, splits: AudioSplits, tiny: bool = False) -> dict[str, Any]:
+    """Dataset / embedded defaults filled into the ``None`` fields of ``cfg`` (``tiny``: the backbone is
+    the tiny AST, whose recipe then applies, see :data:`.demo.TINY_MODEL_SETTINGS`)."""
     d = splits.defaults
-    emb = (EMBEDDED_SPEECH if cfg.demo == "speech" else EMBEDDED) if cfg.embedded else {}
+    emb: dict[str, Any] = {}
+    if cfg.embedded:
+        emb = EMBEDDED_SPEECH if cfg.demo == "speech" else EMBEDDED
+    elif tiny:
+        emb = TINY_MODEL_SETTINGS
     pick = lambda value, key, fallback: value if value is not None else emb.get(key, fallback)  # noqa: E731
     return {
         "frames": pick(cfg.frames, "frames", d.get("target_frames", 1024)),
@@ -207,7 +214,18 @@ def resolve_settings(cfg: CommonConfig, splits: AudioSplits) -> dict[str, Any]:
         "dim": pick(cfg.dim, "dim", None),
         "lora_scale": pick(cfg.lora_scale, "lora_scale", 0.125),
         "full_lr": emb.get("full_lr"),
+        "test_from": test_from(splits),
     }
+
+
+def test_from(splits: AudioSplits) -> str:
+    """``"best"`` (the best-validation checkpoint is tested) or ``"last"`` (the last epoch's weights).
+
+    ``"last"`` for UrbanSound8K under the original protocol: PETL-AST validates on the test fold, but its
+    ``best_params = model.state_dict()`` holds references to the live weights, so the model it tests is
+    the last epoch's; selecting the best epoch on the test fold would be our addition (and a leak).
+    """
+    return "last" if splits.defaults.get("protocol") == "original" else "best"
 
 
 def set_threads(threads: int | None, tiny: bool) -> None:
@@ -220,57 +238,47 @@ def set_threads(threads: int | None, tiny: bool) -> None:
         torch.set_num_threads(1)
 
 
-def embedded_data(cfg: CommonConfig) -> tuple[Path, str, str]:
-    """``(root, dataset, model source)`` of the embedded default (written / pre-trained on first use)."""
-    out = Path(cfg.out)
-    if cfg.demo == "synth":
-        return synthesize_esc50(out / "data", progress=cfg.progress), "esc50", cfg.model or TINY
-    print(
-        "[demo] real speech from Debian's asterisk-core-sounds-en-wav -> Speech Commands folders",
-        flush=True,
-    )
-    emb = embedded_speech(out / "data", progress_bar=cfg.progress)
-    source = cfg.model
-    if source is None:
-        print(
-            f"[demo] pre-training the tiny AST on {emb.pretrain} (once; reused later)", flush=True
-        )
-        ckpt = pretrain_backbone(emb.pretrain, out / "pretrained-ast", progress=cfg.progress)
-        report = json.loads((ckpt / "pretrain.json").read_text())
-        print(
-            f"[demo] pre-trained: {report['task']}, test accuracy {100 * report['test_accuracy']:.1f}%",
-            flush=True,
-        )
-        source = str(ckpt)
-    return emb.transfer, "speech_commands", source
+def prepare(cfg: CommonConfig, previous: Sequence[Prepared] = ()) -> Prepared:
+    """Load the data, pick the model source and precompute the features of every split.
 
-
-def prepare(cfg: CommonConfig) -> Prepared:
-    """Load (or synthesise) the data, pick the model source and precompute the features of every split."""
-    set_threads(cfg.threads, cfg.embedded or cfg.model == TINY)
+    ``previous`` (earlier folds or shot counts of a sweep): features of clips they already hold are reused
+    by reference instead of being decoded and computed again.
+    """
+    progress = bool(cfg.progress)
+    if cfg.embedded or cfg.model == DEMO:
+        set_threads(cfg.threads, True)  # the demo backbone's pre-training is tiny too
     if cfg.embedded:
-        root, dataset, source = embedded_data(cfg)
+        root, dataset, source = embedded_data(cfg.out, cfg.demo, cfg.model, cfg.demo_dir, progress)
     else:
-        root, dataset, source = Path(cfg.data), cfg.dataset, cfg.model or DEFAULT_CHECKPOINT
-    splits = load_dataset(dataset, root, cfg.fold, us8k_protocol=cfg.us8k_protocol)
-    check_source(source)  # fail before the expensive feature extraction
+        model = resolve_model(cfg.model, cfg.demo_dir, progress)
+        root, dataset, source = Path(cfg.data), cfg.dataset, model or DEFAULT_CHECKPOINT
+    splits = load_dataset(dataset, root, cfg.fold, us8k_protocol=cfg.us8k_protocol or "ours")
+    tiny = is_tiny(check_source(source))  # fails before the expensive feature extraction
+    set_threads(cfg.threads, tiny)
     if cfg.few_shot is not None:
         splits.train = few_shot(splits.train, cfg.few_shot, seed=cfg.seed)
-    settings = resolve_settings(cfg, splits)
+    settings = resolve_settings(cfg, splits, tiny)
     fcfg = FbankConfig(target_frames=settings["frames"])
-    features = {}
+    known = [fs for prep in previous if prep.fbank == fcfg for fs in prep.features.values()]
+    kw = dict(batch_size=cfg.fbank_batch, skip_bad=cfg.skip_bad_samples, progress=cfg.progress)
+
+    def compute(todo: list) -> FeatureSet:
+        if cfg.cache_dir:
+            return cached_features(todo, fcfg, cfg.cache_dir, **kw)
+        return compute_features(todo, fcfg, **kw)
+
+    features: dict[str, FeatureSet] = {}
+    computed = 0
     for split in ("train", "val", "test"):
         items = getattr(splits, split)
-        kw = dict(batch_size=cfg.fbank_batch, skip_bad=cfg.skip_bad_samples, progress=cfg.progress)
-        fs = (
-            cached_features(items, fcfg, cfg.cache_dir, **kw)
-            if cfg.cache_dir
-            else compute_features(items, fcfg, **kw)
-        )
+        if split == "val" and settings["test_from"] == "last":
+            items = []  # no checkpoint selection: the validation split is not used
+        fs, n = reuse_features(items, known, compute)
+        computed += n
         for path, problem in fs.bad:
             print(f"skipped bad {split} clip {path}: {problem}")
         features[split] = fs
-    return Prepared(splits, fcfg, features, settings, source, Path(root), dataset)
+    return Prepared(splits, fcfg, features, settings, source, Path(root), dataset, computed)
 
 
 def _datasets(prep: Prepared, cfg: CommonConfig) -> dict[str, AudioClipDataset]:
@@ -286,11 +294,16 @@ def build_model(cfg: RunConfig, prep: Prepared) -> ASTClassifier:
         prep.model_source,
         prep.splits.num_classes,
         s["frames"],
-        tiny_dir=Path(cfg.out) / "tiny-ast",
+        tiny_dir=tiny_dir(cfg),
         seed=cfg.seed,
     )
     apply_method(model, cfg.method, **method_kwargs(cfg, s))
     return model
+
+
+def tiny_dir(cfg: CommonConfig) -> Path:
+    """Where ``--model tiny`` writes its random checkpoint."""
+    return Path(cfg.out) / "tiny-ast"
 
 
 def method_lr(cfg: RunConfig, settings: dict[str, Any]) -> float:
@@ -318,7 +331,11 @@ def method_kwargs(cfg: RunConfig, settings: dict[str, Any]) -> dict[str, Any]:
 def train(
     cfg: RunConfig, prep: Prepared | None = None, run_dir: str | Path | None = None
 ) -> dict[str, Any]:
-    """Train ``cfg.method``; return accuracy (best-validation checkpoint), sizes and timing."""
+    """Train ``cfg.method``; return the test accuracy, sizes and timing.
+
+    The test accuracy is the best-validation checkpoint's (``best/``), or the last epoch's (``last/``) under
+    the original UrbanSound8K protocol (see :func:`test_from`).
+    """
     prep = prep or prepare(cfg)
     s = prep.settings
     torch.manual_seed(cfg.seed)
@@ -349,19 +366,18 @@ def train(
     resolved = {
         **cfg.to_dict(),
         **s,
-        "model": prep.model_source
-        if prep.model_source != TINY
-        else str(Path(cfg.out) / "tiny-ast"),
+        "model": prep.model_source if prep.model_source != TINY else str(tiny_dir(cfg)),
         "data_root": str(prep.root),
         "resolved_dataset": prep.dataset,
         "num_classes": prep.splits.num_classes,
         "classes": prep.splits.classes,
     }
+    last = s["test_from"] == "last"
     trainer = Trainer(
         model,
         tcfg,
         train_data=data["train"],
-        eval_data=data["val"],
+        eval_data=None if last else data["val"],
         test_data=data["test"],
         loss_fn=loss_fn,
         eval_step=eval_step,
@@ -370,6 +386,12 @@ def train(
     start = time.perf_counter()
     result = trainer.fit()
     seconds = time.perf_counter() - start
+    saved = result.run_dir / ("last" if last else "best")
+    if cfg.method == BITFIT_ORIGINAL:
+        # training held each whole bias in its delta; store the core's form (trained - pretrained)
+        unfold_biases_from_bitfit(model, load_ast(resolved["model"]))
+    if last or cfg.method == BITFIT_ORIGINAL:
+        save_adapter(model, saved)  # the weights that were tested
     skipped = record_skipped(result.run_dir, prep.skipped)
     test = result.test_metrics or {}
     return {
@@ -378,6 +400,7 @@ def train(
         "test_accuracy": test.get("accuracy"),
         "val_accuracy": result.best_metric,
         "best_step": result.best_step,
+        "test_from": s["test_from"],
         "trainable_params": summary.trainable,
         "total_params": summary.total,
         "percent_trainable": summary.percent,
@@ -403,21 +426,21 @@ def record_skipped(run_dir: Path, skipped: list[dict[str, str]]) -> list[dict[st
 
 
 def load_trained(run_dir: str | Path) -> tuple[ASTClassifier, dict[str, Any]]:
-    """Rebuild a trained classifier from a run directory (``config.yaml`` + ``best/`` adapter)."""
+    """Rebuild a trained classifier from a run directory (``config.yaml`` + the tested adapter: ``best/``,
+    or ``last/`` for runs tested on their last epoch)."""
     run_dir = Path(run_dir)
-    cfg_path, best = run_dir / "config.yaml", run_dir / "best"
-    if not cfg_path.is_file() or not (best / "adapter_config.json").is_file():
+    cfg_path = run_dir / "config.yaml"
+    audio = yaml.safe_load(cfg_path.read_text()).get("audio") if cfg_path.is_file() else None
+    tested = run_dir / ("last" if (audio or {}).get("test_from") == "last" else "best")
+    if not cfg_path.is_file() or not (tested / "adapter_config.json").is_file():
         raise FileNotFoundError(
-            f"{run_dir}: not a finished adapterlab-ast run (needs config.yaml and best/)"
+            f"{run_dir}: not a finished adapterlab-ast run (needs config.yaml and {tested.name}/)"
         )
-    audio = yaml.safe_load(cfg_path.read_text()).get("audio")
     if not audio:
         raise ValueError(f"{cfg_path}: no 'audio' section (not an adapterlab-ast run)")
     backbone = load_ast(audio["model"], max_length=audio["frames"])
     model = ASTClassifier(backbone, audio["num_classes"])
-    load_adapter(model, best)  # injects the saved adapter config, then loads its tensors
-    if audio.get("method") == BITFIT_ORIGINAL:
-        zero_base_biases(model)  # its adapter file holds the whole trained biases
+    load_adapter(model, tested)  # injects the saved adapter config, then loads its tensors
     model.eval()
     return model, audio
 
@@ -429,12 +452,13 @@ def evaluate_run(
     batch_size: int = 32,
     skip_bad_samples: bool = False,
 ) -> dict[str, Any]:
-    """Accuracy of a trained run's best checkpoint on ``split`` of its dataset (or of ``data``)."""
+    """Accuracy of a trained run's tested weights (see :func:`load_trained`) on ``split`` of its dataset
+    (or of ``data``)."""
     model, audio = load_trained(run_dir)
     root = data or audio["data_root"]
     dataset = audio.get("resolved_dataset") or audio["dataset"]
     splits = load_dataset(
-        dataset, root, audio.get("fold"), us8k_protocol=audio.get("us8k_protocol", "ours")
+        dataset, root, audio.get("fold"), us8k_protocol=audio.get("us8k_protocol") or "ours"
     )
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")

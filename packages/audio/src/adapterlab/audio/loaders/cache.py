@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +45,56 @@ class FeatureSet:
     """Features of the clips that could be read; ``bad`` lists ``(path, problem)`` of those that could not."""
 
     items: list[AudioItem]
-    features: torch.Tensor | ArrowFeatures
+    features: torch.Tensor | ArrowFeatures | FeatureRows
     bad: list[tuple[str, str]] = field(default_factory=list)
+
+
+class FeatureRows:
+    """Rows of other feature tables, by reference (no copy): ``refs[i] = (table, row)``."""
+
+    def __init__(self, refs: Sequence[tuple[torch.Tensor | ArrowFeatures, int]]):
+        self.refs = list(refs)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        table, row = self.refs[index]
+        return table[row]
+
+
+def reuse_features(
+    items: Sequence[AudioItem],
+    known: Iterable[FeatureSet],
+    compute: Callable[[list[AudioItem]], FeatureSet],
+) -> tuple[FeatureSet, int]:
+    """Features of ``items``: rows of the ``known`` feature sets where they hold the clip, ``compute`` for
+    the rest. Returns the set and the number of clips computed. Clips known to be unreadable stay out.
+
+    A sweep over folds and shot counts thus decodes and featurises every clip once (PETL-AST and the
+    earlier code recomputed all splits per fold and shot count: ~11 GB peak on full Speech Commands).
+    """
+    index: dict[AudioItem, tuple[torch.Tensor | ArrowFeatures, int]] = {}
+    bad_known: dict[str, str] = {}
+    for fs in known:
+        for row, it in enumerate(fs.items):
+            table = fs.features
+            index[it] = table.refs[row] if isinstance(table, FeatureRows) else (table, row)
+        bad_known.update(fs.bad)
+    if not items:
+        return FeatureSet([], torch.empty(0)), 0
+    todo = [it for it in items if it not in index and str(it.path) not in bad_known]
+    if len(todo) == len(items):
+        return compute(todo), len(todo)
+    bad = [(str(it.path), bad_known[str(it.path)]) for it in items if str(it.path) in bad_known]
+    if todo:
+        new = compute(todo)
+        index.update({it: (new.features, row) for row, it in enumerate(new.items)})
+        bad += new.bad
+    kept = [it for it in items if it in index]
+    if not kept:
+        raise ValueError(f"none of the {len(items)} clips could be read; first problem: {bad[:1]}")
+    return FeatureSet(kept, FeatureRows([index[it] for it in kept]), bad), len(todo)
 
 
 def needed_seconds(cfg: FbankConfig) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from adapterlab.core.engine import DataFileError
 from torch.utils.data import Dataset
 
 from ..audio_io import load_audio
@@ -86,14 +87,19 @@ def check_root(root: str | os.PathLike, required: str, dataset: str, hint: str) 
 
 
 def open_csv(path: Path):
-    """Open a metadata csv as UTF-8 text, or raise a ValueError that names the file and the problem."""
+    """Open a metadata csv as UTF-8 text, or raise the core's ``DataFileError`` (a ValueError) naming the
+    file, the line and the problem."""
+    if not path.is_file():
+        raise DataFileError(path, "no such file")
     data = path.read_bytes()
     try:
         data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{path}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
-            "save the csv as UTF-8"
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataFileError(
+            path,
+            f"not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); save the csv as UTF-8",
+            line=line,
         ) from None
     return path.open(newline="", encoding="utf-8-sig")
 

@@ -11,6 +11,8 @@ import csv
 import os
 from pathlib import Path
 
+from adapterlab.core.engine import DataFileError
+
 from .common import AudioItem, AudioSplits, check_nonempty, check_root, open_csv
 
 ESC50_DEFAULTS = {
@@ -56,18 +58,28 @@ def load_esc50(root: str | os.PathLike, test_fold: int = 5, num_folds: int = 5) 
             raise ValueError(f"{csv_path}: missing columns {sorted(missing)}")
         for line, r in enumerate(reader, start=2):
             try:
-                rows.append((r["filename"], int(r["fold"]), int(r["target"]), r["category"]))
+                rows.append((r["filename"], int(r["fold"]), int(r["target"]), r["category"], line))
             except (TypeError, ValueError) as err:
                 raise ValueError(f"{csv_path}:{line}: bad row {r} ({err})") from err
     if not rows:
         raise ValueError(f"{csv_path}: no clips listed")
     names: dict[int, str] = {}
-    first_fold: dict[str, int] = {}
-    for fname, fold, target, cat in rows:
-        if first_fold.setdefault(fname, fold) != fold:
-            raise ValueError(
-                f"{csv_path}: clip {fname} is listed in folds {first_fold[fname]} and {fold} "
-                "(test data would leak into training)"
+    first: dict[str, tuple[int, int]] = {}
+    for fname, fold, target, cat, line in rows:
+        first_fold, first_line = first.setdefault(fname, (fold, line))
+        if first_fold != fold:
+            raise DataFileError(
+                csv_path,
+                f"clip {fname} is listed in folds {first_fold} and {fold} "
+                "(test data would leak into training)",
+                line=line,
+            )
+        if first_line != line:
+            raise DataFileError(
+                csv_path,
+                f"clip {fname} is listed twice in fold {fold} (first on line {first_line}); "
+                "it would count twice in training or testing",
+                line=line,
             )
         if not 1 <= fold <= num_folds:
             raise ValueError(f"{csv_path}: fold {fold} outside 1..{num_folds}")
@@ -78,7 +90,7 @@ def load_esc50(root: str | os.PathLike, test_fold: int = 5, num_folds: int = 5) 
     if sorted(names) != list(range(len(names))):
         raise ValueError(f"{csv_path}: targets must be 0..{len(names) - 1}, got {sorted(names)}")
     split: dict[str, list[AudioItem]] = {"train": [], "val": [], "test": []}
-    for fname, fold, target, _ in rows:
+    for fname, fold, target, _, _ in rows:
         key = "test" if fold == test_f else "val" if fold == val_f else "train"
         if key == "train" and fold not in train_f:  # pragma: no cover - all other folds train
             continue

@@ -10,7 +10,7 @@ import csv
 import os
 from pathlib import Path
 
-from .common import AudioItem, AudioSplits, check_root
+from .common import AudioItem, AudioSplits, check_root, open_csv
 
 FSC_DEFAULTS = {
     "target_frames": 400,
@@ -23,13 +23,17 @@ FSC_DEFAULTS = {
 
 
 def _read(csv_path: Path) -> list[tuple[str, str]]:
+    """``(relative wav path, intent)`` rows of one split csv; bad encoding, columns or rows name the file."""
     out = []
-    with csv_path.open(newline="") as f:
+    with open_csv(csv_path) as f:
         reader = csv.DictReader(f)
         missing = {"path", "action", "object", "location"} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{csv_path}: missing columns {sorted(missing)}")
-        for r in reader:
+        for line, r in enumerate(reader, start=2):
+            fields = [r.get(k) for k in ("path", "action", "object", "location")]
+            if any(v is None or not v.strip() for v in fields[:2]) or None in fields:
+                raise ValueError(f"{csv_path}:{line}: incomplete row {r}")
             out.append((r["path"], f"{r['action']}|{r['object']}|{r['location']}"))
     return out
 
@@ -45,7 +49,16 @@ def load_fluent_speech(root: str | os.PathLike) -> AudioSplits:
         "Fluent Speech Commands",
         "Expected <root>/data/{train,valid,test}_data.csv and the wavs/ folder.",
     )
-    rows = {s: _read(root / "data" / f"{s}_data.csv") for s in ("train", "valid", "test")}
+    rows = {}
+    for s in ("train", "valid", "test"):
+        path = root / "data" / f"{s}_data.csv"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: missing (Fluent Speech Commands has train, valid, test)"
+            )
+        rows[s] = _read(path)
+        if not rows[s]:
+            raise ValueError(f"{path}: no clips listed (the {s} split would be empty)")
     classes = sorted({intent for _, intent in rows["train"]})
     ids = {c: i for i, c in enumerate(classes)}
     split: dict[str, list[AudioItem]] = {}
