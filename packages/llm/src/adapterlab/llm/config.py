@@ -158,6 +158,8 @@ class PipelineConfig:
     """Training examples per task."""
     n_test: int = 40
     """Test examples per task."""
+    top_layers: int = 4
+    """Adapters go into the top N decoder layers (the bottom is frozen and cached)."""
     tasks: str = "math,commonsense"
     """LLM-Adapters tasks."""
     translora: bool = True

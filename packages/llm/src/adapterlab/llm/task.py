@@ -64,7 +64,10 @@ def tokenise_examples(
         r = _encode(tok, response) + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
         ids = (p + r)[:cutoff]
         mask = ([train_on_inputs] * len(p) + [True] * len(r))[:cutoff]
-        out.append(Tokenised(ids, mask))
+        if any(mask[1:]):  # a response cut off entirely leaves nothing to learn
+            out.append(Tokenised(ids, mask))
+    if examples and not out:
+        raise ValueError(f"every example is longer than cutoff={cutoff} tokens before its response")
     return out
 
 
@@ -133,6 +136,8 @@ def lm_loss(model: TopOfModel, batch: dict[str, torch.Tensor]) -> dict[str, torc
     target_mask = batch["loss_mask"][:, 1:] & batch["attention_mask"][:, 1:].bool()
     logits = model.logits_at(final[:, :-1], target_mask)
     targets = batch["input_ids"][:, 1:][target_mask]
+    if targets.numel() == 0:  # no labelled token in this batch
+        return {"loss": final.sum() * 0.0}
     loss = F.cross_entropy(logits.float(), targets)
     return {"loss": loss}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from adapterlab.core import add_adapter, delete_adapter, trainable_summary
+from adapterlab.core import add_adapter, delete_adapter, get_adapter_parameters, trainable_summary
 from adapterlab.core.engine import TrainConfig, Trainer, evaluate, seed_everything
 from torch import nn
 from torch.utils.data import DataLoader
@@ -30,7 +30,7 @@ from .task import (
     tokenise_examples,
 )
 
-__all__ = ["RunResult", "adapter_layers", "score_generation", "train_adapter", "train_lm"]
+__all__ = ["RunResult", "adapter_layers", "top_of", "score_generation", "train_adapter", "train_lm"]
 
 
 @dataclass
@@ -59,13 +59,18 @@ def _list_collate(items: list[Any]) -> list[Any]:
     return list(items)
 
 
+def top_of(lm: nn.Module, top_layers: int) -> TopOfModel:
+    """The trainable top of ``lm``: decoder layers from ``len - top_layers`` (0 = all). Build it
+    once per base model and train every adapter of that model through it."""
+    return TopOfModel(lm, adapter_layers(lm, top_layers).start)
+
+
 def train_lm(
-    lm: nn.Module,
+    top: TopOfModel,
     adapter_config: Any,
     train_items: Sequence[Tokenised],
     val_items: Sequence[Tokenised],
     *,
-    layers: range,
     run_dir: str | Path,
     name: str,
     steps: int,
@@ -80,14 +85,16 @@ def train_lm(
     metric_fn: Any = None,
     run_config: dict[str, Any] | None = None,
 ) -> tuple[Any, TopOfModel]:
-    """Add ``adapter_config`` as adapter ``name`` to ``lm`` and train it with the language-model
-    loss on ``train_items``, keeping the checkpoint with the lowest validation loss; the bottom
-    layers below ``layers`` run once to cache their outputs."""
+    """Add ``adapter_config`` as adapter ``name`` to ``top`` (it becomes the active adapter) and
+    train it with the language-model loss on ``train_items``, keeping the checkpoint with the
+    lowest validation loss; the layers below ``top.start`` run once to cache their outputs."""
     seed_everything(seed)
-    top = TopOfModel(lm, layers.start)
     add_adapter(top, adapter_config, name=name)
-    train = CachedLMData(train_items, lm, layers.start)
-    val = CachedLMData(val_items, lm, layers.start)
+    own = {id(p) for p in get_adapter_parameters(top, name)}
+    for p in top.parameters():  # adapters kept from earlier runs stay as they are
+        p.requires_grad_(id(p) in own)
+    train = CachedLMData(train_items, top.lm, top.start)
+    val = CachedLMData(val_items, top.lm, top.start)
     cfg = TrainConfig(
         output_dir=str(run_dir), max_steps=None if epochs else steps, epochs=max(1, epochs),
         batch_size=batch_size, eval_batch_size=16, lr=lr, grad_accum=grad_accum,
@@ -123,14 +130,12 @@ def score_generation(
 ) -> dict[str, float]:
     """Accuracy (%) of ``lm`` (with whatever adapter is active) on ``examples`` by generation."""
     step = generation_eval_step(tok, kind, style=style, max_new_tokens=max_new_tokens, num_beams=num_beams)
-    return evaluate(
-        lm, list(examples), step, accuracy_metrics, batch_size=16, collate_fn=_list_collate,
-        device=next(lm.parameters()).device, progress=False,
-    )  # fmt: skip
+    loader = DataLoader(list(examples), batch_size=16, collate_fn=_list_collate)
+    return evaluate(lm, loader, step, accuracy_metrics, device=next(lm.parameters()).device, progress=False)
 
 
 def train_adapter(
-    lm: nn.Module,
+    top: TopOfModel,
     tok,
     cfg: AdaptConfig,
     train: Sequence[Example],
@@ -143,7 +148,7 @@ def train_adapter(
     """Train ``cfg.method`` on ``train`` (best checkpoint by ``val`` loss) and score ``test`` by
     generation with LLM-Adapters' answer extraction. The adapter is removed again unless ``keep``."""
     method, placement = parse_method(cfg.method)
-    layers = adapter_layers(lm, cfg.top_layers)
+    layers = range(top.start, len(decoder_layers(top.lm)))
     adapter_cfg = build_config(
         cfg.method, layers, bottleneck=cfg.bottleneck, lora_r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, prefix_tokens=cfg.prefix_tokens,
@@ -152,8 +157,8 @@ def train_adapter(
     start = time.perf_counter()
     name = f"{method}_{placement}"
     result, top = train_lm(
-        lm, adapter_cfg, tokenise_examples(train, tok, **tokenise),
-        tokenise_examples(val, tok, **tokenise), layers=layers, run_dir=cfg.out, name=name,
+        top, adapter_cfg, tokenise_examples(train, tok, **tokenise),
+        tokenise_examples(val, tok, **tokenise), run_dir=cfg.out, name=name,
         steps=cfg.steps, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
         lr=cfg.lr or METHODS[method].lr, seed=cfg.seed, warmup_steps=cfg.warmup_steps,
         test_data=list(test),
@@ -169,3 +174,80 @@ def train_adapter(
         cfg.method, cfg.seed, dict(result.test_metrics or {}), result.best_metric, trainable,
         time.perf_counter() - start, str(cfg.out),
     )  # fmt: skip
+
+
+class _GenAdapterTrainer(nn.Module):
+    """Holds the generator for the engine (the frozen LM is not part of its state)."""
+
+    def __init__(self, adapter: Any) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.generators = adapter.generators
+
+
+def genadapter_loss(model: _GenAdapterTrainer, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Self-supervised loss (the paper's reconstruction + completion): the context is encoded
+    into deltas, then the LM without the context in its prompt predicts the context again
+    (reconstruction) and the text that follows it (completion)."""
+    ga = model.adapter
+    states = ga.encode(batch["context"], batch["context_mask"])
+    with ga.using(states):
+        logits = ga.lm(input_ids=batch["target"], attention_mask=batch["target_mask"], use_cache=False).logits
+    mask = batch["target_mask"][:, 1:].bool()
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1][mask].float(), batch["target"][:, 1:][mask])
+    return {"loss": loss}
+
+
+class GenAdapterData(torch.utils.data.Dataset):
+    """(context ids, target ids) pairs: each document's first part is the context; targets are
+    the context itself (reconstruction) and the rest (completion)."""
+
+    def __init__(self, texts: Sequence[str], tok, cutoff: int = 256) -> None:
+        self.items: list[tuple[list[int], list[int]]] = []
+        for text in texts:
+            ids = tok(text, add_special_tokens=False)["input_ids"][:cutoff]
+            cut = max(1, len(ids) // 2)
+            self.items.append((ids[:cut], ids[:cut]))  # reconstruction
+            if len(ids) - cut > 1:
+                self.items.append((ids[:cut], ids[cut:]))  # completion
+        if not self.items:
+            raise ValueError("no documents to train on")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[list[int], list[int]]:
+        return self.items[index]
+
+
+def collate_genadapter(items: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
+    from .task import _pad
+
+    ctx, cm = _pad([c for c, _ in items], 0)
+    tgt, tm = _pad([t for _, t in items], 0)
+    return {"context": ctx, "context_mask": cm, "target": tgt, "target_mask": tm}
+
+
+def train_genadapter(
+    adapter: Any, tok, train_texts: Sequence[str], val_texts: Sequence[str], *, run_dir: str | Path,
+    steps: int, batch_size: int, lr: float, seed: int,
+) -> Any:
+    """Train the generator of ``adapter`` (a :class:`GenerativeAdapter`) through the engine."""
+    from adapterlab.core import LinearProbeConfig
+
+    seed_everything(seed)
+    model = _GenAdapterTrainer(adapter)
+    add_adapter(model, LinearProbeConfig(modules_to_save=["generators"]), name="genadapter")
+    cfg = TrainConfig(
+        output_dir=str(run_dir), max_steps=steps, batch_size=batch_size, eval_batch_size=8, lr=lr,
+        scheduler="linear_warmup", warmup_steps=max(1, steps // 10), metric="loss",
+        metric_mode="min", eval_every_steps=max(1, steps // 2), keep_last=1, seed=seed,
+        log_every=max(1, steps // 4), overwrite=True, progress=False, max_grad_norm=1.0,
+    )  # fmt: skip
+    trainer = Trainer(
+        model, cfg, train_data=DataLoader(GenAdapterData(train_texts, tok), collate_fn=collate_genadapter),
+        eval_data=DataLoader(GenAdapterData(val_texts, tok), collate_fn=collate_genadapter),
+        loss_fn=genadapter_loss, metric_fn=lambda outputs: {}, adapter_name="genadapter",
+        run_config={"stage": "genadapter"},
+    )  # fmt: skip
+    return trainer.fit()
