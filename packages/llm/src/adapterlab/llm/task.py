@@ -4,7 +4,8 @@ LLM-Adapters' answer extraction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,7 @@ __all__ = [
     "accuracy_metrics",
     "answer_checker",
     "collate_cached",
+    "eval_mode",
     "generate",
     "generation_eval_step",
     "lm_loss",
@@ -142,6 +144,18 @@ def lm_loss(model: TopOfModel, batch: dict[str, torch.Tensor]) -> dict[str, torc
     return {"loss": loss}
 
 
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode (no dropout, e.g. LoRA's) inside the block, restored after."""
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
 @torch.no_grad()
 def generate(
     lm: nn.Module,
@@ -161,10 +175,11 @@ def generate(
         for i in range(0, len(prompts), batch_size):
             enc = tok(list(prompts[i : i + batch_size]), return_tensors="pt", padding=True, add_special_tokens=bool(_bos(tok)))
             enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-            seqs = lm.generate(
-                **enc, max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
-                pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-            )  # fmt: skip
+            with eval_mode(lm):
+                seqs = lm.generate(
+                    **enc, max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
+                    pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                )  # fmt: skip
             new = seqs[:, enc["input_ids"].shape[1] :]
             out.extend(tok.batch_decode(new, skip_special_tokens=True))
     finally:

@@ -31,7 +31,7 @@ from .data.alpaca import Example
 from .methods import build_config
 from .models.top import TopOfModel
 from .prompts import eval_prompt
-from .task import Tokenised, _encode, generate
+from .task import Tokenised, _encode, eval_mode, generate
 from .models.llm import decoder_layers
 from .train import train_lm
 
@@ -47,7 +47,7 @@ __all__ = [
     "activate",
 ]
 
-_DISC = "Is the following a real question from the task?\n{q}\nAnswer:"
+_DISC = "Is the following a real question from the task?\n{q}\nAnswer (yes or no):"
 
 
 class EmptySyntheticSet(ValueError):
@@ -95,10 +95,11 @@ def _sample(lm: nn.Module, tok, prompts: list[str], max_new_tokens: int, tempera
         for i in range(0, len(prompts), 16):
             enc = tok(prompts[i : i + 16], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-            seqs = lm.generate(
-                **enc, do_sample=True, temperature=temperature, top_k=50, max_new_tokens=max_new_tokens,
-                pad_token_id=tok.pad_token_id,
-            )  # fmt: skip
+            with eval_mode(lm):
+                seqs = lm.generate(
+                    **enc, do_sample=True, temperature=temperature, top_k=50,
+                    max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                )  # fmt: skip
             out.extend(tok.batch_decode(seqs[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
         return out
     finally:
@@ -113,9 +114,9 @@ def random_inputs(tok, n: int, seed: int = 0, length: int = 16) -> list[str]:
 
 
 def discriminator_items(tok, real: Sequence[str], fake: Sequence[str]) -> list[Tokenised]:
-    """LM-format items: the question, then " yes" (real) or " no" (synthetic); loss on the answer."""
+    """LM-format items: the question, then "yes" (real) or "no" (synthetic); loss on the answer."""
     items = []
-    for text, label in [(q, " yes") for q in real] + [(q, " no") for q in fake]:
+    for text, label in [(q, "yes") for q in real] + [(q, "no") for q in fake]:
         p = _encode(tok, _DISC.format(q=" ".join(text.split())))
         a = _encode(tok, label)
         items.append(Tokenised(p + a, [False] * len(p) + [True] * len(a)))
@@ -144,7 +145,9 @@ def train_discriminator(
 @torch.no_grad()
 def score_real(lm: nn.Module, tok, questions: Sequence[str]) -> list[float]:
     """``logit(yes) - logit(no)`` of the active discriminator for each question."""
-    yes, no = _encode(tok, " yes")[0], _encode(tok, " no")[0]
+    yes, no = _encode(tok, "yes")[0], _encode(tok, "no")[0]
+    if yes == no:
+        raise ValueError("the tokenizer gives 'yes' and 'no' the same first token")
     device = next(lm.parameters()).device
     out: list[float] = []
     side, tok.padding_side = tok.padding_side, "left"
@@ -152,7 +155,8 @@ def score_real(lm: nn.Module, tok, questions: Sequence[str]) -> list[float]:
         for i in range(0, len(questions), 16):
             prompts = [_DISC.format(q=" ".join(q.split())) for q in questions[i : i + 16]]
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-            logits = lm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)).logits[:, -1]
+            with eval_mode(lm):
+                logits = lm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)).logits[:, -1]
             out.extend((logits[:, yes] - logits[:, no]).float().tolist())
     finally:
         tok.padding_side = side

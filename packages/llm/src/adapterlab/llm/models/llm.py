@@ -54,7 +54,7 @@ def _tiny(name: str):
         vocab_size=len(tok), hidden_size=hidden, intermediate_size=inter,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
         max_position_embeddings=512, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, tie_word_embeddings=False,
+        eos_token_id=tok.eos_token_id, tie_word_embeddings=False, initializer_range=0.2,
     )  # fmt: skip
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
