@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from adapterlab.llm.models.llm import load_llm
 
 

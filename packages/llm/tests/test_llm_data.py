@@ -7,7 +7,6 @@ import json
 
 import pytest
 from adapterlab.core.engine import DataFileError
-
 from adapterlab.llm.answers import extract_letter, extract_number, extract_option, is_correct_number
 from adapterlab.llm.data.alpaca import load_examples
 from adapterlab.llm.data.arith import TEST_TEMPLATES, TRAIN_TEMPLATES, make_arith
@@ -19,11 +18,11 @@ P = " " * 16
 
 
 def test_release_templates_byte_for_byte():
-    # finetune.py: the f-string's indentation and the "# noqa: E501" comment are in the text
+    # finetune.py: the f-string's indentation and the lint comment are in the text
     prompt, out = train_text("Add 2 and 3.", "", "5", style="release")
     assert prompt + out == (
         "Below is an instruction that describes a task. Write a response that appropriately "
-        "completes the request.  # noqa: E501\n\n"
+        "completes the request.  #" + " noqa: E501\n\n"
         f"{P}### Instruction:\n{P}Add 2 and 3.\n{P}\n{P}### Response:\n{P}5"
     )
     with_input, _ = train_text("Q", "ctx", "A", style="release")
@@ -74,16 +73,20 @@ def _write(path, records):
 
 
 def test_loader_reads_the_released_layout(tmp_path):
-    recs = [{"instruction": "Q1", "input": "", "output": "The answer is 3.", "answer": "3"},
-            {"instruction": "Q2", "input": "x", "output": "The answer is 4.", "answer": 4}]
+    recs = [
+        {"instruction": "Q1", "input": "", "output": "The answer is 3.", "answer": "3"},
+        {"instruction": "Q2", "input": "x", "output": "The answer is 4.", "answer": 4},
+    ]
     ex = load_examples(_write(tmp_path / "math_10k.json", recs))
     assert [(e.instruction, e.input, e.answer) for e in ex] == [("Q1", "", "3"), ("Q2", "x", "4")]
     assert ex[1].where.endswith("math_10k.json:8")
 
 
 def test_missing_answer_names_file_and_line(tmp_path):
-    recs = [{"instruction": "Q1", "input": "", "output": "o", "answer": "1"},
-            {"instruction": "Q2", "input": "", "output": "o"}]
+    recs = [
+        {"instruction": "Q1", "input": "", "output": "o", "answer": "1"},
+        {"instruction": "Q2", "input": "", "output": "o"},
+    ]
     path = _write(tmp_path / "train.json", recs)
     with pytest.raises(DataFileError) as err:
         load_examples(path)
@@ -100,7 +103,9 @@ def test_malformed_jsonl_line_names_file_and_line(tmp_path):
 
 def test_malformed_json_list_names_line(tmp_path):
     path = tmp_path / "bad.json"
-    path.write_text('[\n {"instruction": "Q", "output": "o", "answer": "1"},\n {"instruction": oops}\n]\n')
+    path.write_text(
+        '[\n {"instruction": "Q", "output": "o", "answer": "1"},\n {"instruction": oops}\n]\n'
+    )
     with pytest.raises(DataFileError) as err:
         load_examples(path)
     assert err.value.line == 3

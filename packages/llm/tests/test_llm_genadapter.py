@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from adapterlab.llm.models.generative_adapter import GenerativeAdapter, normalise_state
 from adapterlab.llm.train import train_genadapter
 
@@ -54,7 +53,9 @@ def test_long_context_is_chunked_not_truncated(tiny):
     total = 0
     for s in range(0, 50, 16):
         inputs = ga._inputs(ctx[:, s : s + 16], mask[:, s : s + 16])
-        total = total + torch.stack([g.chunk_state(h, mask[:, s : s + 16]) for g, h in zip(ga.generators, inputs)])
+        total = total + torch.stack(
+            [g.chunk_state(h, mask[:, s : s + 16]) for g, h in zip(ga.generators, inputs)]
+        )
     expected = normalise_state(total.flatten(0, 1), "frobenius", 4).view_as(total)
     torch.testing.assert_close(ga.encode(ctx), expected)
     # the last tokens matter: changing token 49 changes the state
@@ -91,14 +92,23 @@ def test_states_mode_equals_weights_mode_and_rank_bound(tiny, norm):
 
 
 def test_generator_training_through_the_engine_lowers_the_loss(tiny, tmp_path):
-    from adapterlab.llm.train import GenAdapterData, _GenAdapterTrainer, collate_genadapter, genadapter_loss
+    from adapterlab.llm.train import (
+        GenAdapterData,
+        _GenAdapterTrainer,
+        collate_genadapter,
+        genadapter_loss,
+    )
 
     lm, tok = tiny
-    texts = [f"Package: pkg{i}\nVersion: {i}.{i + 1}-{i % 3}\nMaintainer: Team {i}" for i in range(12)]
+    texts = [
+        f"Package: pkg{i}\nVersion: {i}.{i + 1}-{i % 3}\nMaintainer: Team {i}" for i in range(12)
+    ]
     ga = _ga(lm, chunk=32)
     val = collate_genadapter(list(GenAdapterData(texts[:4], tok)))
     with torch.no_grad():
         before = genadapter_loss(_GenAdapterTrainer(ga), val)["loss"].item()  # = the base LM's loss
-    result = train_genadapter(ga, tok, texts, texts[:4], run_dir=tmp_path / "ga", steps=30, batch_size=4, lr=1e-2, seed=0)
+    result = train_genadapter(
+        ga, tok, texts, texts[:4], run_dir=tmp_path / "ga", steps=30, batch_size=4, lr=1e-2, seed=0
+    )
     assert result.best_metric < before - 0.1
     assert (tmp_path / "ga" / "best").is_dir()

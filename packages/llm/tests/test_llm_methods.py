@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 from adapterlab.core import add_adapter, get_adapter_parameters, trainable_summary
-
 from adapterlab.llm.config import AdaptConfig, apply_preset
 from adapterlab.llm.data.arith import make_arith
 from adapterlab.llm.methods import build_config, parse_method

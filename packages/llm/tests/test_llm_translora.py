@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 from adapterlab.core import list_adapters
-
 from adapterlab.llm import translora as tl
 from adapterlab.llm.data.arith import make_arith
 from adapterlab.llm.methods import build_config
@@ -35,7 +34,9 @@ def test_discriminator_learns_real_from_synthetic(tiny, tmp_path):
     real = [e.instruction for e in train]
     fake = tl.random_inputs(tok, 24, seed=0, length=40)
     top = top_of(lm, 2)
-    tl.train_discriminator(top, tok, real[:20], fake[:20], run_dir=str(tmp_path / "d"), steps=40, lr=3e-2, seed=0)
+    tl.train_discriminator(
+        top, tok, real[:20], fake[:20], run_dir=str(tmp_path / "d"), steps=40, lr=3e-2, seed=0
+    )
     assert "disc" in list_adapters(top)
     real_s, fake_s = tl.score_real(lm, tok, real[20:]), tl.score_real(lm, tok, fake[20:])
     assert min(real_s) > max(fake_s)  # held-out real and random inputs are separated
@@ -54,7 +55,9 @@ def _source(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["lora", "series"])
-def test_distillation_lora_to_lora_and_to_bottleneck_on_another_model(tiny, tiny_b, tmp_path, method):
+def test_distillation_lora_to_lora_and_to_bottleneck_on_another_model(
+    tiny, tiny_b, tmp_path, method
+):
     s_lm, s_tok, s_top, train = _source(tiny, tmp_path)
     t_lm, t_tok = tiny_b
     target = top_of(t_lm, 1)
@@ -66,13 +69,17 @@ def test_distillation_lora_to_lora_and_to_bottleneck_on_another_model(tiny, tiny
     from adapterlab.llm.prompts import eval_prompt
     from adapterlab.llm.task import generate
 
-    assert d.labels[0] == generate(s_lm, s_tok, [eval_prompt(inputs[0])], max_new_tokens=12)[0].strip()
+    assert (
+        d.labels[0] == generate(s_lm, s_tok, [eval_prompt(inputs[0])], max_new_tokens=12)[0].strip()
+    )
     assert d.name in list_adapters(target)
     assert list_adapters(target)[d.name].method == ("lora" if method == "lora" else "bottleneck")
     # the target learned the source's completions: its loss on them is below the bare target's
     from adapterlab.llm.data.alpaca import Example
 
-    items = tokenise_examples([Example(q, "", y, "") for q, y in zip(d.inputs, d.labels)], t_tok, cutoff=512)
+    items = tokenise_examples(
+        [Example(q, "", y, "") for q, y in zip(d.inputs, d.labels)], t_tok, cutoff=512
+    )
     batch = collate_cached(list(CachedLMData(items, t_lm, target.start)))
     with torch.no_grad():
         adapted = lm_loss(target, batch)["loss"].item()

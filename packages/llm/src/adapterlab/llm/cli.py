@@ -45,7 +45,11 @@ def _adapt(cfg: AdaptConfig) -> dict:
         train, val = examples[: len(examples) - cfg.n_val], examples[len(examples) - cfg.n_val :]
         if not cfg.test_set:
             raise ValueError("with --data, name the test set (--test_set gsm8k, boolq, ...)")
-        test = load_examples(root / "dataset" / cfg.test_set / "test.json", need_output=False, limit=cfg.n_test or None)
+        test = load_examples(
+            root / "dataset" / cfg.test_set / "test.json",
+            need_output=False,
+            limit=cfg.n_test or None,
+        )
     else:
         train, val, test = _task_data(cfg.task, cfg.n_train, cfg.n_val, cfg.n_test, cfg.seed)
     lm, tok = load_llm(cfg.model)
@@ -60,13 +64,20 @@ def _run_all(cfg: PipelineConfig) -> None:
     run_all(cfg)  # prints its own summary table
 
 
-COMMANDS = {"adapt": Subcommand(AdaptConfig, _adapt), "run-all": Subcommand(PipelineConfig, _run_all)}
+COMMANDS = {
+    "adapt": Subcommand(AdaptConfig, _adapt),
+    "run-all": Subcommand(PipelineConfig, _run_all),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``adapterlab-llm`` and ``python -m adapterlab.llm``."""
     return run_subcommands(
-        "adapterlab-llm", USAGE, COMMANDS, argv, errors=(LLMLoadError, DataFileError, DebianUnavailable)
+        "adapterlab-llm",
+        USAGE,
+        COMMANDS,
+        argv,
+        errors=(LLMLoadError, DataFileError, DebianUnavailable),
     )
 
 

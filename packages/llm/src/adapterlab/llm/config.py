@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-__all__ = ["AdaptConfig", "BenchConfig", "GenAdapterConfig", "PipelineConfig", "TransLoraConfig", "apply_preset"]
+__all__ = [
+    "AdaptConfig",
+    "BenchConfig",
+    "GenAdapterConfig",
+    "PipelineConfig",
+    "TransLoraConfig",
+    "apply_preset",
+]
 
 
 @dataclass

@@ -35,7 +35,9 @@ class MethodSpec:
 
 
 METHODS: dict[str, MethodSpec] = {
-    "series": MethodSpec("series", "mlp", 3e-4, "series (Houlsby-style) bottleneck after the sublayer"),
+    "series": MethodSpec(
+        "series", "mlp", 3e-4, "series (Houlsby-style) bottleneck after the sublayer"
+    ),
     "parallel": MethodSpec("parallel", "mlp", 3e-4, "parallel bottleneck beside the sublayer"),
     "lora": MethodSpec("lora", "both", 3e-4, "LoRA on the projections (PEFT, through the core)"),
     "prefix": MethodSpec("prefix", "attn", 3e-2, "prefix tuning: learned keys/values per layer"),
@@ -82,10 +84,14 @@ def build_config(
             target_modules=prefix + "(?:" + "|".join(parts) + ")",
             placement="sequential" if name == "series" else "parallel",
             bottleneck_dim=bottleneck, activation="tanh", scaling=scaling,
-            residual=True if name == "series" else False,
+            residual=name == "series",
         )  # fmt: skip
     if name == "lora":
-        mods = _LORA_MODULES["attn"] + _LORA_MODULES["mlp"] if placement == "both" else _LORA_MODULES[placement]
+        mods = (
+            _LORA_MODULES["attn"] + _LORA_MODULES["mlp"]
+            if placement == "both"
+            else _LORA_MODULES[placement]
+        )
         target = prefix + r"(?:self_attn|mlp)\.(?:" + "|".join(mods) + ")"
         return LoraConfig(target_modules=target, r=lora_r, alpha=lora_alpha, dropout=lora_dropout)
     return PrefixConfig(target_modules=prefix + "self_attn", num_tokens=prefix_tokens)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import torch
 from adapterlab.core.engine import atomic_write_json, atomic_write_text, seed_everything
 from adapterlab.core.engine.seeds import aggregate_seeds, format_mean_std, resolve_seeds
 
+from . import translora as tl
 from .config import AdaptConfig, GenAdapterConfig, PipelineConfig, TransLoraConfig
 from .data.arith import make_arith
 from .data.documents import load_documents, qa_prompt
@@ -21,8 +22,14 @@ from .data.wordnet_mc import make_wordnet_mc
 from .models.generative_adapter import GenerativeAdapter
 from .models.llm import load_llm
 from .task import answer_checker, generate, tokenise_texts
-from .train import adapter_layers, score_generation, top_of, train_adapter, train_genadapter, train_lm
-from . import translora as tl
+from .train import (
+    adapter_layers,
+    score_generation,
+    top_of,
+    train_adapter,
+    train_genadapter,
+    train_lm,
+)
 
 __all__ = ["DIRECTIONS", "run_all"]
 
@@ -46,11 +53,17 @@ def _log(msg: str) -> None:
     print(f"[llm {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def run_llm_adapters(lm, tok, top, cfg: PipelineConfig, out: Path, seeds: list[int]) -> dict[str, Any]:
+def run_llm_adapters(
+    lm, tok, top, cfg: PipelineConfig, out: Path, seeds: list[int]
+) -> dict[str, Any]:
     """Every method (and placement) on every task for every seed, plus the frozen LM."""
     methods = [m.strip() for m in cfg.methods.split(",") if m.strip()]
     if cfg.placement_sweep:
-        methods = [f"{m.split('@')[0]}@{p}" for m in methods for p in (("attn",) if m.startswith("prefix") else ("attn", "mlp", "both"))]
+        methods = [
+            f"{m.split('@')[0]}@{p}"
+            for m in methods
+            for p in (("attn",) if m.startswith("prefix") else ("attn", "mlp", "both"))
+        ]
     results: dict[str, Any] = {}
     for task in [t.strip() for t in cfg.tasks.split(",") if t.strip()]:
         train, val, test = _task_data(task, cfg.n_train, 32, cfg.n_test)
@@ -69,15 +82,25 @@ def run_llm_adapters(lm, tok, top, cfg: PipelineConfig, out: Path, seeds: list[i
                 )  # fmt: skip
                 keep = task == "math" and method == "lora" and seed == seeds[0] and cfg.translora
                 r = train_adapter(top, tok, run, train, val, test, kind=kind, keep=keep)
-                per_seed[seed] = {"accuracy": r.test.get("accuracy", float("nan")), "trainable": r.trainable_params, "seconds": r.seconds}
-                _log(f"{task} {method} seed {seed}: {per_seed[seed]['accuracy']:.1f} ({r.seconds:.0f} s)")
-            results[task][method] = {k: {s: v[k] for s, v in per_seed.items()} for k in per_seed[seeds[0]]}
+                per_seed[seed] = {
+                    "accuracy": r.test.get("accuracy", float("nan")),
+                    "trainable": r.trainable_params,
+                    "seconds": r.seconds,
+                }
+                _log(
+                    f"{task} {method} seed {seed}: {per_seed[seed]['accuracy']:.1f} ({r.seconds:.0f} s)"
+                )
+            results[task][method] = {
+                k: {s: v[k] for s, v in per_seed.items()} for k in per_seed[seeds[0]]
+            }
     return results
 
 
 def run_translora(src_lm, src_tok, src_top, cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     """Source math LoRA (kept from the LLM-Adapters runs) -> the target base model."""
-    tcfg = TransLoraConfig(source_model=cfg.model, target_model=cfg.target_model, top_layers=cfg.top_layers)
+    tcfg = TransLoraConfig(
+        source_model=cfg.model, target_model=cfg.target_model, top_layers=cfg.top_layers
+    )
     train, _, test = _task_data("math", cfg.n_train, 32, cfg.n_test)
     src_name = "lora_both"
     rows: dict[str, float] = {}
@@ -88,14 +111,25 @@ def run_translora(src_lm, src_tok, src_top, cfg: PipelineConfig, out: Path) -> d
     tl.activate(src_top, [])
     fake = tl.synthesise_inputs(src_lm, src_tok, seeds_ex, 32, seed=1)
     real = [e.instruction for e in train[tcfg.n_seed : tcfg.n_seed + 32]]
-    tl.train_discriminator(src_top, src_tok, real, fake, run_dir=str(out / "translora" / "discriminator"), steps=tcfg.disc_steps, lr=tcfg.lr, seed=0)
+    tl.train_discriminator(
+        src_top,
+        src_tok,
+        real,
+        fake,
+        run_dir=str(out / "translora" / "discriminator"),
+        steps=tcfg.disc_steps,
+        lr=tcfg.lr,
+        seed=0,
+    )
     held_real = [e.instruction for e in train[-16:]]
     _log(f"translora: discriminator trained on {len(real)} real / {len(fake)} synthetic")
     # 2. target model and its synthetic inputs
     tgt_lm, tgt_tok = load_llm(cfg.target_model)
     tgt_top = top_of(tgt_lm, cfg.top_layers)
     rows["bare target"] = score_generation(tgt_lm, tgt_tok, test, "number")["accuracy"]
-    candidates = tl.synthesise_inputs(tgt_lm, tgt_tok, seeds_ex, tcfg.n_synthetic, rounds=tcfg.max_tries, seed=2)
+    candidates = tl.synthesise_inputs(
+        tgt_lm, tgt_tok, seeds_ex, tcfg.n_synthetic, rounds=tcfg.max_tries, seed=2
+    )
     tl.activate(src_top, ["disc"])
     scores = tl.score_real(src_lm, src_tok, candidates)
     kept = tl.filter_inputs(candidates, scores)
@@ -143,7 +177,9 @@ def run_genadapter(lm, tok, top, cfg: PipelineConfig, out: Path) -> dict[str, An
     rows: dict[str, float] = {}
     tl.activate(top, [])
     rows["frozen LM, no context"] = score(generate(lm, tok, questions, max_new_tokens=16))
-    rows["frozen LM, context in prompt"] = score(generate(lm, tok, [qa_prompt(q, d.text) for d, q, _ in qa], max_new_tokens=16))
+    rows["frozen LM, context in prompt"] = score(
+        generate(lm, tok, [qa_prompt(q, d.text) for d, q, _ in qa], max_new_tokens=16)
+    )
     # LoRA fine-tuned on the contexts (language modelling), then asked without them
     layers = adapter_layers(lm, cfg.top_layers)
     from .methods import build_config
@@ -155,8 +191,26 @@ def run_genadapter(lm, tok, top, cfg: PipelineConfig, out: Path) -> dict[str, An
     tl.remove(top, "ctx_lora")
     # Generative Adapter
     seed_everything(0)
-    ga = GenerativeAdapter(lm, list(layers), rank=gcfg.rank, max_rank=gcfg.max_rank, alpha=gcfg.alpha, norm=gcfg.norm, chunk=gcfg.chunk)
-    train_genadapter(ga, tok, texts, texts[:4], run_dir=out / "genadapter" / "generator", steps=gcfg.steps, batch_size=gcfg.batch_size, lr=gcfg.lr, seed=0)
+    ga = GenerativeAdapter(
+        lm,
+        list(layers),
+        rank=gcfg.rank,
+        max_rank=gcfg.max_rank,
+        alpha=gcfg.alpha,
+        norm=gcfg.norm,
+        chunk=gcfg.chunk,
+    )
+    train_genadapter(
+        ga,
+        tok,
+        texts,
+        texts[:4],
+        run_dir=out / "genadapter" / "generator",
+        steps=gcfg.steps,
+        batch_size=gcfg.batch_size,
+        lr=gcfg.lr,
+        seed=0,
+    )
     outs = []
     for d, q, _ in qa:
         enc = tok(d.text, return_tensors="pt", add_special_tokens=False)
@@ -173,20 +227,53 @@ def run_genadapter(lm, tok, top, cfg: PipelineConfig, out: Path) -> dict[str, An
 def _summary(res: dict[str, Any], cfg: PipelineConfig, seeds: list[int], seconds: float) -> str:
     lines = [f"# adapterlab-llm run-all ({cfg.model}; seeds {seeds}; {seconds:.0f} s)", ""]
     if "llm_adapters" in res:
-        lines += ["## LLM-Adapters (accuracy %, mean ± std over seeds)", "", f"Paper: {DIRECTIONS['llm_adapters']}", ""]
+        lines += [
+            "## LLM-Adapters (accuracy %, mean ± std over seeds)",
+            "",
+            f"Paper: {DIRECTIONS['llm_adapters']}",
+            "",
+        ]
         for task, rows in res["llm_adapters"].items():
-            lines += [f"### {task}", "", "| method | accuracy | trainable params |", "|---|---|---|"]
+            lines += [
+                f"### {task}",
+                "",
+                "| method | accuracy | trainable params |",
+                "|---|---|---|",
+            ]
             for method, vals in rows.items():
-                stats = aggregate_seeds({s: {"accuracy": v} for s, v in vals["accuracy"].items()})["accuracy"]
+                stats = aggregate_seeds({s: {"accuracy": v} for s, v in vals["accuracy"].items()})[
+                    "accuracy"
+                ]
                 trainable = next(iter(vals.get("trainable", {0: 0}).values()))
                 lines.append(f"| {method} | {format_mean_std(stats)} | {trainable:,} |")
             lines.append("")
     if "translora" in res:
-        lines += ["## Trans-LoRA (math accuracy %, one seed)", "", f"Paper: {DIRECTIONS['translora']}", "", "| run | accuracy |", "|---|---|"]
+        lines += [
+            "## Trans-LoRA (math accuracy %, one seed)",
+            "",
+            f"Paper: {DIRECTIONS['translora']}",
+            "",
+            "| run | accuracy |",
+            "|---|---|",
+        ]
         lines += [f"| {k} | {v:.1f} |" for k, v in res["translora"]["accuracy"].items()]
-        lines += ["", "Filter: " + json.dumps({k: v for k, v in res["translora"]["info"].items() if not k.startswith("examples")}), ""]
+        lines += [
+            "",
+            "Filter: "
+            + json.dumps(
+                {k: v for k, v in res["translora"]["info"].items() if not k.startswith("examples")}
+            ),
+            "",
+        ]
     if "genadapter" in res:
-        lines += ["## Generative Adapter (questions answered %, package documents)", "", f"Paper: {DIRECTIONS['genadapter']}", "", "| condition | accuracy |", "|---|---|"]
+        lines += [
+            "## Generative Adapter (questions answered %, package documents)",
+            "",
+            f"Paper: {DIRECTIONS['genadapter']}",
+            "",
+            "| condition | accuracy |",
+            "|---|---|",
+        ]
         lines += [f"| {k} | {v:.1f} |" for k, v in res["genadapter"]["accuracy"].items()]
         lines.append("")
     return "\n".join(lines)

@@ -5,8 +5,9 @@ Two styles:
 
 - ``release``: byte for byte what the released code feeds the model. ``finetune.py`` builds the
   training text from an indented f-string, so every line after the first carries 16 leading
-  spaces (blank lines included) and the first line ends with the literal text ``"  # noqa: E501"``
-  (a lint comment that slipped inside the string). ``commonsense_evaluate.py`` /
+  spaces (blank lines included) and the first line ends with two spaces and the literal text
+  of a ruff/flake8 line-length directive (``noqa`` for E501), a lint comment that slipped
+  inside the string. ``commonsense_evaluate.py`` /
   ``evaluate.py`` build the evaluation prompt without the comment, with empty blank lines, a
   space after "request." when there is no input, and end it with ``"### Response:\\n"`` plus 16
   spaces. Training and evaluation prompts therefore differ.
@@ -59,7 +60,7 @@ def train_text(
     """``(prompt, response)`` of one training example; the model is trained on their
     concatenation (loss on the response only, or on both with ``train_on_inputs``)."""
     if style == "release":
-        noqa = "  # noqa: E501"
+        noqa = "  #" + " noqa: E501"  # split so that linters do not read it as a directive
         if input:
             prompt = (
                 f"{_HEAD_INPUT}{noqa}\n\n{_PAD}### Instruction:\n{_PAD}{instruction}\n{_PAD}\n"

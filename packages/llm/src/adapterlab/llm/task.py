@@ -46,7 +46,11 @@ def _encode(tok, text: str) -> list[int]:
 
 
 def _bos(tok) -> list[int]:
-    return [tok.bos_token_id] if getattr(tok, "bos_token_id", None) is not None and getattr(tok, "add_bos_token", False) else []
+    return (
+        [tok.bos_token_id]
+        if getattr(tok, "bos_token_id", None) is not None and getattr(tok, "add_bos_token", False)
+        else []
+    )
 
 
 def tokenise_examples(
@@ -118,7 +122,9 @@ def _pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.T
     return ids, mask
 
 
-def collate_cached(items: list[tuple[torch.Tensor, list[int], list[bool]]]) -> dict[str, torch.Tensor]:
+def collate_cached(
+    items: list[tuple[torch.Tensor, list[int], list[bool]]],
+) -> dict[str, torch.Tensor]:
     """Right-padded batch: cached hidden states, attention mask, ids and loss mask."""
     ids, attn = _pad([i for _, i, _ in items], 0)
     hidden = torch.zeros(len(items), ids.shape[1], items[0][0].shape[-1])
@@ -173,7 +179,12 @@ def generate(
     tok.padding_side = "left"
     try:
         for i in range(0, len(prompts), batch_size):
-            enc = tok(list(prompts[i : i + batch_size]), return_tensors="pt", padding=True, add_special_tokens=bool(_bos(tok)))
+            enc = tok(
+                list(prompts[i : i + batch_size]),
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=bool(_bos(tok)),
+            )
             enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
             with eval_mode(lm):
                 seqs = lm.generate(
@@ -191,10 +202,13 @@ def answer_checker(kind: str) -> Callable[[str, str], bool]:
     """``(generated text, label) -> correct`` for ``kind``: ``number`` (math), ``letter`` (AQuA),
     ``option`` (commonsense option words, first match) or ``contains`` (the label appears)."""
     if kind == "number":
-        return lambda text, label: (p := extract_number(text)) is not None and abs(float(label) - p) <= 0.001
+        return lambda text, label: (
+            (p := extract_number(text)) is not None and abs(float(label) - p) <= 0.001
+        )
     if kind == "letter":
         return lambda text, label: extract_letter(text) == label
     if kind == "option":
+
         def check(text: str, label: str) -> bool:
             opts = tuple(f"answer{i}" for i in range(1, 6))
             return extract_option(text, opts) == label
@@ -214,7 +228,14 @@ def generation_eval_step(
 
     def step(model: nn.Module, batch: list[Example]) -> dict[str, torch.Tensor]:
         prompts = [eval_prompt(e.instruction, e.input, style) for e in batch]
-        texts = generate(model, tok, prompts, max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=len(batch))
+        texts = generate(
+            model,
+            tok,
+            prompts,
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            batch_size=len(batch),
+        )
         correct = [float(check(t, e.answer)) for t, e in zip(texts, batch)]
         return {"correct": torch.tensor(correct)}
 

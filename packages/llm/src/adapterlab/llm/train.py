@@ -125,13 +125,23 @@ def train_lm(
 
 
 def score_generation(
-    lm: nn.Module, tok, examples: Sequence[Example], kind: str, *, style: str = "alpaca",
-    max_new_tokens: int = 24, num_beams: int = 1,
+    lm: nn.Module,
+    tok,
+    examples: Sequence[Example],
+    kind: str,
+    *,
+    style: str = "alpaca",
+    max_new_tokens: int = 24,
+    num_beams: int = 1,
 ) -> dict[str, float]:
     """Accuracy (%) of ``lm`` (with whatever adapter is active) on ``examples`` by generation."""
-    step = generation_eval_step(tok, kind, style=style, max_new_tokens=max_new_tokens, num_beams=num_beams)
+    step = generation_eval_step(
+        tok, kind, style=style, max_new_tokens=max_new_tokens, num_beams=num_beams
+    )
     loader = DataLoader(list(examples), batch_size=16, collate_fn=_list_collate)
-    return evaluate(lm, loader, step, accuracy_metrics, device=next(lm.parameters()).device, progress=False)
+    return evaluate(
+        lm, loader, step, accuracy_metrics, device=next(lm.parameters()).device, progress=False
+    )
 
 
 def train_adapter(
@@ -153,7 +163,11 @@ def train_adapter(
         cfg.method, layers, bottleneck=cfg.bottleneck, lora_r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, prefix_tokens=cfg.prefix_tokens,
     )  # fmt: skip
-    tokenise = {"style": cfg.prompt_style, "train_on_inputs": cfg.train_on_inputs, "cutoff": cfg.cutoff}
+    tokenise = {
+        "style": cfg.prompt_style,
+        "train_on_inputs": cfg.train_on_inputs,
+        "cutoff": cfg.cutoff,
+    }
     start = time.perf_counter()
     name = f"{method}_{placement}"
     result, top = train_lm(
@@ -185,16 +199,22 @@ class _GenAdapterTrainer(nn.Module):
         self.generators = adapter.generators
 
 
-def genadapter_loss(model: _GenAdapterTrainer, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def genadapter_loss(
+    model: _GenAdapterTrainer, batch: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Self-supervised loss (the paper's reconstruction + completion): the context is encoded
     into deltas, then the LM without the context in its prompt predicts the context again
     (reconstruction) and the text that follows it (completion)."""
     ga = model.adapter
     states = ga.encode(batch["context"], batch["context_mask"])
     with ga.using(states):
-        logits = ga.lm(input_ids=batch["target"], attention_mask=batch["target_mask"], use_cache=False).logits
+        logits = ga.lm(
+            input_ids=batch["target"], attention_mask=batch["target_mask"], use_cache=False
+        ).logits
     mask = batch["target_mask"][:, 1:].bool()
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1][mask].float(), batch["target"][:, 1:][mask])
+    loss = torch.nn.functional.cross_entropy(
+        logits[:, :-1][mask].float(), batch["target"][:, 1:][mask]
+    )
     return {"loss": loss}
 
 
@@ -229,8 +249,16 @@ def collate_genadapter(items: list[tuple[list[int], list[int]]]) -> dict[str, to
 
 
 def train_genadapter(
-    adapter: Any, tok, train_texts: Sequence[str], val_texts: Sequence[str], *, run_dir: str | Path,
-    steps: int, batch_size: int, lr: float, seed: int,
+    adapter: Any,
+    tok,
+    train_texts: Sequence[str],
+    val_texts: Sequence[str],
+    *,
+    run_dir: str | Path,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
 ) -> Any:
     """Train the generator of ``adapter`` (a :class:`GenerativeAdapter`) through the engine."""
     from adapterlab.core import LinearProbeConfig

@@ -29,10 +29,10 @@ from torch import nn
 
 from .data.alpaca import Example
 from .methods import build_config
+from .models.llm import decoder_layers
 from .models.top import TopOfModel
 from .prompts import eval_prompt
 from .task import Tokenised, _encode, eval_mode, generate
-from .models.llm import decoder_layers
 from .train import train_lm
 
 __all__ = [
@@ -61,8 +61,15 @@ def seed_prompt(seeds: Sequence[Example]) -> str:
 
 
 def synthesise_inputs(
-    lm: nn.Module, tok, seeds: Sequence[Example], n: int, *, rounds: int = 4, seed: int = 0,
-    max_new_tokens: int = 48, temperature: float = 1.0,
+    lm: nn.Module,
+    tok,
+    seeds: Sequence[Example],
+    n: int,
+    *,
+    rounds: int = 4,
+    seed: int = 0,
+    max_new_tokens: int = 48,
+    temperature: float = 1.0,
 ) -> list[str]:
     """Up to ``n`` distinct synthetic questions sampled from ``lm`` (the first line of each
     continuation; seeds are reshuffled every sample)."""
@@ -87,20 +94,26 @@ def synthesise_inputs(
 
 
 @torch.no_grad()
-def _sample(lm: nn.Module, tok, prompts: list[str], max_new_tokens: int, temperature: float) -> list[str]:
+def _sample(
+    lm: nn.Module, tok, prompts: list[str], max_new_tokens: int, temperature: float
+) -> list[str]:
     device = next(lm.parameters()).device
     side, tok.padding_side = tok.padding_side, "left"
     try:
         out = []
         for i in range(0, len(prompts), 16):
-            enc = tok(prompts[i : i + 16], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = tok(
+                prompts[i : i + 16], return_tensors="pt", padding=True, add_special_tokens=False
+            )
             enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
             with eval_mode(lm):
                 seqs = lm.generate(
                     **enc, do_sample=True, temperature=temperature, top_k=50,
                     max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
                 )  # fmt: skip
-            out.extend(tok.batch_decode(seqs[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
+            out.extend(
+                tok.batch_decode(seqs[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+            )
         return out
     finally:
         tok.padding_side = side
@@ -124,8 +137,16 @@ def discriminator_items(tok, real: Sequence[str], fake: Sequence[str]) -> list[T
 
 
 def train_discriminator(
-    top: TopOfModel, tok, real: Sequence[str], fake: Sequence[str], *, run_dir: str, steps: int,
-    lr: float, seed: int, batch_size: int = 8,
+    top: TopOfModel,
+    tok,
+    real: Sequence[str],
+    fake: Sequence[str],
+    *,
+    run_dir: str,
+    steps: int,
+    lr: float,
+    seed: int,
+    batch_size: int = 8,
 ) -> None:
     """A LoRA (adapter ``disc``, left active) on the source model ``top`` trained to answer yes for real, no for synthetic."""
     if not real or not fake:
@@ -156,7 +177,10 @@ def score_real(lm: nn.Module, tok, questions: Sequence[str]) -> list[float]:
             prompts = [_DISC.format(q=" ".join(q.split())) for q in questions[i : i + 16]]
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
             with eval_mode(lm):
-                logits = lm(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)).logits[:, -1]
+                logits = lm(
+                    input_ids=enc["input_ids"].to(device),
+                    attention_mask=enc["attention_mask"].to(device),
+                ).logits[:, -1]
             out.extend((logits[:, yes] - logits[:, no]).float().tolist())
     finally:
         tok.padding_side = side
@@ -180,9 +204,22 @@ class Distilled:
 
 
 def distill(
-    source_lm: nn.Module, source_tok, target: TopOfModel, target_tok, inputs: Sequence[str], *,
-    method: str, steps: int, batch_size: int, lr: float, seed: int, run_dir: str,
-    max_new_tokens: int = 32, bottleneck: int = 64, lora_r: int = 8, lora_alpha: float = 16.0,
+    source_lm: nn.Module,
+    source_tok,
+    target: TopOfModel,
+    target_tok,
+    inputs: Sequence[str],
+    *,
+    method: str,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    run_dir: str,
+    max_new_tokens: int = 32,
+    bottleneck: int = 64,
+    lora_r: int = 8,
+    lora_alpha: float = 16.0,
 ) -> Distilled:
     """Label ``inputs`` with the source model (its active adapter) and train the target adapter
     (``method``: lora / series / parallel; it stays active on ``target``) on the labelled set."""

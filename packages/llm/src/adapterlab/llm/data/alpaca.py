@@ -45,7 +45,9 @@ def _records(path: Path) -> list[tuple[int, object]]:
         while i < len(text) and text[i] in " \t\r\n,":
             i += 1
         if i >= len(text):
-            raise DataFileError(path, "malformed JSON: the list is not closed", line=text.count("\n") + 1)
+            raise DataFileError(
+                path, "malformed JSON: the list is not closed", line=text.count("\n") + 1
+            )
         if text[i] == "]":
             return out
         try:
@@ -58,21 +60,27 @@ def _records(path: Path) -> list[tuple[int, object]]:
         i = end
 
 
-def load_examples(path: str | Path, *, need_output: bool = True, limit: int | None = None) -> list[Example]:
+def load_examples(
+    path: str | Path, *, need_output: bool = True, limit: int | None = None
+) -> list[Example]:
     """Read a Math10K / Commonsense170K-format file (``need_output=False`` for test sets)."""
     path = Path(path)
     required = ("instruction", "output", "answer") if need_output else ("instruction", "answer")
     out: list[Example] = []
     for line, record in _records(path):
         if not isinstance(record, dict):
-            raise DataFileError(path, f"expected a JSON object, got {type(record).__name__}", line=line)
+            raise DataFileError(
+                path, f"expected a JSON object, got {type(record).__name__}", line=line
+            )
         for key in required:
             value = record.get(key)
             if value is None or (isinstance(value, str) and not value.strip() and key != "input"):
                 raise DataFileError(path, f"record has no {key!r} field", line=line)
         answer = record["answer"]
         if not isinstance(answer, (str, int, float)):
-            raise DataFileError(path, f"'answer' must be a string or number, got {answer!r}", line=line)
+            raise DataFileError(
+                path, f"'answer' must be a string or number, got {answer!r}", line=line
+            )
         out.append(
             Example(
                 str(record["instruction"]), str(record.get("input") or ""),

@@ -36,12 +36,25 @@ def fetch_debian_package(name: str, wanted: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as tmp:
         try:
-            subprocess.run(["apt-get", "download", name], cwd=tmp, check=True, capture_output=True, text=True, timeout=300)
+            subprocess.run(
+                ["apt-get", "download", name],
+                cwd=tmp,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             debs = sorted(Path(tmp).glob(f"{name}_*.deb"))
             if not debs:
                 raise DebianUnavailable(f"apt-get download {name} wrote no .deb")
             unpacked = Path(tmp) / "unpacked"
-            subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], check=True, capture_output=True, text=True, timeout=300)
+            subprocess.run(
+                ["dpkg-deb", "-x", str(debs[0]), str(unpacked)],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
             detail = (getattr(err, "stderr", "") or str(err)).strip().splitlines()
             raise DebianUnavailable(

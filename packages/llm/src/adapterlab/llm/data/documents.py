@@ -45,7 +45,9 @@ def _stanzas(path: Path) -> list[tuple[int, dict[str, str]]]:
                 continue
             if ":" not in raw:
                 if raw.strip():
-                    raise DataFileError(path, f"not a 'Field: value' line: {raw[:40]!r}", line=line_no)
+                    raise DataFileError(
+                        path, f"not a 'Field: value' line: {raw[:40]!r}", line=line_no
+                    )
                 continue
             key, _, value = raw.partition(":")
             fields[key.strip()] = value.strip()
@@ -59,7 +61,9 @@ def load_documents(n: int, seed: int = 0, path: str | Path = DPKG_STATUS) -> lis
     """``n`` package documents (sampled with ``seed``) with a version and a maintainer question."""
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(path, "no such file (the embedded documents need a Debian-based system's dpkg database)")
+        raise DataFileError(
+            path, "no such file (the embedded documents need a Debian-based system's dpkg database)"
+        )
     docs = []
     for _, f in _stanzas(path):
         name, version, maint = f.get("Package"), f.get("Version"), f.get("Maintainer", "")

@@ -35,7 +35,11 @@ def parse_hyponyms(data_noun: str | Path) -> tuple[dict[str, list[str]], dict[st
             words = [parts[4 + 2 * i].lower() for i in range(count)]
             k = 4 + 2 * count
             n_ptr = int(parts[k])
-            hyper = [parts[k + 1 + 4 * j + 1] for j in range(n_ptr) if parts[k + 1 + 4 * j] in ("@", "@i")]
+            hyper = [
+                parts[k + 1 + 4 * j + 1]
+                for j in range(n_ptr)
+                if parts[k + 1 + 4 * j] in ("@", "@i")
+            ]
         except (IndexError, ValueError):
             raise DataFileError(data_noun, "not a WordNet data.noun record", line=line_no) from None
         synsets[offset] = (lex, words, hyper)
@@ -61,14 +65,24 @@ def _record(category: str, options: list[str], correct: int) -> Example:
         f"Please choose the correct answer to the question: Which of these is a kind of "
         f"{category}?\n\n{listing}\n\nAnswer format: {fmt}"
     )
-    return Example(instruction, "", f"the correct answer is answer{correct + 1}", f"answer{correct + 1}", "embedded:wordnet")
+    return Example(
+        instruction,
+        "",
+        f"the correct answer is answer{correct + 1}",
+        f"answer{correct + 1}",
+        "embedded:wordnet",
+    )
 
 
 def make_wordnet_mc(
     n_train: int, n_test: int, seed: int = 0, data_noun: str | Path | None = None
 ) -> tuple[list[Example], list[Example]]:
     """``(train, test)`` questions; categories (with >= 3 one-word hyponyms) are split 3:1."""
-    path = Path(data_noun) if data_noun else fetch_debian_package("wordnet-base", "usr/share/wordnet/data.noun")
+    path = (
+        Path(data_noun)
+        if data_noun
+        else fetch_debian_package("wordnet-base", "usr/share/wordnet/data.noun")
+    )
     children, lexfile = parse_hyponyms(path)
     cats = sorted(c for c, kids in children.items() if len(set(kids)) >= 3)
     rng = random.Random(seed)
@@ -85,7 +99,12 @@ def make_wordnet_mc(
             distract: list[str] = []
             while len(distract) < 3:
                 w = rng.choice(vocab)
-                if w not in kids and w != cat and lexfile[w] != lexfile.get(answer) and w not in distract:
+                if (
+                    w not in kids
+                    and w != cat
+                    and lexfile[w] != lexfile.get(answer)
+                    and w not in distract
+                ):
                     distract.append(w)
             k = rng.randrange(4)
             options = distract[:k] + [answer] + distract[k:]

@@ -20,8 +20,8 @@ paper's figure); the released training passes them through already-adapted layer
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -134,6 +134,7 @@ class GenerativeAdapter(nn.Module):
         got: list[torch.Tensor | None] = [None] * len(self._wrapped)
         handles = []
         for k, w in enumerate(self._wrapped):
+
             def hook(module: nn.Module, args: tuple, k: int = k) -> None:
                 got[k] = args[0]
 

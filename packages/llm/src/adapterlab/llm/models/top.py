@@ -10,8 +10,8 @@ positions that carry a label.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -49,7 +49,10 @@ def skip_bottom(model: nn.Module, start: int) -> Iterator[None]:
 
 @torch.no_grad()
 def hidden_at(
-    model: nn.Module, start: int, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    model: nn.Module,
+    start: int,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The hidden states entering decoder layer ``start`` (``[B, T, D]``); layers above do not
     run. ``start`` = 0 gives the (scaled) token embeddings."""
@@ -82,7 +85,9 @@ class TopOfModel(nn.Module):
     def hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Final (normed) hidden states ``[B, T, D]`` from the cached input of layer ``start``."""
         with skip_bottom(self.lm, self.start):
-            out = self.lm.model(inputs_embeds=hidden, attention_mask=attention_mask, use_cache=False)
+            out = self.lm.model(
+                inputs_embeds=hidden, attention_mask=attention_mask, use_cache=False
+            )
         return out.last_hidden_state
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
