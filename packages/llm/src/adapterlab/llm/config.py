@@ -99,7 +99,7 @@ class TransLoraConfig:
     """Generation rounds before giving up on reaching n_synthetic."""
     disc_steps: int = 30
     """Discriminator LoRA training steps."""
-    steps: int = 40
+    steps: int = 30
     """Distillation steps of the target adapter."""
     top_layers: int = 4
     """Adapters in the top N decoder layers (0 = all)."""
@@ -131,13 +131,13 @@ class GenAdapterConfig:
     """State normalisation: frobenius, spectral or svd."""
     chunk: int = 128
     """Context window per chunk (longer contexts are chunked, never truncated)."""
-    steps: int = 60
+    steps: int = 40
     """Self-supervised training steps (reconstruction + completion)."""
     batch_size: int = 4
     """Documents per step."""
     lr: float = 1e-3
     """Learning rate."""
-    n_docs: int = 48
+    n_docs: int = 24
     """Documents of the embedded task."""
     seed: int = 0
     """Seed."""
@@ -159,11 +159,11 @@ class PipelineConfig:
     """LLM-Adapters methods (method[@placement], comma-separated)."""
     placement_sweep: bool = False
     """Also run every method at attn / mlp / both."""
-    steps: int = 40
+    steps: int = 30
     """Training steps per adapter run."""
-    n_train: int = 192
+    n_train: int = 160
     """Training examples per task."""
-    n_test: int = 40
+    n_test: int = 32
     """Test examples per task."""
     top_layers: int = 4
     """Adapters go into the top N decoder layers (the bottom is frozen and cached)."""

@@ -212,12 +212,13 @@ def run_genadapter(lm, tok, top, cfg: PipelineConfig, out: Path) -> dict[str, An
         seed=0,
     )
     outs = []
-    for d, q, _ in qa:
+    for d in docs:  # one encoding per document, its questions answered together
         enc = tok(d.text, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
             states = ga.encode(enc["input_ids"], enc["attention_mask"])
-        with ga.using(states):
-            outs.extend(generate(lm, tok, [qa_prompt(q)], max_new_tokens=16))
+        prompts = [qa_prompt(q) for q, _ in d.questions]
+        with ga.using(states.expand(-1, len(prompts), -1, -1)):
+            outs.extend(generate(lm, tok, prompts, max_new_tokens=16))
     rows["Generative Adapter (context -> deltas)"] = score(outs)
     ga.remove()
     _log("genadapter: " + ", ".join(f"{k} {v:.1f}" for k, v in rows.items()))

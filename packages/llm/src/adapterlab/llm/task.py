@@ -4,6 +4,7 @@ LLM-Adapters' answer extraction."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,9 +87,16 @@ def tokenise_texts(texts: Sequence[str], tok, *, cutoff: int = 256) -> list[Toke
     return out
 
 
+#: per model: ``(start, token ids) -> hidden states``, shared by every run on that model (the
+#: layers below ``start`` never carry an adapter, so their outputs never change)
+_HIDDEN: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, tuple[int, ...]], torch.Tensor]]
+_HIDDEN = weakref.WeakKeyDictionary()
+
+
 class CachedLMData(Dataset):
     """Sequences with the hidden states entering decoder layer ``start`` precomputed (the
-    layers below are frozen, so these never change during training)."""
+    layers below are frozen, so these never change during training; they are computed once per
+    model and sequence and reused by later runs)."""
 
     def __init__(
         self, items: Sequence[Tokenised], lm: nn.Module, start: int, *, batch_size: int = 16
@@ -97,12 +105,15 @@ class CachedLMData(Dataset):
         if not self.items:
             raise ValueError("no training sequences")
         device = next(lm.parameters()).device
-        self.hidden: list[torch.Tensor] = []
-        for i in range(0, len(self.items), batch_size):
-            chunk = self.items[i : i + batch_size]
+        memo = _HIDDEN.setdefault(lm, {})
+        todo = [c for c in self.items if (start, tuple(c.ids)) not in memo]
+        for i in range(0, len(todo), batch_size):
+            chunk = todo[i : i + batch_size]
             ids, mask = _pad([c.ids for c in chunk], 0)
             h = hidden_at(lm, start, ids.to(device), mask.to(device)).float().cpu()
-            self.hidden.extend(h[j, : len(c.ids)].clone() for j, c in enumerate(chunk))
+            for j, c in enumerate(chunk):
+                memo[(start, tuple(c.ids))] = h[j, : len(c.ids)].clone()
+        self.hidden = [memo[(start, tuple(c.ids))] for c in self.items]
 
     def __len__(self) -> int:
         return len(self.items)
