@@ -35,7 +35,10 @@ def _adapt(cfg: AdaptConfig) -> dict:
     from .pipeline import KINDS, _task_data
     from .train import top_of, train_adapter
 
+    from .methods import parse_method
+
     cfg = apply_preset(cfg)
+    parse_method(cfg.method)  # fail before loading anything
     if cfg.task not in KINDS:
         raise ValueError(f"task must be math or commonsense, got {cfg.task!r}")
     if cfg.data:
