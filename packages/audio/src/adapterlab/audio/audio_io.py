@@ -16,6 +16,7 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+from adapterlab.core.engine.errors import DataFileError
 
 SAMPLE_RATE = 16000
 #: sample rates accepted from a file header; anything else is a corrupt header (a "1 Hz" wav would be
@@ -25,13 +26,11 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000
 MIN_SECONDS = 0.025
 
 
-class AudioFileError(ValueError):
-    """An audio file that cannot be used: missing, empty, truncated, not audio, or non-finite."""
+class AudioFileError(DataFileError):
+    """An audio file that cannot be used: missing, empty, truncated, not audio, or non-finite.
 
-    def __init__(self, path: str | os.PathLike, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+    The core's :class:`~adapterlab.core.engine.errors.DataFileError`: ``"<path>: <problem>"``.
+    """
 
 
 def _wav_truncation(path: Path) -> str | None:

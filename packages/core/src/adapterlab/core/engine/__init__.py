@@ -24,10 +24,21 @@ from .atomic import (
 from .checkpoint import list_checkpoints
 from .cli_config import build_parser, parse_config
 from .config import TrainConfig
+from .datafiles import (
+    SkipCounter,
+    iter_jsonl,
+    iter_lines,
+    open_gzip_text,
+    open_text,
+    read_bytes,
+    read_json,
+    read_text,
+)
 from .device import native_bf16, resolve_compute_dtype, resolve_device
 from .errors import (
     BadSampleError,
     CheckpointError,
+    DataFileError,
     DiskFullError,
     NonFiniteLossError,
     PickleRefusedError,
@@ -38,6 +49,15 @@ from .plots import plot_curves
 from .progress import make_progress, progress, progress_enabled
 from .schedules import build_scheduler, lr_at
 from .seeding import seed_everything
+from .seeds import (
+    SeedSpec,
+    SeedStats,
+    aggregate_seeds,
+    format_mean_std,
+    paired_difference,
+    resolve_seeds,
+    seeds_to_json,
+)
 from .subcommands import Subcommand, run_subcommands
 from .trainer import Trainer, TrainResult, resolve_mixed_precision
 from .weights import load_weights, refuse_pickle
@@ -45,9 +65,13 @@ from .weights import load_weights, refuse_pickle
 __all__ = [
     "BadSampleError",
     "CheckpointError",
+    "DataFileError",
     "DiskFullError",
     "NonFiniteLossError",
     "PickleRefusedError",
+    "SeedSpec",
+    "SeedStats",
+    "SkipCounter",
     "TrainConfig",
     "TrainResult",
     "Trainer",
@@ -62,21 +86,33 @@ __all__ = [
     "clean_temp_leftovers",
     "default_metric_fn",
     "evaluate",
+    "aggregate_seeds",
     "explain_disk_full",
+    "format_mean_std",
+    "iter_jsonl",
+    "iter_lines",
     "list_checkpoints",
     "load_weights",
     "lr_at",
     "make_progress",
+    "paired_difference",
     "parse_config",
     "plot_curves",
     "progress",
     "progress_enabled",
     "refuse_pickle",
     "native_bf16",
+    "open_gzip_text",
+    "open_text",
+    "read_bytes",
+    "read_json",
+    "read_text",
     "resolve_compute_dtype",
     "resolve_device",
     "resolve_mixed_precision",
+    "resolve_seeds",
     "seed_everything",
+    "seeds_to_json",
     "Subcommand",
     "run_subcommands",
     "to_jsonable",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,6 +24,7 @@ from torch.utils.data import (
     RandomSampler,
     SequentialSampler,
     default_collate,
+    default_convert,
     get_worker_info,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "describe_sample",
     "make_loader",
     "shard_indices",
+    "split_collate",
 ]
 
 
@@ -52,11 +54,39 @@ class DataSource:
     collate_fn: Callable[[list[Any]], Any]
 
 
-def as_source(data: Any, collate_fn: Callable | None, split: str) -> DataSource | None:
+def _own_collate(loader: DataLoader) -> Callable | None:
+    """The collate_fn a DataLoader was given, or None when it holds torch's default."""
+    fn = loader.collate_fn
+    return None if fn in (default_collate, default_convert) else fn
+
+
+def split_collate(
+    collate_fn: Callable | Mapping[str, Callable] | None, split: str
+) -> Callable | None:
+    """The collate function for ``split``: a mapping is looked up by split name (``"eval"`` also
+    serves ``"test"`` when the mapping has no ``"test"``); a callable serves every split."""
+    if collate_fn is None or callable(collate_fn):
+        return collate_fn
+    if split in collate_fn:
+        return collate_fn[split]
+    if split == "test" and "eval" in collate_fn:
+        return collate_fn["eval"]
+    return None
+
+
+def as_source(
+    data: Any, collate_fn: Callable | Mapping[str, Callable] | None, split: str
+) -> DataSource | None:
     """Accept a map-style ``Dataset`` or a ``DataLoader`` (its dataset and collate_fn are used;
-    batching, shuffling and sharding are the engine's, which exact resume needs)."""
+    batching, shuffling and sharding are the engine's, which exact resume needs).
+
+    The collate function of a split is, first to last: the DataLoader's own ``collate_fn`` (one
+    given to it, not torch's default), then ``collate_fn`` (a callable, or a mapping from split
+    name to callable), then ``default_collate``.
+    """
     if data is None:
         return None
+    fallback = split_collate(collate_fn, split)
     if isinstance(data, DataLoader):
         sampler = data.sampler
         if not isinstance(sampler, SequentialSampler | RandomSampler):
@@ -64,7 +94,7 @@ def as_source(data: Any, collate_fn: Callable | None, split: str) -> DataSource 
                 f"{split} DataLoader uses a {type(sampler).__name__}; the engine builds its own "
                 "deterministic, sharded batches, so pass the Dataset (and collate_fn) instead"
             )
-        return DataSource(data.dataset, collate_fn or data.collate_fn)
+        return DataSource(data.dataset, _own_collate(data) or fallback or default_collate)
     if isinstance(data, IterableDataset):
         raise ValueError(
             f"{split} data is an IterableDataset; the engine needs a map-style Dataset "
@@ -74,7 +104,7 @@ def as_source(data: Any, collate_fn: Callable | None, split: str) -> DataSource 
         raise ValueError(
             f"{split} data must be a map-style Dataset or a DataLoader, got {type(data)}"
         )
-    return DataSource(data, collate_fn or default_collate)
+    return DataSource(data, fallback or default_collate)
 
 
 def describe_sample(dataset: Any, index: int) -> str:

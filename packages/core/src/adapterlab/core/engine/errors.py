@@ -8,6 +8,7 @@ from pathlib import Path
 __all__ = [
     "BadSampleError",
     "CheckpointError",
+    "DataFileError",
     "DiskFullError",
     "NonFiniteLossError",
     "PickleRefusedError",
@@ -39,6 +40,48 @@ class TrainingInterrupted(RuntimeError):
 
 class CheckpointError(ValueError):
     """No checkpoint of a run can be resumed from (each one named with its problem)."""
+
+
+class DataFileError(ValueError):
+    """A data file is missing, unreadable or malformed: one line naming the file, where, and what.
+
+    ``str()`` is ``"<path>:<line>: <problem>"`` when the line is known, ``"<path> (byte N): <problem>"``
+    when only the byte offset is, ``"<path>:<line> (byte N): <problem>"`` with both, and
+    ``"<path>: <problem>"`` otherwise. Every package's loader errors are this class (or subclasses
+    of it: pointclip's ``DataError`` and ``MeshLoadError``, audio's ``AudioFileError``), so they all
+    read alike and one ``except DataFileError`` catches any bad input.
+
+    Attributes: ``path`` (str), ``problem`` (str), ``line`` (1-based or None), ``byte`` (0-based
+    offset or None).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        problem: str,
+        *,
+        line: int | None = None,
+        byte: int | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.problem = " ".join(str(problem).split())  # one line, whatever the cause's text holds
+        self.line = line
+        self.byte = byte
+        where = self.path + (f":{line}" if line is not None else "")
+        where += f" (byte {byte})" if byte is not None else ""
+        super().__init__(f"{where}: {self.problem}")
+
+    def __reduce__(self):  # picklable across worker processes, subclasses included
+        return (_rebuild_data_file_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_data_file_error(cls: type, state: dict) -> DataFileError:
+    err = cls.__new__(cls)
+    DataFileError.__init__(
+        err, state["path"], state["problem"], line=state.get("line"), byte=state.get("byte")
+    )
+    err.__dict__.update(state)
+    return err
 
 
 class PickleRefusedError(ValueError):

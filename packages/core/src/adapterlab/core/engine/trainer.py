@@ -14,7 +14,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,8 +169,9 @@ class Trainer:
             adapter's parameters (incl. its ``modules_to_save``) may be trainable.
         config: the engine settings.
         train_data / eval_data / test_data: map-style Datasets (or DataLoaders, whose dataset and
-            collate_fn are used). A dataset may offer ``describe(index) -> str`` (e.g. the file)
-            for bad-sample messages.
+            collate_fn are used; a DataLoader's own collate_fn wins over ``collate_fn`` for its
+            split). A dataset may offer ``describe(index) -> str`` (e.g. the file) for
+            bad-sample messages.
         loss_fn: ``(model, batch) -> loss`` or a dict holding ``"loss"`` (other scalars are logged).
         eval_step: ``(model, batch) -> dict`` of per-sample tensors (scalars are averaged);
             default: ``loss_fn``'s output.
@@ -178,7 +179,9 @@ class Trainer:
             from ``"logits"`` and ``"target"``.
         param_groups: None (all trainable, ``config.lr``), a list of ``{"params", "lr", ...}``
             dicts, or a callable ``model -> list``.
-        collate_fn: batches items (default ``torch.utils.data.default_collate``).
+        collate_fn: batches items: one callable for every split, or a mapping
+            ``{"train": f, "eval": g, "test": h}`` (``"eval"`` also serves ``"test"`` when there is
+            no ``"test"``); default ``torch.utils.data.default_collate``.
         adapter_name: the adapter that is trained and checkpointed.
         run_config: the caller's resolved config, written to ``config.yaml`` (the engine's own
             settings are added under ``train`` when it has no such key).
@@ -196,7 +199,7 @@ class Trainer:
         eval_step: EvalStep | None = None,
         metric_fn: MetricFn | None = None,
         param_groups: ParamGroups = None,
-        collate_fn: Callable | None = None,
+        collate_fn: Callable | Mapping[str, Callable] | None = None,
         adapter_name: str = "default",
         run_config: dict[str, Any] | None = None,
     ) -> None:
@@ -492,10 +495,18 @@ class Trainer:
         return state
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, data: Any, split: str = "eval") -> dict[str, float]:
-        """Metrics of the current model on ``data`` (sharded over processes, then gathered)."""
+    def evaluate(
+        self, data: Any, split: str = "eval", *, collate_fn: Callable | None = None
+    ) -> dict[str, float]:
+        """Metrics of the current model on ``data`` (sharded over processes, then gathered).
+
+        Collation: ``collate_fn`` if given, else a DataLoader's own collate_fn, else the
+        Trainer's collate function for ``split``.
+        """
         self._setup()
         source = as_source(data, self.collate_fn, split)
+        if source is not None and collate_fn is not None:
+            source.collate_fn = collate_fn
         assert source is not None
         return self._evaluate(source, split)
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
+from adapterlab.core.engine.errors import DataFileError
 
 
-class MeshLoadError(ValueError):
+class MeshLoadError(DataFileError):
     """A mesh file is missing, unreadable, corrupt or empty. The message names the file and the problem."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = str(path)
+        super().__init__(path, reason)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def _fix_off_header(data: bytes) -> bytes:
