@@ -102,7 +102,7 @@ def run_context(
     q = torch.randint(0, vocab, (1, question), generator=g).to(dev)
     out = {}
     with torch.no_grad():
-        for label in ("prompting", "generative_adapter"):
+        for label in labels:
             if dev.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             _sync(dev)
@@ -138,8 +138,12 @@ def run_context(
                 _sync(dev)
                 answer = time.perf_counter() - start
                 ga.remove()
-            out[label] = {"adapt_s": adapt, "answer_s": answer,
-                          "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None}  # fmt: skip
+            peak = (
+                torch.cuda.max_memory_allocated()
+                if dev.type == "cuda"
+                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            )
+            out[label] = {"adapt_s": adapt, "answer_s": answer, "peak_mb": peak / 2**20}
     return out
 
 
@@ -153,6 +157,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--context", type=int, default=4096)
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--one-context", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     cuda = a.device.startswith("cuda")
     layers = a.layers or (30 if cuda else 2)
@@ -160,6 +165,9 @@ def main() -> None:
     repeats = a.repeats or (3 if cuda else 1)
     if a.one:
         print(json.dumps(run_step(a.one, a.device, layers, vocab, a.batch, a.seq, repeats)))
+        return
+    if a.one_context:
+        print(json.dumps(run_context(a.device, layers, vocab, a.context, (a.one_context,))))
         return
     print(f"# bench-llm on {a.device} ({platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads): Llama {layers} layers x (576 hidden, 1536 MLP, 9/3 heads), "
@@ -183,14 +191,22 @@ def main() -> None:
         print(
             f"| {r['method']} | {r['trainable']:,} | {r['step_s']:.2f} | {r['step_s'] / full['step_s']:.2f}x | {r['peak_mb']:.0f} |"
         )
-    ctx = run_context(a.device, layers, vocab, a.context)
+    labels = ("prompting", "generative_adapter")
+    if cuda:
+        ctx = run_context(a.device, layers, vocab, a.context, labels)
+    else:  # peak RSS of a fresh process per approach
+        ctx = {}
+        for label in labels:
+            cmd = [sys.executable, __file__, "--device", a.device, "--layers", str(layers), "--vocab", str(vocab),
+                   "--context", str(a.context), "--one-context", label]  # fmt: skip
+            res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            ctx.update(json.loads(res.stdout.strip().splitlines()[-1]))
     print(
         f"\n| {a.context}-token context, 32-token question, 16 new tokens | adapt to the context (s) | answer (s) | peak memory (MB) |"
     )
     print("|---|---|---|---|")
     for label, r in ctx.items():
-        peak = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "-"
-        print(f"| {label} | {r['adapt_s']:.2f} | {r['answer_s']:.2f} | {peak} |")
+        print(f"| {label} | {r['adapt_s']:.2f} | {r['answer_s']:.2f} | {r['peak_mb']:.0f} |")
 
 
 if __name__ == "__main__":
