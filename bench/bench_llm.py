@@ -91,7 +91,13 @@ def run_step(
 
 
 def run_context(
-    device: str, layers: int, vocab: int, context: int, question: int = 32, new: int = 16
+    device: str,
+    layers: int,
+    vocab: int,
+    context: int,
+    labels: tuple[str, ...],
+    question: int = 32,
+    new: int = 16,
 ) -> dict:
     from adapterlab.llm.models.generative_adapter import GenerativeAdapter
 
