@@ -31,11 +31,10 @@ def _adapt(cfg: AdaptConfig) -> dict:
     from pathlib import Path
 
     from .data.alpaca import load_examples
+    from .methods import parse_method
     from .models.llm import load_llm
     from .pipeline import KINDS, _task_data
     from .train import top_of, train_adapter
-
-    from .methods import parse_method
 
     cfg = apply_preset(cfg)
     parse_method(cfg.method)  # fail before loading anything

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from adapterlab.core import list_adapters
 from adapterlab.core.engine import atomic_write_json, atomic_write_text, seed_everything
 from adapterlab.core.engine.seeds import aggregate_seeds, format_mean_std, resolve_seeds
 
@@ -103,6 +104,10 @@ def run_translora(src_lm, src_tok, src_top, cfg: PipelineConfig, out: Path) -> d
     )
     train, _, test = _task_data("math", cfg.n_train, 32, cfg.n_test)
     src_name = "lora_both"
+    if src_name not in list_adapters(src_top):
+        raise ValueError(
+            "Trans-LoRA transfers the math LoRA of the LLM-Adapters runs: keep lora in --methods"
+        )
     rows: dict[str, float] = {}
     tl.activate(src_top, [src_name])
     rows["source LoRA on source"] = score_generation(src_lm, src_tok, test, "number")["accuracy"]
