@@ -94,5 +94,8 @@ class TopOfModel(nn.Module):
         return self.hidden(hidden, attention_mask)
 
     def logits_at(self, final: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """LM-head logits only where ``mask`` is True (``[N, V]``)."""
-        return self.lm.get_output_embeddings()(final[mask])
+        """LM-head logits only where ``mask`` is True (``[N, V]``), soft-capped as the model's own
+        head does when its config says so (Gemma)."""
+        logits = self.lm.get_output_embeddings()(final[mask])
+        cap = getattr(self.lm.config, "final_logit_softcapping", None)
+        return torch.tanh(logits / cap) * cap if cap else logits
