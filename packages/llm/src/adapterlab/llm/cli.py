@@ -54,7 +54,9 @@ def _adapt(cfg: AdaptConfig) -> dict:
         )
     else:
         # the embedded generators have no "all": 0 means 1,000 training and 200 test problems
-        train, val, test = _task_data(cfg.task, cfg.n_train or 1000, cfg.n_val, cfg.n_test or 200, cfg.seed)
+        train, val, test = _task_data(
+            cfg.task, cfg.n_train or 1000, cfg.n_val, cfg.n_test or 200, cfg.seed
+        )
     lm, tok = load_llm(cfg.model)
     kind = KINDS[cfg.task] if cfg.test_set.lower() != "aqua" else "letter"
     result = train_adapter(top_of(lm, cfg.top_layers), tok, cfg, train, val, test, kind=kind)

@@ -230,6 +230,47 @@ def run_genadapter(lm, tok, top, cfg: PipelineConfig, out: Path) -> dict[str, An
     return {"accuracy": rows, "n_questions": len(qa)}
 
 
+def _mean(values: dict[int, float]) -> float:
+    return sum(values.values()) / len(values)
+
+
+def agreement(res: dict[str, Any]) -> dict[str, str]:
+    """Our direction for each paper's claim, in words."""
+    out: dict[str, str] = {}
+    paper_order = ["lora", "parallel", "series", "prefix"]
+    for task, rows in res.get("llm_adapters", {}).items():
+        means = {m: _mean(v["accuracy"]) for m, v in rows.items() if m in paper_order}
+        if len(means) >= 2:
+            ours = sorted(means, key=lambda m: -means[m])
+            same = ours == [m for m in paper_order if m in means]
+            frozen = _mean(rows["frozen"]["accuracy"])
+            beat = sum(v > frozen for v in means.values())
+            out[f"llm_adapters/{task}"] = (
+                f"ours: {' > '.join(f'{m} {means[m]:.1f}' for m in ours)} (frozen {frozen:.1f}); "
+                f"order {'agrees' if same else 'differs'}; {beat}/{len(means)} methods beat the frozen LM"
+            )
+    if "translora" in res:
+        a = res["translora"]["accuracy"]
+        f = a.get("filtered -> LoRA", float("nan"))
+        parts = [
+            f"filtered LoRA {f:.1f} vs source LoRA {a['source LoRA on source']:.1f} "
+            f"({'>=' if f >= a['source LoRA on source'] else '<'}) and bare target {a['bare target']:.1f} "
+            f"({'>' if f > a['bare target'] else '<='})",
+            f"filter vs none {f:.1f} / {a.get('no filter -> LoRA', float('nan')):.1f}, "
+            f"random {a.get('random synthetic -> LoRA', float('nan')):.1f}",
+        ]
+        out["translora"] = "ours: " + "; ".join(parts)
+    if "genadapter" in res:
+        a = res["genadapter"]["accuracy"]
+        ga = a["Generative Adapter (context -> deltas)"]
+        out["genadapter"] = (
+            f"ours: GA {ga:.1f} vs frozen without context {a['frozen LM, no context']:.1f}, "
+            f"LoRA on contexts {a['LoRA fine-tuned on the contexts']:.1f}, prompting "
+            f"{a['frozen LM, context in prompt']:.1f}"
+        )
+    return out
+
+
 def _summary(res: dict[str, Any], cfg: PipelineConfig, seeds: list[int], seconds: float) -> str:
     lines = [f"# adapterlab-llm run-all ({cfg.model}; seeds {seeds}; {seconds:.0f} s)", ""]
     if "llm_adapters" in res:
@@ -282,6 +323,10 @@ def _summary(res: dict[str, Any], cfg: PipelineConfig, seeds: list[int], seconds
         ]
         lines += [f"| {k} | {v:.1f} |" for k, v in res["genadapter"]["accuracy"].items()]
         lines.append("")
+    lines += ["## Direction: the papers' and ours", ""]
+    for key, text in res.get("agreement", {}).items():
+        lines.append(f"- {key}: {text}")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -305,6 +350,7 @@ def run_all(cfg: PipelineConfig) -> dict[str, Any]:
         res["genadapter"] = run_genadapter(lm, tok, top, cfg, out)
     seconds = time.perf_counter() - start
     res["seconds"] = seconds
+    res["agreement"] = agreement(res)
     atomic_write_json(out / "summary.json", res)
     text = _summary(res, cfg, seeds, seconds)
     atomic_write_text(out / "summary.md", text + "\n")
