@@ -93,7 +93,7 @@ class TransLoraConfig:
     """discriminator (the paper), none (no-filter ablation) or random (random-synthetic baseline)."""
     n_seed: int = 5
     """Real seed examples shown to the generator (the paper: 5)."""
-    n_synthetic: int = 48
+    n_synthetic: int = 32
     """Synthetic inputs to keep for distillation."""
     max_tries: int = 4
     """Generation rounds before giving up on reaching n_synthetic."""

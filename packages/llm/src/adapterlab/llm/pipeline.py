@@ -70,7 +70,7 @@ def run_llm_adapters(
         train, val, test = _task_data(task, cfg.n_train, 32, cfg.n_test)
         kind = KINDS[task]
         tl.activate(top, [])
-        base = score_generation(lm, tok, test, kind)
+        base = score_generation(lm, tok, test, kind, max_new_tokens=24 if task == "math" else 10)
         results[task] = {"frozen": {"accuracy": {s: base["accuracy"] for s in seeds}}}
         _log(f"{task}: frozen LM {base['accuracy']:.1f}")
         for method in methods:
@@ -79,6 +79,7 @@ def run_llm_adapters(
                 run = AdaptConfig(
                     model=cfg.model, task=task, method=method, steps=cfg.steps, seed=seed,
                     n_train=cfg.n_train, n_test=cfg.n_test, top_layers=cfg.top_layers,
+                    max_new_tokens=24 if task == "math" else 10,
                     out=str(out / "llm_adapters" / task / method.replace("@", "_") / f"seed{seed}"),
                 )  # fmt: skip
                 keep = task == "math" and method == "lora" and seed == seeds[0] and cfg.translora
