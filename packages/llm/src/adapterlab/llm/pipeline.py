@@ -42,6 +42,7 @@ DIRECTIONS = {
 }
 
 KINDS = {"math": "number", "commonsense": "option"}
+SOURCE_LORA = "source_lora"  # the math LoRA kept for Trans-LoRA
 
 
 def _task_data(task: str, n_train: int, n_val: int, n_test: int, seed: int = 0):
@@ -83,7 +84,17 @@ def run_llm_adapters(
                     out=str(out / "llm_adapters" / task / method.replace("@", "_") / f"seed{seed}"),
                 )  # fmt: skip
                 keep = task == "math" and method == "lora" and seed == seeds[0] and cfg.translora
-                r = train_adapter(top, tok, run, train, val, test, kind=kind, keep=keep)
+                r = train_adapter(
+                    top,
+                    tok,
+                    run,
+                    train,
+                    val,
+                    test,
+                    kind=kind,
+                    keep=keep,
+                    name=SOURCE_LORA if keep else None,
+                )
                 per_seed[seed] = {
                     "accuracy": r.test.get("accuracy", float("nan")),
                     "trainable": r.trainable_params,
@@ -104,7 +115,7 @@ def run_translora(src_lm, src_tok, src_top, cfg: PipelineConfig, out: Path) -> d
         source_model=cfg.model, target_model=cfg.target_model, top_layers=cfg.top_layers
     )
     train, _, test = _task_data("math", cfg.n_train, 32, cfg.n_test)
-    src_name = "lora_both"
+    src_name = SOURCE_LORA
     if src_name not in list_adapters(src_top):
         raise ValueError(
             "Trans-LoRA transfers the math LoRA of the LLM-Adapters runs: keep lora in --methods"

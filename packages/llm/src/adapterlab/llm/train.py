@@ -154,6 +154,7 @@ def train_adapter(
     *,
     kind: str,
     keep: bool = False,
+    name: str | None = None,
 ) -> RunResult:
     """Train ``cfg.method`` on ``train`` (best checkpoint by ``val`` loss) and score ``test`` by
     generation with LLM-Adapters' answer extraction. The adapter is removed again unless ``keep``."""
@@ -169,7 +170,7 @@ def train_adapter(
         "cutoff": cfg.cutoff,
     }
     start = time.perf_counter()
-    name = f"{method}_{placement}"
+    name = name or f"{method}_{placement}"
     result, top = train_lm(
         top, adapter_cfg, tokenise_examples(train, tok, **tokenise),
         tokenise_examples(val, tok, **tokenise), run_dir=cfg.out, name=name,
