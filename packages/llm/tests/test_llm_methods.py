@@ -8,7 +8,7 @@ import torch
 from adapterlab.core import add_adapter, get_adapter_parameters, trainable_summary
 from adapterlab.llm.config import AdaptConfig, apply_preset
 from adapterlab.llm.data.arith import make_arith
-from adapterlab.llm.methods import build_config, parse_method
+from adapterlab.llm.methods import METHODS, build_config, parse_method
 from adapterlab.llm.models.top import TopOfModel, hidden_at
 from adapterlab.llm.task import CachedLMData, collate_cached, lm_loss, tokenise_examples
 from adapterlab.llm.train import top_of, train_adapter
@@ -102,7 +102,8 @@ def test_response_only_loss_mask(tiny):
 def test_paper_preset_values():
     cfg = apply_preset(AdaptConfig(preset="paper", task="math"))
     assert (cfg.lora_r, cfg.lora_alpha, cfg.bottleneck, cfg.prefix_tokens) == (32, 64.0, 256, 10)
-    assert (cfg.batch_size * cfg.grad_accum, cfg.epochs, cfg.lr, cfg.num_beams) == (16, 3, 3e-4, 4)
+    assert (cfg.batch_size * cfg.grad_accum, cfg.epochs, cfg.num_beams) == (16, 3, 4)
+    assert (METHODS["lora"].lr, METHODS["prefix"].lr) == (3e-4, 3e-2)  # the released lrs
     assert cfg.train_on_inputs and cfg.prompt_style == "release" and cfg.top_layers == 0
     assert apply_preset(AdaptConfig(preset="paper", task="commonsense")).max_new_tokens == 32
     with pytest.raises(ValueError):

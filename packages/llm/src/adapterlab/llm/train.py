@@ -175,7 +175,8 @@ def train_adapter(
         top, adapter_cfg, tokenise_examples(train, tok, **tokenise),
         tokenise_examples(val, tok, **tokenise), run_dir=cfg.out, name=name,
         steps=cfg.steps, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
-        lr=cfg.lr or METHODS[method].lr, seed=cfg.seed, warmup_steps=cfg.warmup_steps,
+        lr=cfg.lr or (METHODS[method].lr if cfg.preset == "paper" else METHODS[method].short_lr),
+        seed=cfg.seed, warmup_steps=cfg.warmup_steps,
         test_data=list(test),
         test_step=generation_eval_step(
             tok, kind, style=cfg.prompt_style, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams
