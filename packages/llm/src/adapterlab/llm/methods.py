@@ -38,7 +38,7 @@ class MethodSpec:
 
 METHODS: dict[str, MethodSpec] = {
     "series": MethodSpec(
-        "series", "mlp", 3e-4, "series (Houlsby-style) bottleneck after the sublayer"
+        "series", "mlp", 3e-4, 1e-3, "series (Houlsby-style) bottleneck after the sublayer"
     ),
     "parallel": MethodSpec(
         "parallel", "mlp", 3e-4, 1e-3, "parallel bottleneck beside the sublayer"
