@@ -94,11 +94,11 @@ class TransLoraConfig:
     """discriminator (the paper), none (no-filter ablation) or random (random-synthetic baseline)."""
     n_seed: int = 5
     """Real seed examples shown to the generator (the paper: 5)."""
-    n_synthetic: int = 32
+    n_synthetic: int = 24
     """Synthetic inputs to keep for distillation."""
     max_tries: int = 4
     """Generation rounds before giving up on reaching n_synthetic."""
-    disc_steps: int = 30
+    disc_steps: int = 20
     """Discriminator LoRA training steps."""
     steps: int = 30
     """Distillation steps of the target adapter."""
@@ -132,13 +132,13 @@ class GenAdapterConfig:
     """State normalisation: frobenius, spectral or svd."""
     chunk: int = 128
     """Context window per chunk (longer contexts are chunked, never truncated)."""
-    steps: int = 40
+    steps: int = 30
     """Self-supervised training steps (reconstruction + completion)."""
     batch_size: int = 4
     """Documents per step."""
     lr: float = 1e-3
     """Learning rate."""
-    n_docs: int = 24
+    n_docs: int = 16
     """Documents of the embedded task."""
     seed: int = 0
     """Seed."""

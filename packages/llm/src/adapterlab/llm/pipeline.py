@@ -126,8 +126,8 @@ def run_translora(src_lm, src_tok, src_top, cfg: PipelineConfig, out: Path) -> d
     seeds_ex = train[: tcfg.n_seed]
     # 1. discriminator: real inputs vs the source base model's synthetic ones
     tl.activate(src_top, [])
-    fake = tl.synthesise_inputs(src_lm, src_tok, seeds_ex, 32, seed=1)
-    real = [e.instruction for e in train[tcfg.n_seed : tcfg.n_seed + 32]]
+    fake = tl.synthesise_inputs(src_lm, src_tok, seeds_ex, 24, seed=1)
+    real = [e.instruction for e in train[tcfg.n_seed : tcfg.n_seed + 24]]
     tl.train_discriminator(
         src_top,
         src_tok,

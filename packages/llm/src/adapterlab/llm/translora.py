@@ -68,7 +68,7 @@ def synthesise_inputs(
     *,
     rounds: int = 4,
     seed: int = 0,
-    max_new_tokens: int = 48,
+    max_new_tokens: int = 32,
     temperature: float = 1.0,
 ) -> list[str]:
     """Up to ``n`` distinct synthetic questions sampled from ``lm`` (the first line of each
