@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= egl
 
 TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
 
-.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter train-code train-text bench bench-core bench-render bench-clip2point bench-audio bench-vl bench-graph bench-code
+.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter train-code train-text train-llm bench bench-core bench-render bench-clip2point bench-audio bench-vl bench-graph bench-code bench-llm
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ setup:  ## install uv if missing, then sync the locked workspace (bytecode compi
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --all-packages --locked --compile-bytecode
 
-test: setup  ## run the test suite (PKG=core|pointclip|audio|vl|graph|code|text for one package)
+test: setup  ## run the test suite (PKG=core|pointclip|audio|vl|graph|code|text|llm for one package)
 	$(UV) run --all-packages --locked pytest $(TEST_PATHS)
 
 lint: setup  ## ruff check + format check
@@ -56,7 +56,10 @@ train-text: setup  ## language adaptation: seq_bn vs seq_bn_inv vs LoRA by MLM o
 	$(UV) run --all-packages --locked adapterlab-text run-all \
 		$(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)") $(if $(OUT),--out "$(OUT)")
 
-bench: bench-core bench-render bench-clip2point bench-audio bench-vl bench-graph bench-code  ## all benchmarks
+train-llm: setup  ## LLM adapters on SmolLM2-135M: LLM-Adapters methods, Trans-LoRA to Gemma 3 270M, Generative Adapter (OUT=)
+	$(UV) run --all-packages --locked adapterlab-llm run-all $(if $(OUT),--out "$(OUT)")
+
+bench: bench-core bench-render bench-clip2point bench-audio bench-vl bench-graph bench-code bench-llm  ## all benchmarks
 
 bench-core: setup  ## core: LoRA vs PEFT, bottleneck vs AdapterHub, adapter vs full FT, MoSA/low-bit
 	$(UV) run --all-packages --locked python bench/bench_core.py
@@ -78,3 +81,6 @@ bench-graph: setup  ## graph: LLM cache throughput/memory vs nodes, GraphAdapter
 
 bench-code: setup  ## code: preprocessing 1 proc vs all cores; TTC step time/memory vs full FT
 	$(UV) run --all-packages --locked python bench/bench_code.py
+
+bench-llm: setup  ## llm: series/parallel/LoRA/prefix vs full FT at 8x1024 tokens; Generative Adapter vs a 4k-token prompt
+	$(UV) run --all-packages --locked python bench/bench_llm.py

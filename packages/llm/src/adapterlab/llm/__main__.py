@@ -1,0 +1,7 @@
+"""``python -m adapterlab.llm``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

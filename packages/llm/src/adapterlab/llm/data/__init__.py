@@ -1,0 +1,1 @@
+"""Datasets: the LLM-Adapters JSON format and the offline embedded tasks."""
