@@ -15,7 +15,15 @@ from adapterlab.vl.data import (
     load_vizwiz,
     load_vqav2,
 )
-from adapterlab.vl.data.synth import COLORS, SHAPES, read_scenes, scene_statements
+from adapterlab.vl.data.synth import (
+    COLORS,
+    DISTRACTOR_COLORS,
+    SHAPES,
+    SynthSpec,
+    read_scenes,
+    scene_statements,
+    synthesize,
+)
 
 
 def test_synthetic_vqav2_and_karpathy_splits(synth_root) -> None:
@@ -70,6 +78,33 @@ def test_scene_statements_are_true_and_never_of_held_out_images(synth_root) -> N
         c.startswith(f"{n} shape")
         for c in scene_statements(path[next(iter(path))]["objects"])["count"]
     )
+
+
+def test_distractors_crowd_only_the_downstream_images_and_never_a_target_cell(synth_root) -> None:
+    """The default scenes where p should matter: many distractors in train / val / test images,
+    drawn only inside free grid cells and in colours no question names; pre-training stays clean."""
+    import numpy as np
+
+    counts = {"restval": [], "train": []}
+    for s in read_scenes(synth_root):
+        counts[s["split"]].append(len(s["distractors"]))
+        cells = {tuple(o["cell"]) for o in s["objects"]}
+        pixels = np.asarray(load_image(synth_root / "coco" / s["filepath"] / s["filename"]))
+        for d in s["distractors"]:
+            assert d["color"] in DISTRACTOR_COLORS and d["color"] not in COLORS
+            (x, y), radius = d["xy"], d["radius"]
+            row, col = int(y), int(x)
+            assert (row, col) not in cells
+            # the whole shape stays inside its own free cell
+            assert int(x - radius) == int(x + radius - 1e-9) == col
+            assert int(y - radius) == int(y + radius - 1e-9) == row
+            centre = pixels[int(y * 16), int(x * 16)].astype(int)  # 16 px per cell
+            # painted there (in its colour, or in a distractor's drawn over it)
+            assert min(np.abs(centre - np.array(c)).sum() for c in DISTRACTOR_COLORS.values()) < 90
+    assert all(n == 0 for n in counts["restval"])
+    assert all(6 <= n <= 12 for n in counts["train"])  # the default: 6 to 12 per image
+    spec = SynthSpec(restval=2, train=4, val=1, test=1, distractors=0, seed=1)
+    assert all(not s["distractors"] for s in read_scenes(synthesize(synth_root.parent / "c", spec)))
 
 
 def test_bad_vqa_files_name_the_file(synth_root, tmp_path) -> None:
@@ -205,3 +240,18 @@ def test_non_utf8_snli_ve_jsonl_names_file_and_line(tmp_path) -> None:
     with pytest.raises(DataError, match=r"snli_ve_test\.jsonl:2") as err:
         load_snli_ve(tmp_path, "test")
     assert "\n" not in str(err.value)
+
+
+def test_scene_patch_groups_by_hand() -> None:
+    from adapterlab.vl.attention_focus import scene_patch_groups
+
+    scene = {
+        "objects": [{"cell": [0, 0]}, {"cell": [2, 1]}],
+        "distractors": [
+            {"xy": [2.5, 0.5], "radius": 0.1},  # centre of cell (0, 2): 4 patches meet there
+            {"xy": [1.3, 1.3], "radius": 0.2},  # cell (1, 1): patches rows/cols 2..3
+        ],
+    }
+    targets, distractors = scene_patch_groups(scene, 6)
+    assert targets == {0, 1, 6, 7, 26, 27, 32, 33}  # 2 x 2 patches per cell on a 6 x 6 grid
+    assert distractors == {0 * 6 + 4, 0 * 6 + 5, 1 * 6 + 4, 1 * 6 + 5} | {14, 15, 20, 21}

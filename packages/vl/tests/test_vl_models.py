@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from adapterlab.core import p_adapter_modules, trainable_summary
+from adapterlab.vl.config import RunConfig
 from adapterlab.vl.methods import METHODS, apply_method
 from adapterlab.vl.models import ModelLoadError, load_blip, tiny_backbone, vqa_from_captioner
 
@@ -95,3 +96,22 @@ def test_trainable_share_of_the_released_p_adapter_on_blip_base() -> None:
     assert summary.trainable == 12 * (2 * branch + ffn) == 7_111_344
     assert summary.total == base + summary.trainable
     assert round(summary.percent, 2) == 3.08
+
+
+def test_cross_attention_focus_equals_area_under_uniform_attention(prepared, synth_root) -> None:
+    """With every cross-attention key zeroed the attention is uniform over the image tokens, so
+    each patch group's share of the mass must equal its share of the tokens."""
+    from adapterlab.vl.attention_focus import cross_attention_focus
+    from adapterlab.vl.train import prepare_task
+
+    _, prep = prepared
+    backbone = prepare_task(RunConfig(progress=False), prep, "vqa").backbone()
+    for layer in backbone.model.text_encoder.encoder.layer:
+        torch.nn.init.zeros_(layer.crossattention.self.key.weight)
+        torch.nn.init.zeros_(layer.crossattention.self.key.bias)
+    focus = cross_attention_focus(backbone, synth_root, max_questions=40)
+    assert focus["questions"] == 40
+    assert sum(focus["mass_percent"].values()) == pytest.approx(100, abs=1e-3)
+    for group in ("target", "distractor", "other"):
+        assert focus["mass_percent"][group] == pytest.approx(focus["area_percent"][group], abs=1e-3)
+    assert focus["area_percent"]["distractor"] > 10  # the default scenes are crowded

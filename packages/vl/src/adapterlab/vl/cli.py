@@ -53,7 +53,14 @@ def _eval(e: EvalConfig) -> dict:
 
 
 def _synth(s: SynthConfig) -> None:
-    spec = SynthSpec(restval=s.restval, train=s.train, val=s.val, test=s.test, seed=s.seed)
+    spec = SynthSpec(
+        restval=s.restval,
+        train=s.train,
+        val=s.val,
+        test=s.test,
+        distractors=s.distractors,
+        seed=s.seed,
+    )
     print(f"wrote the synthetic VQAv2 / COCO scenes to {synthesize(s.out, spec)}")
 
 

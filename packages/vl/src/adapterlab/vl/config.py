@@ -80,6 +80,10 @@ class CommonConfig:
     """Size of the answer list built from the training split (BLIP's list has 3,128 answers)."""
     pretrain_epochs: int = 30
     """Embedded data only: epochs of full captioning pre-training of the tiny BLIP."""
+    distractors: int = 12
+    """Embedded data only: at most this many small distractor shapes in every downstream (train,
+    val, test) image, in colours no question names (the pre-training images stay clean); 0: the
+    clean scenes."""
     seed: int = 0
     """Seed of data order and initialisation."""
     num_workers: int = 0
@@ -215,6 +219,8 @@ class SynthConfig:
     """Karpathy val images."""
     test: int = 150
     """Karpathy test images."""
+    distractors: int = 12
+    """At most this many small distractor shapes per train / val / test image; 0: clean scenes."""
     seed: int = 0
     """Random seed."""
 

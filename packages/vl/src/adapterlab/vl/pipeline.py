@@ -39,6 +39,7 @@ from adapterlab.core.engine import (
     paired_difference,
 )
 
+from .attention_focus import cross_attention_focus
 from .baselines import linear_head_baseline, question_prior, question_prior_scores
 from .config import CommonConfig, RunConfig, SweepConfig
 from .data import (
@@ -226,7 +227,8 @@ def prepare(cfg: CommonConfig, tasks: Sequence[str] = ()) -> Prepared:
     elif cfg.embedded:
         torch.set_num_threads(1)  # the tiny model's small matrices only lose time to threads
     if cfg.embedded:
-        root = synthesize(Path(cfg.out) / "data", SynthSpec(seed=cfg.seed))
+        spec = SynthSpec(distractors=cfg.distractors, seed=cfg.seed)
+        root = synthesize(Path(cfg.out) / "data", spec)
         for task in tasks:
             if task in DERIVED and not (root / task).is_dir():
                 DERIVED[task](root)
@@ -378,6 +380,18 @@ def p_layer_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def focus_line(focus: dict[str, Any]) -> str:
+    """One sentence on where the frozen question encoder's cross-attention goes."""
+    m, a = focus["mass_percent"], focus["area_percent"]
+    return (
+        f"Frozen question encoder's cross-attention ({focus['questions']} train questions, mean "
+        f"over layers, heads and tokens): {m['target']:.1f} % of the mass on the patches of the "
+        f"shapes asked about ({a['target']:.1f} % of the image tokens), {m['distractor']:.1f} % "
+        f"on distractor patches ({a['distractor']:.1f} %), {m['other']:.1f} % on the rest "
+        f"({a['other']:.1f} %)."
+    )
+
+
 def paired_line(rows: list[dict[str, Any]], a: str, b: str, task: str = "vqa") -> str:
     """``a`` against ``b`` on the same seeds (paired t-test), or '' without >= 2 shared seeds."""
     ra = next((r for r in rows if r["method"] == a), None)
@@ -467,6 +481,10 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     players = p_layer_table(rows)
     if players:
         table += "\n\nLearned p per adapted attention (mean ± std over seeds):\n\n" + players
+    focus = None
+    if cfg.embedded and "vqa" in tasks:
+        focus = cross_attention_focus(prepare_task(cfg, prep, "vqa").backbone(), prep.root)
+        table += "\n\n" + focus_line(focus)
     pretrain = _pretrain_info(cfg)
     if pretrain:
         cos = ", ".join(f"{k} {v:.3f}" for k, v in pretrain.get("answer_word_cosines", {}).items())
@@ -482,6 +500,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         "config": cfg.to_dict(),
         "rows": rows,
         "pretrain": pretrain,
+        "cross_attention_focus": focus,
         "runs": runs,
         "total_seconds": total,
         "torch_threads": torch.get_num_threads(),

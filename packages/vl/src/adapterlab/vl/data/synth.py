@@ -11,6 +11,14 @@ Scenes hold one to three shapes (circle, square, triangle in red, green, blue, y
   left of a blue square") and three VQAv2 questions each (colour, shape, count, yes/no,
   position), answered by 10 simulated humans who are right 90 % of the time.
 
+Distractors (the default; ``SynthSpec.distractors``): every ``train`` / ``val`` / ``test`` image
+also holds many small shapes in four other colours (grey, purple, brown, black), scattered over
+the grid cells that no target shape occupies. Questions and captions are about the large shapes
+only, so the few patches that answer a question compete, in every cross-attention, with many
+salient patches that never do: the attention graphs the p-adapter paper is about (pGNN's
+heterophilic neighbourhoods). The ``restval`` images of the pre-training stay clean, so the
+frozen model's attention has never learnt to ignore the clutter (our design).
+
 Answers are balanced within each question type (our design, in the spirit of VQAv2's
 complementary pairs, which exist to stop a question-only prior from scoring): one, two or three
 shapes are equally likely, "is there a ...?" is true half of the time, and colours, shapes and
@@ -19,7 +27,7 @@ metric (partial credit from the 10 % noisy humans), which leaves room to see
 whether a method looks at the image.
 
 ``scenes.json`` (next to ``coco/`` and ``vqav2/``, outside the real layouts) keeps the drawn
-objects of the ``restval`` and ``train`` images only: the ground truth the pre-training may use
+objects (and distractors) of the ``restval`` and ``train`` images only: the ground truth the pre-training may use
 (:func:`scene_statements`). Scenes of ``val`` / ``test`` images are not written anywhere.
 """
 
@@ -34,6 +42,7 @@ from adapterlab.core.engine import atomic_directory
 from PIL import Image, ImageDraw
 
 __all__ = [
+    "DISTRACTOR_COLORS",
     "QUESTION_TYPES",
     "SCENE_SPLITS",
     "SynthSpec",
@@ -49,12 +58,19 @@ COLORS = {
     "yellow": (230, 200, 30),
 }
 SHAPES = ("circle", "square", "triangle")
+#: colours of the distractor shapes: none is a colour any question or caption names
+DISTRACTOR_COLORS = {
+    "grey": (120, 120, 120),
+    "purple": (135, 55, 165),
+    "brown": (125, 80, 40),
+    "black": (25, 25, 25),
+}
 NUMBERS = {1: "one", 2: "two", 3: "three"}
 OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
 #: the splits whose scene ground truth is written to ``scenes.json`` (pre-training may use them)
 SCENE_SPLITS = ("restval", "train")
 #: version of the written layout (part of the reuse key: a folder of an older layout is rebuilt)
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,9 @@ class SynthSpec:
     test: int = 150
     questions_per_image: int = 3
     human_accuracy: float = 0.9
+    #: at most this many distractor shapes per train / val / test image (drawn uniformly from
+    #: half of it to all of it); 0: the clean scenes. ``restval`` images never have any.
+    distractors: int = 12
     seed: int = 0
 
     def key(self) -> str:
@@ -94,7 +113,40 @@ def _scene(rng: np.random.Generator) -> list[dict]:
     return sorted(objs, key=lambda o: (o["cell"][0], o["cell"][1]))
 
 
-def _draw(objs: list[dict], size: int, rng: np.random.Generator) -> Image.Image:
+def _distractors(objs: list[dict], most: int, rng: np.random.Generator) -> list[dict]:
+    """Small shapes in :data:`DISTRACTOR_COLORS` at random points of the grid cells no target
+    occupies (``xy`` in cell units, ``radius`` as a share of a cell)."""
+    if most <= 0:
+        return []
+    taken = {tuple(o["cell"]) for o in objs}
+    free = [(r, c) for r in range(3) for c in range(3) if (r, c) not in taken]
+    count = int(rng.integers(max(1, most // 2), most + 1))
+    out = []
+    for _ in range(count):
+        r, c = free[int(rng.integers(len(free)))]
+        out.append(
+            {
+                "color": str(rng.choice(list(DISTRACTOR_COLORS))),
+                "shape": str(rng.choice(SHAPES)),
+                "xy": [c + float(rng.uniform(0.2, 0.8)), r + float(rng.uniform(0.2, 0.8))],
+                "radius": float(rng.uniform(0.12, 0.2)),
+            }
+        )
+    return out
+
+
+def _shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, h: float, fill) -> None:
+    if shape == "circle":
+        draw.ellipse([cx - h, cy - h, cx + h, cy + h], fill=fill)
+    elif shape == "square":
+        draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=fill)
+    else:
+        draw.polygon([(cx, cy - h), (cx - h, cy + h), (cx + h, cy + h)], fill=fill)
+
+
+def _draw(
+    objs: list[dict], size: int, rng: np.random.Generator, clutter: list[dict] = ()
+) -> Image.Image:
     base = rng.integers(200, 236, size=(size, size, 3), dtype=np.uint8)
     img = Image.fromarray(base)
     draw = ImageDraw.Draw(img)
@@ -104,13 +156,12 @@ def _draw(objs: list[dict], size: int, rng: np.random.Generator) -> Image.Image:
         cx = (c + 0.5) * cell + rng.uniform(-1.5, 1.5)
         cy = (r + 0.5) * cell + rng.uniform(-1.5, 1.5)
         h = cell * rng.uniform(0.32, 0.42)
-        fill = COLORS[o["color"]]
-        if o["shape"] == "circle":
-            draw.ellipse([cx - h, cy - h, cx + h, cy + h], fill=fill)
-        elif o["shape"] == "square":
-            draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=fill)
-        else:
-            draw.polygon([(cx, cy - h), (cx - h, cy + h), (cx + h, cy + h)], fill=fill)
+        _shape(draw, o["shape"], cx, cy, h, COLORS[o["color"]])
+    for d in clutter:
+        x, y = d["xy"]
+        _shape(
+            draw, d["shape"], x * cell, y * cell, d["radius"] * cell, DISTRACTOR_COLORS[d["color"]]
+        )
     return img
 
 
@@ -290,12 +341,14 @@ def _write(root: Path, spec: SynthSpec) -> None:
         sub = "train2014" if split == "train" else "val2014"
         for _ in range(count):
             objs = _scene(rng)
+            clutter = _distractors(objs, 0 if split == "restval" else spec.distractors, rng)
             name = f"COCO_{sub}_{image_id:012d}.jpg"
-            _draw(objs, spec.image_size, rng).save(coco / sub / name, quality=95)
+            _draw(objs, spec.image_size, rng, clutter).save(coco / sub / name, quality=95)
             caps = captions_a(objs) if split == "restval" else captions_b(objs)
             if split in SCENE_SPLITS:
                 scenes.append({"filepath": sub, "filename": name, "split": split,
-                               "objects": [{**o, "cell": list(o["cell"])} for o in objs]})  # fmt: skip
+                               "objects": [{**o, "cell": list(o["cell"])} for o in objs],
+                               "distractors": clutter})  # fmt: skip
             karpathy.append(
                 {
                     "filepath": sub,
