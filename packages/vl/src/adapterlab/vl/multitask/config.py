@@ -26,7 +26,7 @@ EMBEDDED_RECIPE: dict[str, Any] = {
     "epochs": 8, "batch_size": 32, "warmup_ratio": 0.1, "max_grad_norm": 5.0, "beams": 1,
     "reduction": 2.0, "prompt_tokens": 8, "hyper": (64, 64, 8),
     "lr_scale": {"per_task": 10.0, "shared": 10.0, "half_shared": 3.0, "hyperformer": 10.0,
-                 "compacter": 10.0, "prompt": 30.0, "full": 3.0},
+                 "compacter": 10.0, "prompt": 100.0, "full": 3.0},
 }  # fmt: skip
 #: VL-Adapter's per-task batch: caption batches are B x 50/60
 CAPTION_BATCH_RATIO = 50 / 60
