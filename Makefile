@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= egl
 
 TEST_PATHS := $(if $(PKG),packages/$(PKG),packages/ tests/)
 
-.PHONY: help setup test lint format train-clip2point train-ast train-vl train-graphadapter train-code train-text train-llm bench bench-core bench-render bench-clip2point bench-audio bench-vl bench-graph bench-code bench-llm
+.PHONY: help setup test lint format train-clip2point train-ast train-vl train-vl-multitask train-graphadapter train-code train-text train-llm bench bench-core bench-render bench-clip2point bench-audio bench-vl bench-graph bench-code bench-llm
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ train-ast: setup  ## PETL for AST: pre-trained tiny AST on real Debian speech, m
 
 train-vl: setup  ## p-adapter on BLIP: pre-train a tiny BLIP, sweep methods on VQA + captioning (DATA=, OUT=)
 	$(UV) run --all-packages --locked adapterlab-vl sweep \
+		$(if $(DATA),--data "$(DATA)") $(if $(OUT),--out "$(OUT)")
+
+train-vl-multitask: setup  ## VL-Adapter on BLIP: VQA + captioning in one model, per-task/shared adapters, Hyperformer, Compacter, prompt, full (DATA=, OUT=)
+	$(UV) run --all-packages --locked adapterlab-vl multitask \
 		$(if $(DATA),--data "$(DATA)") $(if $(OUT),--out "$(OUT)")
 
 train-graphadapter: setup  ## GraphAdapter: WordNet TAG + SmolLM2-135M, pre-train, fine-tune, baselines (DATA=, MODEL=, OUT=)

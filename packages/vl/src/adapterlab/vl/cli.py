@@ -11,8 +11,9 @@ from .config import ConvertConfig, EvalConfig, RunConfig, SweepConfig, SynthConf
 from .data import DataError, SynthSpec, synthesize
 from .methods import METHODS
 from .models import ConversionError, ModelLoadError
+from .multitask.config import MultiTaskConfig
 
-USAGE = """usage: adapterlab-vl {train,eval,sweep,synth,convert} [options]
+USAGE = """usage: adapterlab-vl {train,eval,sweep,multitask,synth,convert} [options]
 
 p-Laplacian adaptation (p-adapter, Wu et al. AAAI 2024) and PETL baselines on BLIP.
 
@@ -20,6 +21,8 @@ commands:
   train   train one method on one task (vqa or caption) and test its best checkpoint
   eval    evaluate a finished run's best checkpoint on val or test
   sweep   every method on VQA and captioning with the same data; writes sweep.md and sweep.json
+  multitask  VL-Adapter's comparison: VQA + captioning in one BLIP (per-task / shared adapters,
+          Hyperformer, Compacter, prompt, full); writes multitask.md and metrics.json
   synth   write the embedded synthetic scenes in the VQAv2 and COCO Karpathy layouts
   convert turn a BLIP pre-training checkpoint (.pth) into transformers folders (safetensors)
 
@@ -44,6 +47,12 @@ def _sweep(cfg: SweepConfig) -> None:
     from .pipeline import run_sweep
 
     run_sweep(cfg)
+
+
+def _multitask(cfg: MultiTaskConfig) -> None:
+    from .multitask.pipeline import run_multitask
+
+    run_multitask(cfg)
 
 
 def _eval(e: EvalConfig) -> dict:
@@ -75,6 +84,7 @@ COMMANDS = {
     "train": Subcommand(RunConfig, _train),
     "eval": Subcommand(EvalConfig, _eval),
     "sweep": Subcommand(SweepConfig, _sweep),
+    "multitask": Subcommand(MultiTaskConfig, _multitask),
     "synth": Subcommand(SynthConfig, _synth),
     "convert": Subcommand(ConvertConfig, _convert),
 }

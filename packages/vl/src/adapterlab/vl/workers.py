@@ -8,12 +8,12 @@ scores equal a serial sweep's (tested). Each worker reads and preprocesses a tas
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import torch
 
-from .config import RunConfig
 from .train import Prepared, train
 
 __all__ = ["train_runs"]
@@ -27,22 +27,27 @@ def _init_worker(prep: Prepared, threads: int) -> None:
     _WORKER_PREP = prep
 
 
-def _train_in_worker(cfg: RunConfig, run_dir: str) -> dict[str, Any]:
+def _train_in_worker(fn: Callable, cfg: Any, run_dir: str) -> dict[str, Any]:
     assert _WORKER_PREP is not None, "worker not initialised"
-    return train(cfg, _WORKER_PREP, run_dir)
+    return fn(cfg, _WORKER_PREP, run_dir)
 
 
 def train_runs(
-    jobs: list[tuple[RunConfig, str]], prep: Prepared, workers: int, threads: int
+    jobs: list[tuple[Any, str]],
+    prep: Prepared,
+    workers: int,
+    threads: int,
+    fn: Callable[[Any, Prepared, str], dict[str, Any]] = train,
 ) -> list[dict[str, Any]]:
-    """Results of :func:`train` for each ``(config, run_dir)`` of ``jobs``, in ``jobs`` order;
-    ``workers`` processes with ``threads`` torch threads each (1 worker: in this process).
-    Each result is printed as it arrives."""
+    """Results of ``fn`` (default :func:`train`) for each ``(config, run_dir)`` of ``jobs``, in
+    ``jobs`` order; ``workers`` processes with ``threads`` torch threads each (1 worker: in this
+    process). ``fn`` must be a module-level function (it is pickled); a config has ``task`` and
+    ``method``. Each result is printed as it arrives."""
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for cfg, run_dir in jobs:
             print(f"[vl] {cfg.task} / {cfg.method}: training", flush=True)
-            results.append(train(cfg, prep, run_dir))
+            results.append(fn(cfg, prep, run_dir))
             _report(cfg, results[-1])
         return results
     light = Prepared(prep.vqa_root, prep.coco_root, prep.sources)  # tensors stay here
@@ -51,7 +56,7 @@ def train_runs(
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=(light, threads)
     ) as pool:
-        futures = [pool.submit(_train_in_worker, cfg, run_dir) for cfg, run_dir in jobs]
+        futures = [pool.submit(_train_in_worker, fn, cfg, run_dir) for cfg, run_dir in jobs]
         results = []
         for (cfg, _), future in zip(jobs, futures, strict=True):
             results.append(future.result())
@@ -59,6 +64,6 @@ def train_runs(
     return results
 
 
-def _report(cfg: RunConfig, result: dict[str, Any]) -> None:
+def _report(cfg: Any, result: dict[str, Any]) -> None:
     seconds = result.get("train_seconds", 0.0)
     print(f"[vl] {cfg.task} / {cfg.method}: test {result['test']} ({seconds:.0f} s)", flush=True)
