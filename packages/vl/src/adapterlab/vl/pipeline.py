@@ -392,6 +392,16 @@ def focus_line(focus: dict[str, Any]) -> str:
     )
 
 
+def paired_on_common_seeds(a: dict[Any, float], b: dict[Any, float]) -> dict[str, Any] | None:
+    """:func:`paired_difference` of two per-seed score maps (keys: seeds, as int or str) on the
+    seeds both ran, or None when they share fewer than 2."""
+    va, vb = ({int(k): v for k, v in x.items()} for x in (a, b))
+    common = sorted(set(va) & set(vb))
+    if len(common) < 2:
+        return None
+    return paired_difference({s: va[s] for s in common}, {s: vb[s] for s in common})
+
+
 def paired_line(rows: list[dict[str, Any]], a: str, b: str, task: str = "vqa") -> str:
     """``a`` against ``b`` on the same seeds (paired t-test), or '' without >= 2 shared seeds."""
     ra = next((r for r in rows if r["method"] == a), None)
@@ -399,12 +409,11 @@ def paired_line(rows: list[dict[str, Any]], a: str, b: str, task: str = "vqa") -
     if not ra or not rb or task not in ra.get("stats", {}) or task not in rb.get("stats", {}):
         return ""
     metric = ROW_METRIC[task]
-    va = {int(k): v for k, v in ra["stats"][task][metric]["values"].items()}
-    vb = {int(k): v for k, v in rb["stats"][task][metric]["values"].items()}
-    common = sorted(set(va) & set(vb))
-    if len(common) < 2:
+    d = paired_on_common_seeds(
+        ra["stats"][task][metric]["values"], rb["stats"][task][metric]["values"]
+    )
+    if d is None:
         return ""
-    d = paired_difference({s: va[s] for s in common}, {s: vb[s] for s in common})
     p = "n/a" if d["p_value"] is None else f"{d['p_value']:.3f}"
     return (
         f"{a} - {b} on {task} ({metric}, {d['n']} seeds): {100 * d['mean']:+.2f} ± "

@@ -16,11 +16,10 @@ from adapterlab.core.engine import (
     atomic_write_json,
     atomic_write_text,
     format_mean_std,
-    paired_difference,
 )
 
 from ..baselines import question_prior_scores
-from ..pipeline import frozen_captioner, prepare
+from ..pipeline import frozen_captioner, paired_on_common_seeds, prepare
 from ..train import Prepared
 from ..workers import train_runs
 from .config import TASK_NAMES, MultiTaskConfig
@@ -104,10 +103,9 @@ def paired_lines(rows: list[dict[str, Any]], pairs: list[tuple[str, str]]) -> li
         if a not in by_name or b not in by_name:
             continue
         va, vb = (by_name[m]["stats"]["average"]["values"] for m in (a, b))
-        common = sorted(set(va) & set(vb))
-        if len(common) < 2:
+        d = paired_on_common_seeds(va, vb)
+        if d is None:
             continue
-        d = paired_difference({int(s): va[s] for s in common}, {int(s): vb[s] for s in common})
         p = "n/a" if d["p_value"] is None else f"{d['p_value']:.3f}"
         out.append(
             f"{a} - {b} (average, {d['n']} seeds): {100 * d['mean']:+.2f} ± "
